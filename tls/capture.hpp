@@ -1,0 +1,43 @@
+// Handshake capture: the OpenSSL callbacks that record what happened on the wire and in
+// verification, and the read-out of the finished (or failed) handshake into TlsFacts and
+// CertificateFacts.
+//
+// A HandshakeCapture must outlive the SSL it is attached to. Callbacks run on the thread
+// that drives the SSL; no locking needed.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include "tls/attempt.hpp"
+
+namespace tlsrelay::tls {
+
+class HandshakeCapture {
+ public:
+  // Installs the message callback (alerts both ways, handshake types) and a verify callback
+  // that records every X.509 error with its depth and lets the handshake go on, so the
+  // whole chain and the negotiated parameters are seen; the caller decides afterwards
+  // (as Postfix's tls_verify does).
+  void attach(SSL* ssl);
+
+  // Copies version, cipher, chain, verify results, reuse and OpenSSL's error queue (which
+  // it drains) into the facts.
+  void read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert) const;
+
+  const std::vector<VerifyError>& verify_errors() const { return verify_errors_; }
+
+ private:
+  static void on_message(int write_p, int version, int content_type, const void* buf, size_t len,
+                         SSL* ssl, void* arg);
+  static int on_verify(int ok, X509_STORE_CTX* ctx);
+
+  std::vector<int> alerts_received_;
+  std::vector<int> alerts_sent_;
+  std::vector<int> handshake_received_;
+  std::vector<VerifyError> verify_errors_;
+};
+
+// Drains OpenSSL's thread-local error queue into codes and text.
+void drain_openssl_errors(std::vector<unsigned long>& codes, std::vector<std::string>& text);
+
+}  // namespace tlsrelay::tls

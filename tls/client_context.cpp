@@ -1,0 +1,89 @@
+#include "tls/client_context.hpp"
+
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace tlsrelay::tls {
+namespace {
+
+std::string openssl_reason() {
+  unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  if (!e) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace
+
+int tls_version_from_string(std::string_view s) {
+  if (s == "1.0") return TLS1_VERSION;
+  if (s == "1.1") return TLS1_1_VERSION;
+  if (s == "1.2") return TLS1_2_VERSION;
+  if (s == "1.3") return TLS1_3_VERSION;
+  return 0;
+}
+
+std::variant<std::shared_ptr<ClientContext>, std::string> ClientContext::create(
+    const ClientProfile& p) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) return "cannot create a TLS context: " + openssl_reason();
+  auto fail = [&](std::string why) -> std::variant<std::shared_ptr<ClientContext>, std::string> {
+    SSL_CTX_free(ctx);
+    return why;
+  };
+
+  SSL_CTX_set_security_level(ctx, p.security_level);
+  const int min = tls_version_from_string(p.min_version);
+  const int max = p.max_version.empty() ? 0 : tls_version_from_string(p.max_version);
+  if (!min) return fail("min_version \"" + p.min_version + "\" is not 1.0, 1.1, 1.2 or 1.3");
+  if (!p.max_version.empty() && !max) {
+    return fail("max_version \"" + p.max_version + "\" is not 1.0, 1.1, 1.2 or 1.3");
+  }
+  if (max && max < min) return fail("max_version is below min_version");
+  SSL_CTX_set_min_proto_version(ctx, min);
+  SSL_CTX_set_max_proto_version(ctx, max);
+  if (!p.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, p.ciphers.c_str()) != 1) {
+    return fail("cipher list \"" + p.ciphers + "\" selects no cipher");
+  }
+  if (!p.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, p.ciphersuites.c_str()) != 1) {
+    return fail("TLS 1.3 cipher suites \"" + p.ciphersuites + "\" are not valid");
+  }
+  if (!p.groups.empty() && SSL_CTX_set1_groups_list(ctx, p.groups.c_str()) != 1) {
+    return fail("groups \"" + p.groups + "\" are not valid");
+  }
+
+  if (p.ca_file.empty()) {
+    if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+      return fail("cannot load the system CA store: " + openssl_reason());
+    }
+  } else {
+    // Say precisely why the file is unusable; OpenSSL's own message for a missing file and
+    // for a file without certificates is the same.
+    std::ifstream probe(p.ca_file);
+    if (!probe) {
+      return fail("cannot read CA file " + p.ca_file + ": " + std::strerror(errno));
+    }
+    ERR_clear_error();
+    if (SSL_CTX_load_verify_locations(ctx, p.ca_file.c_str(), nullptr) != 1) {
+      return fail("CA file " + p.ca_file + " holds no PEM certificate (" + openssl_reason() + ")");
+    }
+  }
+  // Partial wildcards ("mx*.example.com") are not accepted for mail (RFC 6125 6.4.3).
+  X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(ctx), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  return std::shared_ptr<ClientContext>(new ClientContext(ctx, p));
+}
+
+ClientContext::~ClientContext() {
+  SSL_CTX_free(ctx_);
+}
+
+}  // namespace tlsrelay::tls

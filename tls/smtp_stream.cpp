@@ -1,0 +1,84 @@
+#include "tls/smtp_stream.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cassert>
+
+#include "tls/errors.hpp"
+
+namespace tlsrelay::tls {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+// Whether these bytes can still become "NNN " / "NNN-" / "NNN\r\n".
+bool could_start_reply(std::string_view b) {
+  for (std::size_t i = 0; i < b.size() && i < 4; ++i) {
+    const char c = b[i];
+    if (i == 0 && (c < '1' || c > '5')) return false;
+    if ((i == 1 || i == 2) && (c < '0' || c > '9')) return false;
+    if (i == 3 && c != ' ' && c != '-' && c != '\r' && c != '\n') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+asio::awaitable<error_code> SmtpStream::fill() {
+  if (tls_) co_return co_await tls_->read_some(buffer_);
+  char buf[4096];
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), kUse);
+  if (ec) co_return ec;
+  plain_bytes_ += n;
+  buffer_.append(buf, n);
+  co_return error_code{};
+}
+
+asio::awaitable<error_code> SmtpStream::read_line(std::string& line, std::size_t max,
+                                                  bool smtp_check) {
+  for (;;) {
+    auto nl = buffer_.find('\n');
+    std::size_t scanned = nl == std::string::npos ? buffer_.size() : nl;
+    if (smtp_check && !could_start_reply(std::string_view(buffer_).substr(0, scanned))) {
+      co_return make_error_code(Errc::NotSmtp);
+    }
+    if (nl != std::string::npos) {
+      std::size_t end = nl;
+      if (end > 0 && buffer_[end - 1] == '\r') --end;
+      if (end > max) co_return make_error_code(Errc::LineTooLong);
+      line.assign(buffer_, 0, end);
+      buffer_.erase(0, nl + 1);
+      co_return error_code{};
+    }
+    // Enforce the limit before buffering more (the line's end may never come).
+    if (buffer_.size() > max + 1) co_return make_error_code(Errc::LineTooLong);
+    if (auto ec = co_await fill()) co_return ec;
+  }
+}
+
+asio::awaitable<error_code> SmtpStream::write(std::string_view data) {
+  if (tls_) co_return co_await tls_->write(data);
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data), kUse);
+  co_return ec;
+}
+
+void SmtpStream::start_tls(SslPtr ssl) {
+  assert(buffer_.empty() && "plaintext buffered across STARTTLS");
+  buffer_.clear();
+  tls_ = std::make_unique<TlsChannel>(socket_, std::move(ssl));
+}
+
+asio::awaitable<void> SmtpStream::close() {
+  if (tls_ && socket_.is_open()) co_await tls_->shutdown();
+  error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+}  // namespace tlsrelay::tls

@@ -1,0 +1,53 @@
+// A line-oriented SMTP byte stream over a TCP socket that can switch to TLS in place.
+//
+// Reading is bounded: a line longer than its limit is an error before it is buffered
+// whole. start_tls() refuses to run while plaintext is still buffered, because nothing read
+// before TLS may be used after it (RFC 3207 5, CVE-2011-0411). Not thread-safe; one per
+// connection, used from its executor.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+
+#include "tls/tls_channel.hpp"
+
+namespace tlsrelay::tls {
+
+class SmtpStream {
+ public:
+  explicit SmtpStream(boost::asio::any_io_executor ex) : socket_(std::move(ex)) {}
+
+  boost::asio::ip::tcp::socket& socket() { return socket_; }
+  TlsChannel* tls() { return tls_.get(); }
+
+  // One line without its CRLF (a bare LF also ends it). With smtp_check, bytes that cannot
+  // begin an SMTP reply fail at once with Errc::NotSmtp instead of waiting for a line end
+  // that a TLS server or an SSH banner may never send.
+  boost::asio::awaitable<boost::system::error_code> read_line(std::string& line, std::size_t max,
+                                                              bool smtp_check);
+  boost::asio::awaitable<boost::system::error_code> write(std::string_view data);
+
+  // Switches to TLS. Precondition: buffered().empty().
+  void start_tls(SslPtr ssl);
+  // Sends close_notify (under TLS) and closes the socket.
+  boost::asio::awaitable<void> close();
+
+  const std::string& buffered() const { return buffer_; }
+  // Raw bytes from the network so far (TLS records counted as received).
+  std::uint64_t raw_bytes_received() const {
+    return plain_bytes_ + (tls_ ? tls_->bytes_received() : 0);
+  }
+
+ private:
+  boost::asio::awaitable<boost::system::error_code> fill();
+
+  boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<TlsChannel> tls_;
+  std::string buffer_;
+  std::uint64_t plain_bytes_ = 0;
+};
+
+}  // namespace tlsrelay::tls

@@ -1,0 +1,26 @@
+// Small text helpers shared by the engine: joining, escaping peer bytes for logs and
+// records, case-insensitive comparisons, recognising a protocol from its first bytes.
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tlsrelay::tls {
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+// Peer text made safe for one log line or JSON string: printable ASCII kept, CR/LF as \r \n,
+// other bytes as \xNN; cut at max characters with "..." appended.
+std::string printable(std::string_view bytes, std::size_t max);
+// "30 s", "1.5 s", "250 ms".
+std::string format_seconds(double seconds);
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view s, std::string_view prefix);
+// A TLS record header: content type 20..24, then major version 3.
+bool looks_like_tls_record(std::string_view bytes);
+// What the first bytes of a non-SMTP peer look like: "an SSH server", "an HTTP server", ...
+std::string describe_protocol(std::string_view bytes);
+
+}  // namespace tlsrelay::tls
