@@ -1,0 +1,46 @@
+// Command-line parsing shared by the tlsrelay subcommands: a usage error is a one-line
+// reason and exit status 2 (../shared/spec/interfaces.md).
+//
+// Not thread-safe; used once at start-up.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tlsrelay::proxy {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Walks argv: "--name value", "--name=value", flags, and positionals.
+class ArgCursor {
+ public:
+  explicit ArgCursor(std::vector<std::string> args) : args_(std::move(args)) {}
+  bool done() const { return i_ >= args_.size(); }
+  const std::string& peek() const { return args_[i_]; }
+  bool is_option() const { return !done() && peek().size() > 2 && peek().rfind("--", 0) == 0; }
+  // The option's name without its "--" and without any "=value".
+  std::string option_name() const;
+  // The value of the current option ("--x v" or "--x=v"); advances past it.
+  std::string take_value();
+  void skip_flag();
+  std::string take_positional();
+
+ private:
+  std::vector<std::string> args_;
+  std::size_t i_ = 0;
+};
+
+struct HostPort {
+  std::string host;
+  std::optional<unsigned short> port;
+};
+// "mx.example.net", "mx.example.net:587", "192.0.2.1:25", "[2001:db8::1]:465", "::1".
+HostPort parse_host_port(const std::string& text);
+// A number in [min, max] or UsageError naming the option.
+double parse_number(const std::string& option, const std::string& text, double min, double max);
+
+}  // namespace tlsrelay::proxy
