@@ -1,0 +1,184 @@
+#include "tls_server.hpp"
+
+#include "log.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <strings.h>
+
+#include <stdexcept>
+
+namespace tlsrelay::testpeer {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  const std::string errors = drain_errors();
+  throw std::runtime_error(what + (errors.empty() ? "" : " (" + errors + ")"));
+}
+
+// RFC 6066 section 3: a server that does not recognise the name may abort with a fatal
+// unrecognized_name alert. OpenSSL calls this even when the client sent no SNI at all.
+int require_sni_callback(SSL* ssl, int* alert, void* arg) {
+  const auto* wanted = static_cast<const std::string*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name != nullptr && strcasecmp(name, wanted->c_str()) == 0) return SSL_TLSEXT_ERR_OK;
+  *alert = SSL_AD_UNRECOGNIZED_NAME;
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+using SecurityCallback = int (*)(const SSL*, const SSL_CTX*, int, int, int, void*, void*);
+
+// The callback OpenSSL installs in every new context: the security level's own rules.
+SecurityCallback default_security_callback() {
+  static const SecurityCallback callback = [] {
+    SslCtxPtr probe(SSL_CTX_new(TLS_server_method()));
+    return probe ? SSL_CTX_get_security_callback(probe.get()) : nullptr;
+  }();
+  return callback;
+}
+
+// The weak sets (rsa1024, sha1) exist to be judged by the client. OpenSSL checks the
+// server's own chain against the server's security level both when loading it and when
+// sending it, so at Debian's level 2 a real server would refuse to use them. Let our own
+// key and chain signatures pass; everything else (negotiation, client certificates, which
+// carry SSL_SECOP_PEER) still follows the configured level.
+int permit_own_chain(const SSL* ssl, const SSL_CTX* ctx, int op, int bits, int nid, void* other,
+                     void* ex) {
+  if (op == SSL_SECOP_EE_KEY || op == SSL_SECOP_CA_KEY || op == SSL_SECOP_CA_MD) return 1;
+  const SecurityCallback fallback = default_security_callback();
+  return fallback != nullptr ? fallback(ssl, ctx, op, bits, nid, other, ex) : 0;
+}
+
+}  // namespace
+
+std::optional<int> parse_tls_version(std::string_view text) {
+  if (text == "1.0") return TLS1_VERSION;
+  if (text == "1.1") return TLS1_1_VERSION;
+  if (text == "1.2") return TLS1_2_VERSION;
+  if (text == "1.3") return TLS1_3_VERSION;
+  return std::nullopt;
+}
+
+TlsServer::TlsServer(TlsServerOptions options)
+    : options_(std::move(options)), ctx_(SSL_CTX_new(TLS_server_method())) {
+  if (!ctx_) fail("SSL_CTX_new failed");
+  // Exact control of the bytes: the chain file is the chain, never "improved" from a store.
+  SSL_CTX_set_mode(ctx_.get(), SSL_MODE_NO_AUTO_CHAIN);
+  load_certificate_set();
+  apply_protocol_limits();
+  if (options_.require_sni) {
+    SSL_CTX_set_tlsext_servername_callback(ctx_.get(), require_sni_callback);
+    SSL_CTX_set_tlsext_servername_arg(ctx_.get(), &*options_.require_sni);
+  }
+  if (options_.require_client_cert) require_client_certificate();
+}
+
+void TlsServer::load_certificate_set() {
+  if (options_.cert_dir.empty()) throw std::runtime_error("--cert-dir is required for TLS");
+  const std::string base = options_.cert_dir + "/" + options_.cert_name;
+  SSL_CTX_set_security_callback(ctx_.get(), permit_own_chain);
+  if (SSL_CTX_use_certificate_chain_file(ctx_.get(), (base + ".chain.pem").c_str()) != 1)
+    fail("cannot load " + base + ".chain.pem");
+  if (SSL_CTX_use_PrivateKey_file(ctx_.get(), (base + ".key").c_str(), SSL_FILETYPE_PEM) != 1)
+    fail("cannot load " + base + ".key");
+  if (SSL_CTX_check_private_key(ctx_.get()) != 1) fail(base + ".key does not match the leaf");
+}
+
+void TlsServer::apply_protocol_limits() {
+  SSL_CTX* ctx = ctx_.get();
+  if (options_.dh1024) {
+    use_dh1024();
+  } else {
+    if (options_.min_version && SSL_CTX_set_min_proto_version(ctx, *options_.min_version) != 1)
+      fail("cannot set --tls-min");
+    if (options_.max_version && SSL_CTX_set_max_proto_version(ctx, *options_.max_version) != 1)
+      fail("cannot set --tls-max");
+    // TLS 1.0/1.1 need SHA-1 signatures and CBC suites that level 1+ forbids; without level 0
+    // a server "configured for TLS 1.0" would still refuse it, and the test would lie.
+    const bool legacy = (options_.min_version && *options_.min_version <= TLS1_1_VERSION) ||
+                        (options_.max_version && *options_.max_version <= TLS1_1_VERSION);
+    if (legacy) SSL_CTX_set_security_level(ctx, 0);
+    if (options_.ciphers && SSL_CTX_set_cipher_list(ctx, options_.ciphers->c_str()) != 1)
+      fail("no cipher matches --ciphers " + *options_.ciphers);
+  }
+  if (options_.seclevel) SSL_CTX_set_security_level(ctx, *options_.seclevel);
+}
+
+void TlsServer::use_dh1024() {
+  SSL_CTX* ctx = ctx_.get();
+  // Level 0 first: SSL_CTX_set0_tmp_dh_pkey itself refuses an 80-bit group at level 1+.
+  SSL_CTX_set_security_level(ctx, 0);
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) != 1)
+    fail("cannot pin TLS 1.2 for --dh1024");
+  if (SSL_CTX_set_cipher_list(ctx, "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384") != 1)
+    fail("cannot set the DHE cipher list");
+
+  // RFC 2409 section 6.2 (Oakley group 2), generator 2: a fixed, well-known weak group, so
+  // nothing is generated at run time and the client sees exactly a 1024-bit prime.
+  BignumPtr p(BN_get_rfc2409_prime_1024(nullptr));
+  BignumPtr g(BN_new());
+  if (!p || !g || BN_set_word(g.get(), 2) != 1) fail("cannot build the DH group");
+  std::unique_ptr<OSSL_PARAM_BLD, OsslDeleter<OSSL_PARAM_BLD_free>> build(OSSL_PARAM_BLD_new());
+  if (!build || OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_FFC_P, p.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_FFC_G, g.get()) != 1)
+    fail("cannot build the DH parameters");
+  std::unique_ptr<OSSL_PARAM, OsslDeleter<OSSL_PARAM_free>> params(
+      OSSL_PARAM_BLD_to_param(build.get()));
+  EvpPkeyCtxPtr pctx(EVP_PKEY_CTX_new_from_name(nullptr, "DH", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1 ||
+      EVP_PKEY_fromdata(pctx.get(), &raw, EVP_PKEY_KEY_PARAMETERS, params.get()) != 1)
+    fail("cannot make the DH key parameters");
+  EvpPkeyPtr dh(raw);
+  if (SSL_CTX_set0_tmp_dh_pkey(ctx, dh.get()) != 1) fail("cannot use the 1024-bit DH group");
+  static_cast<void>(dh.release());  // owned by the context now
+}
+
+void TlsServer::require_client_certificate() {
+  const std::string path = options_.cert_dir + "/client-ca.pem";
+  STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(path.c_str());
+  if (names == nullptr) fail("cannot load " + path);
+  SSL_CTX_set_client_CA_list(ctx_.get(), names);
+  if (SSL_CTX_load_verify_locations(ctx_.get(), path.c_str(), nullptr) != 1)
+    fail("cannot load " + path);
+  // RFC 8446 4.4.2.4 / RFC 5246 7.4.6: with FAIL_IF_NO_PEER_CERT OpenSSL answers an empty
+  // client Certificate with certificate_required (1.3) or handshake_failure (1.2).
+  SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+}
+
+std::string TlsServer::describe() const {
+  auto version = [](long v) -> std::string {
+    switch (v) {
+      case 0:
+        return "default";
+      case TLS1_VERSION:
+        return "1.0";
+      case TLS1_1_VERSION:
+        return "1.1";
+      case TLS1_2_VERSION:
+        return "1.2";
+      case TLS1_3_VERSION:
+        return "1.3";
+      default:
+        return std::to_string(v);
+    }
+  };
+  std::string out = "cert=" + options_.cert_name +
+                    " tls_min=" + version(SSL_CTX_get_min_proto_version(ctx_.get())) +
+                    " tls_max=" + version(SSL_CTX_get_max_proto_version(ctx_.get())) +
+                    " seclevel=" + std::to_string(SSL_CTX_get_security_level(ctx_.get()));
+  if (options_.dh1024) out += " dh=1024";
+  if (options_.require_sni) out += " require_sni=" + *options_.require_sni;
+  if (options_.require_client_cert) out += " require_client_cert=yes";
+  return out;
+}
+
+std::string describe_session(SSL* ssl) {
+  const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  return std::string("version=") + SSL_get_version(ssl) + " cipher=" + SSL_get_cipher_name(ssl) +
+         " sni=" + (sni != nullptr ? quote(sni, 100) : "-");
+}
+
+}  // namespace tlsrelay::testpeer

@@ -1,0 +1,56 @@
+// The server-side TLS configuration of the test peer: turns the --cert/--tls-*/--ciphers/
+// --seclevel/--dh1024/--require-* options into one SSL_CTX that every connection shares.
+// Limits: one certificate set per process; the chain is sent exactly as written in
+// NAME.chain.pem (OpenSSL's automatic chain building is off).
+// Thread-safety: construct once before serving; afterwards context() is shared read-only,
+// which OpenSSL allows for SSL_new() from many threads.
+#pragma once
+
+#include "ossl.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tlsrelay::testpeer {
+
+struct TlsServerOptions {
+  std::string cert_dir;
+  std::string cert_name = "good";
+  std::optional<int> min_version;  // OpenSSL constants: TLS1_VERSION ... TLS1_3_VERSION
+  std::optional<int> max_version;
+  std::optional<std::string> ciphers;
+  std::optional<int> seclevel;
+  bool dh1024 = false;
+  std::optional<std::string> require_sni;
+  bool require_client_cert = false;
+};
+
+// "1.0" .. "1.3" -> TLS1_VERSION .. TLS1_3_VERSION.
+std::optional<int> parse_tls_version(std::string_view text);
+
+class TlsServer {
+ public:
+  // Throws std::runtime_error with OpenSSL's reason when the context cannot be set up.
+  explicit TlsServer(TlsServerOptions options);
+  TlsServer(const TlsServer&) = delete;
+  TlsServer& operator=(const TlsServer&) = delete;
+
+  SSL_CTX* context() const { return ctx_.get(); }
+  // One line for the start-up log: certificate set, versions, security level.
+  std::string describe() const;
+
+ private:
+  void load_certificate_set();
+  void apply_protocol_limits();
+  void use_dh1024();
+  void require_client_certificate();
+
+  TlsServerOptions options_;  // the SNI callback points into this; hence no copy or move
+  SslCtxPtr ctx_;
+};
+
+// "TLSv1.3 TLS_AES_256_GCM_SHA384 sni=mx.test" for a finished handshake.
+std::string describe_session(SSL* ssl);
+
+}  // namespace tlsrelay::testpeer
