@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds tlsrelay twice (optimised, and with AddressSanitizer + UndefinedBehaviorSanitizer)
+# and runs every test in both: unit tests, end-to-end tests against the misbehaving test
+# peer, and (as root) the network-namespace, DNS and clock tests. Also checks formatting.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "== clang-format check"
+files=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find tls proxy config milter tests -name '*.[ch]pp')
+clang-format --dry-run -Werror $files
+
+echo "== build (RelWithDebInfo)"
+bash scripts/build.sh build
+echo "== tests (RelWithDebInfo)"
+ctest --test-dir build --output-on-failure -j2
+
+echo "== build (ASan + UBSan)"
+bash scripts/build.sh build-asan -DTLSRELAY_SANITIZE=ON
+echo "== tests (ASan + UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j2

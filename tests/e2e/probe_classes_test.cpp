@@ -1,0 +1,314 @@
+// End to end: `tlsrelay probe` against real misbehaving servers on loopback names each
+// failure class of failure-classes.md. Every server here is tlsrelay-testpeer really doing
+// the wrong thing on a real socket; nothing is mocked.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "tests/e2e/fixture.hpp"
+
+using namespace tlsrelay::e2e;
+
+namespace {
+
+Probe probe_peer(const std::vector<std::string>& peer_extra,
+                 const std::vector<std::string>& probe_extra = {},
+                 const std::string& timeout = "3") {
+  Server peer(peer_argv(peer_extra));
+  return probe(local_args(peer.port(), probe_extra, timeout));
+}
+
+void expect(const Probe& p, const std::string& cls, const std::string& phase) {
+  INFO("record: " << p.record.dump(2));
+  CHECK(p.record["class"] == cls);
+  if (phase.empty()) {
+    CHECK(p.record["phase"].is_null());
+  } else {
+    CHECK(p.record["phase"] == phase);
+  }
+}
+
+std::string secret_file(const TempDir& dir, const std::string& content) {
+  std::string path = dir.path() + "/secret";
+  std::ofstream(path) << content << "\n";
+  chmod(path.c_str(), 0600);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("a healthy STARTTLS server is ok, with the whole handshake captured", "[ok]") {
+  Probe p = probe_peer({"--cert", "good"});
+  INFO(p.record.dump(2));
+  REQUIRE(p.exit_code == 0);
+  CHECK(p.record["class"] == "ok");
+  CHECK(p.record["phase"].is_null());
+  CHECK(p.record["tls"]["version"] == "TLSv1.3");
+  CHECK(p.record["tls"]["sni"] == "mx.test");
+  CHECK(p.record["certificate"]["verify_result"] == 0);
+  CHECK(p.record["certificate"]["chain"].size() == 2);
+  CHECK(p.record["certificate"]["chain"][0]["san"][0] == "mx.test");
+  CHECK(p.record["smtp"]["banner"].get<std::string>().rfind("220 ", 0) == 0);
+  CHECK(p.record["timings_ms"]["tls_handshake"].is_number());
+  CHECK(p.record["upstream"]["address"] == "127.0.0.1");
+}
+
+TEST_CASE("implicit TLS (port 465 style) is ok", "[ok]") {
+  Probe p = probe_peer({"--tls", "implicit"}, {"--tls", "implicit"});
+  expect(p, "ok", "");
+  CHECK(p.record["timings_ms"]["starttls"].is_null());
+}
+
+TEST_CASE("AUTH PLAIN after TLS is ok and the password never shows", "[ok][auth]") {
+  TempDir dir;
+  Server peer(peer_argv({"--auth-user", "relay", "--auth-password", "s3cret-pw"}));
+  Probe p = probe(local_args(peer.port(), {"--auth-user", "relay", "--auth-password-file",
+                                           secret_file(dir, "s3cret-pw")}));
+  INFO(p.record.dump(2));
+  CHECK(p.record["class"] == "ok");
+  CHECK(p.record["timings_ms"]["auth"].is_number());
+  CHECK(p.raw.find("s3cret-pw") == std::string::npos);
+  CHECK(p.raw.find("AUTH PLAIN ***") != std::string::npos);
+}
+
+TEST_CASE("certificate failures are told apart", "[certificate]") {
+  SECTION("expired") {
+    Probe p = probe_peer({"--cert", "expired"});
+    expect(p, "certificate-expired", "certificate");
+    CHECK(p.record["certificate"]["verify_result"] == 10);
+    CHECK(p.record["certificate"]["verify_depth"] == 0);
+    CHECK(p.record["hint"].get<std::string>().find("2021-01-01") != std::string::npos);
+  }
+  SECTION("not yet valid, with a correct clock") {
+    Probe p = probe_peer({"--cert", "notyet"});
+    expect(p, "certificate-not-yet-valid", "certificate");
+  }
+  SECTION("wrong host: the names it does carry are in the detail") {
+    Probe p = probe_peer({"--cert", "wronghost"});
+    expect(p, "certificate-host-mismatch", "certificate");
+    CHECK(p.record["detail"].get<std::string>().find("other.test") != std::string::npos);
+    CHECK(p.record["rfc8460"] == "certificate-host-mismatch");
+  }
+  SECTION("leaf only: the missing intermediate is named") {
+    Probe p = probe_peer({"--cert", "leafonly"});
+    expect(p, "certificate-chain-incomplete", "certificate");
+    CHECK(p.record["certificate"]["chain"].size() == 1);
+    CHECK(p.record["hint"].get<std::string>().find("tlsrelay test intermediate") !=
+          std::string::npos);
+  }
+  SECTION("untrusted root sent in the chain") {
+    Probe p = probe_peer({"--cert", "untrusted"});
+    expect(p, "certificate-untrusted", "certificate");
+    CHECK(p.record["hint"].get<std::string>().find("Untrusted Private Root") != std::string::npos);
+  }
+  SECTION("untrusted root not sent: the chain reaches a CA we do not have") {
+    Probe p = probe_peer({"--cert", "untrusted-noroot"});
+    expect(p, "certificate-untrusted", "certificate");
+  }
+  SECTION("self-signed") {
+    Probe p = probe_peer({"--cert", "selfsigned"});
+    expect(p, "certificate-self-signed", "certificate");
+  }
+  SECTION("RSA-1024 key") {
+    Probe p = probe_peer({"--cert", "rsa1024"});
+    expect(p, "certificate-weak", "certificate");
+  }
+  SECTION("SHA-1 signature") {
+    Probe p = probe_peer({"--cert", "sha1"});
+    expect(p, "certificate-weak", "certificate");
+  }
+}
+
+TEST_CASE("TLS negotiation failures are told apart", "[tls]") {
+  SECTION("TLS 1.0 only") {
+    Probe p = probe_peer({"--tls-min", "1.0", "--tls-max", "1.0"});
+    expect(p, "tls-protocol-mismatch", "tls-handshake");
+  }
+  SECTION("no cipher in common") {
+    Probe p = probe_peer({"--tls-max", "1.2", "--ciphers", "ADH-AES128-GCM-SHA256:@SECLEVEL=0"});
+    expect(p, "tls-no-shared-cipher", "tls-handshake");
+    CHECK(p.record["tls"]["alerts_received"][0] == "handshake_failure");
+  }
+  SECTION("1024-bit DHE") {
+    Probe p = probe_peer({"--dh1024"});
+    expect(p, "tls-weak-parameters", "tls-handshake");
+  }
+  SECTION("SNI required, none sent because the host is an IP address") {
+    Server peer(peer_argv({"--require-sni", "mx.test"}));
+    Probe p = probe({"--ca-file", cert("ca.pem"), "--timeout", "3",
+                     "127.0.0.1:" + std::to_string(peer.port())});
+    expect(p, "tls-sni-required", "tls-handshake");
+    CHECK(p.record["tls"]["sni"].is_null());
+  }
+  SECTION("client certificate required, TLS 1.3 (alert after our Finished)") {
+    Probe p = probe_peer({"--require-client-cert"});
+    expect(p, "tls-client-certificate-required", "tls-handshake");
+    CHECK(p.record["tls"]["failed_after_handshake"] == true);
+  }
+  SECTION("client certificate required, TLS 1.2 (handshake_failure after CertificateRequest)") {
+    Probe p = probe_peer({"--require-client-cert", "--tls-max", "1.2"});
+    expect(p, "tls-client-certificate-required", "tls-handshake");
+  }
+  SECTION("any other fatal alert") {
+    Probe p = probe_peer({"--behaviour", "alert:access_denied"});
+    expect(p, "tls-alert", "tls-handshake");
+    CHECK(p.record["detail"].get<std::string>().find("access_denied") != std::string::npos);
+  }
+}
+
+TEST_CASE("STARTTLS failures are told apart", "[starttls]") {
+  SECTION("not offered") {
+    expect(probe_peer({"--behaviour", "no-starttls"}), "starttls-not-offered", "ehlo");
+  }
+  SECTION("masked by a middlebox as XXXXXXXA") {
+    Probe p = probe_peer({"--behaviour", "starttls-masked"});
+    expect(p, "starttls-stripped", "ehlo");
+    CHECK(p.record["detail"].get<std::string>().find("XXXXXXXA") != std::string::npos);
+  }
+  SECTION("refused with 454") {
+    Probe p = probe_peer({"--behaviour", "starttls-454"});
+    expect(p, "starttls-rejected", "starttls");
+    CHECK(p.record["transient"] == true);
+  }
+  SECTION("bytes injected after the 220") {
+    Probe p = probe_peer({"--behaviour", "starttls-injection"});
+    expect(p, "starttls-injection", "starttls");
+    // Nothing after the injection was answered: no second EHLO, no TLS.
+    CHECK(p.record["tls"]["version"].is_null());
+  }
+  SECTION("implicit TLS spoken to a plaintext port") {
+    Probe p = probe_peer({}, {"--tls", "implicit"});
+    expect(p, "tls-mode-mismatch", "tls-handshake");
+  }
+  SECTION("STARTTLS spoken to an implicit-TLS port") {
+    Probe p = probe_peer({"--tls", "implicit"}, {}, "1.5");
+    expect(p, "tls-mode-mismatch", "banner");
+  }
+}
+
+TEST_CASE("SMTP greeting and EHLO failures", "[smtp]") {
+  SECTION("554 banner") {
+    Probe p = probe_peer({"--behaviour", "banner-554"});
+    expect(p, "banner-rejected", "banner");
+    CHECK(p.record["transient"] == false);
+  }
+  SECTION("421 banner is transient") {
+    Probe p = probe_peer({"--behaviour", "banner-421"});
+    expect(p, "banner-rejected", "banner");
+    CHECK(p.record["transient"] == true);
+  }
+  SECTION("an SSH server") {
+    Probe p = probe_peer({"--behaviour", "banner-ssh"});
+    expect(p, "not-smtp", "banner");
+    CHECK(p.record["hint"].get<std::string>().find("SSH") != std::string::npos);
+  }
+  SECTION("a web server") {
+    expect(probe_peer({"--behaviour", "banner-http"}), "not-smtp", "banner");
+  }
+  SECTION("EHLO and HELO refused") {
+    expect(probe_peer({"--behaviour", "ehlo-reject"}), "ehlo-rejected", "ehlo");
+  }
+}
+
+TEST_CASE("connection faults: silence, reset, close, stalls, refused", "[network]") {
+  SECTION("silence after connect") {
+    Probe p = probe_peer({"--behaviour", "silent"}, {}, "1.5");
+    expect(p, "timeout", "banner");
+  }
+  SECTION("RST after the ClientHello") {
+    Probe p = probe_peer({"--behaviour", "rst-after-clienthello"});
+    expect(p, "connection-reset", "tls-handshake");
+    CHECK(p.record["network"]["errno"] == "ECONNRESET");
+  }
+  SECTION("EOF after the ClientHello") {
+    Probe p = probe_peer({"--behaviour", "eof-after-clienthello"});
+    expect(p, "connection-closed", "tls-handshake");
+    CHECK(p.record["detail"].get<std::string>().find("0 bytes") != std::string::npos);
+  }
+  SECTION("stall after the ClientHello: 0 bytes of the server's flight") {
+    Probe p = probe_peer({"--behaviour", "stall-after-clienthello"}, {}, "1.5");
+    expect(p, "timeout", "tls-handshake");
+    CHECK(p.record["tls"]["bytes_received"] == 0);
+  }
+  SECTION("stall after 1,400 bytes of the server's flight (MTU black hole)") {
+    Probe p = probe_peer({"--behaviour", "partial-flight:1400"}, {}, "1.5");
+    expect(p, "timeout", "tls-handshake");
+    CHECK(p.record["tls"]["bytes_received"] == 1400);
+    CHECK(p.record["detail"].get<std::string>().find("1400 bytes") != std::string::npos);
+    CHECK(p.record["hint"].get<std::string>().find("MTU") != std::string::npos);
+  }
+  SECTION("refused: a port where nothing listens") {
+    // A bound but not listening socket answers SYN with RST and keeps the port ours.
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    socklen_t len = sizeof sa;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+    Probe p = probe(local_args(ntohs(sa.sin_port)));
+    close(fd);
+    expect(p, "connect-refused", "connect");
+    CHECK(p.record["network"]["errno"] == "ECONNREFUSED");
+  }
+}
+
+TEST_CASE("AUTH failures", "[auth]") {
+  TempDir dir;
+  const std::string pw = secret_file(dir, "wrong-password");
+  SECTION("535 from the server") {
+    Server peer(peer_argv(
+        {"--behaviour", "auth-fail", "--auth-user", "relay", "--auth-password", "right"}));
+    Probe p = probe(local_args(peer.port(), {"--auth-user", "relay", "--auth-password-file", pw}));
+    expect(p, "auth-failed", "auth");
+    CHECK(p.raw.find("wrong-password") == std::string::npos);
+  }
+  SECTION("AUTH offered before TLS but not after") {
+    Server peer(peer_argv(
+        {"--behaviour", "no-auth-after-tls", "--auth-user", "relay", "--auth-password", "right"}));
+    Probe p = probe(local_args(peer.port(), {"--auth-user", "relay", "--auth-password-file", pw}));
+    expect(p, "auth-unavailable", "auth");
+  }
+}
+
+TEST_CASE("our own broken setup is local-config", "[local]") {
+  TempDir dir;
+  std::string bad = dir.path() + "/not-pem.crt";
+  std::ofstream(bad) << "this is not a certificate\n";
+  Server peer(peer_argv({}));
+  Probe p = probe({"--ca-file", bad, "--connect", "127.0.0.1", "--timeout", "3",
+                   "mx.test:" + std::to_string(peer.port())});
+  expect(p, "local-config", "tls-handshake");
+  CHECK(p.record["hint"].get<std::string>().find(bad) != std::string::npos);
+}
+
+TEST_CASE("usage errors exit 2 with a one-line reason", "[cli]") {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {tlsrelay_bin(), "probe"},
+           {tlsrelay_bin(), "probe", "--tls", "sometimes", "mx.test"},
+           {tlsrelay_bin(), "probe", "--timeout", "-1", "mx.test"},
+           {tlsrelay_bin(), "probe", "--connect", "not-an-ip", "mx.test"},
+           {tlsrelay_bin(), "probe", "mx.test:99999"},
+           {tlsrelay_bin(), "frobnicate"}}) {
+    RunResult r = run(args);
+    INFO("args: " << args.back() << " stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("a group- or world-readable password file is refused", "[cli][auth]") {
+  TempDir dir;
+  std::string path = dir.path() + "/pw";
+  std::ofstream(path) << "secret\n";
+  chmod(path.c_str(), 0644);
+  RunResult r =
+      run({tlsrelay_bin(), "probe", "--auth-user", "u", "--auth-password-file", path, "mx.test"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("chmod 600") != std::string::npos);
+}
