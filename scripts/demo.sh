@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The main job, live: builds tlsrelay, starts embedded demo upstreams on 127.0.0.1 (one
+# healthy, the others failing the way real smarthosts fail) and lets `tlsrelay probe`
+# diagnose each. Nothing leaves this machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh >/dev/null
+echo "building tlsrelay ..."
+bash scripts/build.sh build >/dev/null
+
+bin=build/proxy/tlsrelay
+peer=build/tests/peer/tlsrelay-testpeer
+source scripts/lib/upstreams.sh
+
+start healthy        --cert good
+start expired        --cert expired
+start leaf-only      --cert leafonly
+start middlebox      --behaviour starttls-masked
+start mtu-black-hole --behaviour partial-flight:1400
+start port-465       --tls implicit
+start tls-1.0-only   --tls-min 1.0 --tls-max 1.0
+
+probe() {
+  "$bin" probe --ca-file "$work/certs/ca.pem" --connect 127.0.0.1 --timeout 2 \
+    --ehlo relay.demo "$@"
+}
+
+echo
+echo "=== 1. A healthy smarthost: the full transcript ==========================="
+probe "mx.test:${port[healthy]}" || true
+echo
+echo "=== 2. A smarthost whose intermediate certificate is missing ==============="
+probe "mx.test:${port[leaf-only]}" || true
+echo
+echo "=== 3. Every demo upstream, diagnosed in one line each ====================="
+for name in healthy expired leaf-only middlebox mtu-black-hole port-465 tls-1.0-only; do
+  out=$(probe "mx.test:${port[$name]}" 2>&1 || true)
+  verdict=$(printf '%s\n' "$out" | sed -n 's/^Verdict: \([^ ]*\).*/\1/p')
+  hint=$(printf '%s\n' "$out" | sed -n 's/^  hint:   //p')
+  printf '%-15s -> %-30s %s\n' "$name" "$verdict" "$hint"
+done
+echo
+echo "Try one yourself: $bin probe --help   (e.g. $bin probe smtp.gmail.com:587)"

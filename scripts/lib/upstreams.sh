@@ -1,0 +1,25 @@
+# Sourced by demo.sh and examples.sh: starts demo upstreams (tlsrelay-testpeer) on
+# 127.0.0.1 and stops them on exit. Expects $peer (the testpeer binary) to be set.
+work=$(mktemp -d /tmp/tlsrelay-demo.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$peer" gen-certs "$work/certs" >/dev/null
+
+# start NAME peer-options...: starts a demo upstream; its port lands in ${port[NAME]}.
+# The peer prints "ready PORT" once it accepts connections; we wait for that line.
+declare -A port
+start() {
+  local name=$1
+  shift
+  local fifo="$work/$name.ready"
+  mkfifo "$fifo"
+  "$peer" smtp --cert-dir "$work/certs" "$@" >"$fifo" 2>/dev/null &
+  pids+=($!)
+  read -r _ p <"$fifo"
+  port[$name]=$p
+}
