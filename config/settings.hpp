@@ -1,0 +1,144 @@
+// The relay's configuration as typed, validated values: what config/loader.hpp produces
+// from the TOML file of ../shared/spec/interfaces.md and docs/configuration.md documents.
+//
+// Plain data with the documented defaults as member initialisers (except hostname, which
+// the loader fills from this machine's name). No toml++ types. Immutable once loaded;
+// safe to share read-only between threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/cidr.hpp"
+#include "config/config_error.hpp"
+#include "config/ip_address.hpp"
+
+namespace tlsrelay::config {
+
+using Duration = std::chrono::milliseconds;
+
+enum class BareNewlines { Reject, Normalize };
+enum class TlsMode { Starttls, Implicit, None };
+enum class AuthMechanism { Plain, Login, Xoauth2 };
+enum class MilterPolicy { Accept, Tempfail, Hold };
+std::string_view to_string(BareNewlines b);
+std::string_view to_string(TlsMode m);
+std::string_view to_string(AuthMechanism m);
+std::string_view to_string(MilterPolicy p);
+
+// Per-command time-outs towards the local MTA and for upstream replies during the mail
+// transaction (RFC 5321 4.5.3.2).
+struct ProxyTimeouts {
+  Duration command{std::chrono::seconds(300)};     // 4.5.3.2.7: waiting for the next command
+  Duration data_block{std::chrono::seconds(180)};  // 4.5.3.2.5: between DATA blocks
+  Duration data_done{std::chrono::seconds(600)};   // 4.5.3.2.6: reply to the final "."
+};
+
+struct ProxySettings {
+  std::vector<SocketAddress> listen{{IpAddress::v4(127, 0, 0, 1), 10025}};
+  std::vector<Cidr> allow_clients = default_allow_clients();
+  std::string hostname;  // default: gethostname()
+  std::uint64_t max_message_size = 52428800;
+  std::uint64_t max_recipients = 1000;
+  std::uint64_t max_line_length = 1000;  // RFC 5321 4.5.3.1.6 minimum, CRLF included
+  BareNewlines bare_newlines = BareNewlines::Reject;
+  std::optional<std::string> tls_cert;  // both or neither: STARTTLS offered to the local MTA
+  std::optional<std::string> tls_key;
+  std::optional<std::string> user;  // drop privileges to this user after binding
+  ProxyTimeouts timeouts;
+  std::uint64_t replay_memory_bytes = 1048576;
+  std::uint64_t max_connections = 200;
+  std::uint64_t max_connections_per_client = 50;
+  Duration idle_upstream{std::chrono::seconds(30)};
+  std::uint64_t pool_size_per_upstream = 8;
+
+  static std::vector<Cidr> default_allow_clients();  // 127.0.0.1/32, ::1/128
+};
+
+struct TlsSettings {
+  std::string ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  std::string min_version = "1.2";  // "1.0" | "1.1" | "1.2" | "1.3"
+};
+
+// The lowered TLS profile of the `compat` action; unset fields keep the default profile's.
+struct CompatProfile {
+  std::optional<std::string> min_version;
+  std::optional<std::string> max_version;
+  std::optional<std::string> ciphers;       // TLS <= 1.2 cipher list
+  std::optional<std::string> ciphersuites;  // TLS 1.3 suites
+  std::optional<std::string> groups;
+  std::optional<int> security_level;  // 0..5
+};
+
+struct UpstreamSettings {
+  std::string name;         // [A-Za-z0-9._-]+, unique
+  std::string host;         // DNS name or IP literal: SNI and certificate name
+  std::uint16_t port = 25;  // default 25, or 465 when tls = implicit
+  TlsMode tls = TlsMode::Starttls;
+  std::optional<IpAddress> connect;  // fixed address instead of resolving host
+  std::optional<std::string> sni;    // override; "" sends none
+  std::optional<std::string> auth_user;
+  std::optional<std::string> auth_password_file;  // path only; read with read_secret()
+  SourceLocation auth_password_file_at;           // where the key is, for later errors
+  std::optional<AuthMechanism> auth_mechanism;    // unset: the best the server offers
+  std::optional<std::string> oauth_token_file;    // xoauth2 only; read with read_secret()
+  SourceLocation oauth_token_file_at;
+  bool allow_plaintext = false;                // never together with auth_user
+  Duration timeout{std::chrono::seconds(30)};  // per phase of one attempt
+  std::optional<CompatProfile> compat;
+  SourceLocation at;  // the [[upstream]] table
+};
+
+// One step of a policy rule (../shared/spec/interfaces.md "Actions").
+enum class ActionKind { Retry, NextAddress, NextUpstream, Compat, Plaintext, Defer, Reject };
+
+struct Action {
+  ActionKind kind = ActionKind::Defer;
+  int count = 1;  // retry:N; 1 for every other kind
+  friend bool operator==(const Action&, const Action&) = default;
+};
+
+struct PolicySettings {
+  Duration deadline{std::chrono::seconds(60)};
+  std::vector<Duration> backoff{std::chrono::seconds(1), std::chrono::seconds(4)};
+  // Only the rules the file wrote; config/policy_rules.hpp adds the built-in ones.
+  // Keys: a class id, a group name or "default".
+  std::map<std::string, std::vector<Action>, std::less<>> rules;
+};
+
+struct HeaderSettings {
+  bool enabled = true;
+};
+
+struct LogSettings {
+  std::optional<std::string> events;  // attempt records, one JSON object a line
+};
+
+struct HttpSettings {
+  std::optional<SocketAddress> listen;  // /metrics, /status, /
+};
+
+struct MilterSettings {
+  std::optional<std::string> socket;
+  std::optional<std::string> status_url;
+  MilterPolicy policy = MilterPolicy::Accept;  // when the relay's status is unreachable
+};
+
+struct Settings {
+  std::string source;  // the file name errors are reported against
+  ProxySettings proxy;
+  TlsSettings tls;
+  std::vector<UpstreamSettings> upstreams;  // in the order to try them; at least one
+  PolicySettings policy;
+  HeaderSettings headers;
+  LogSettings log;
+  HttpSettings http;
+  std::optional<MilterSettings> milter;
+};
+
+}  // namespace tlsrelay::config
