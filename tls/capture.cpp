@@ -31,6 +31,12 @@ void HandshakeCapture::attach(SSL* ssl) {
   SSL_set_verify(ssl, SSL_VERIFY_PEER, &HandshakeCapture::on_verify);
 }
 
+void HandshakeCapture::detach(SSL* ssl) {
+  SSL_set_msg_callback(ssl, nullptr);
+  SSL_set_msg_callback_arg(ssl, nullptr);
+  SSL_set_ex_data(ssl, capture_index(), nullptr);
+}
+
 void HandshakeCapture::on_message(int write_p, int /*version*/, int content_type, const void* buf,
                                   size_t len, SSL* /*ssl*/, void* arg) {
   auto* self = static_cast<HandshakeCapture*>(arg);

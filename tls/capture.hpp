@@ -19,6 +19,9 @@ class HandshakeCapture {
   // whole chain and the negotiated parameters are seen; the caller decides afterwards
   // (as Postfix's tls_verify does).
   void attach(SSL* ssl);
+  // Removes the callbacks again: the SSL lives on (handed over for the transaction) while
+  // this capture, part of the finished attempt, does not.
+  static void detach(SSL* ssl);
 
   // Copies version, cipher, chain, verify results, reuse and OpenSSL's error queue (which
   // it drains) into the facts.

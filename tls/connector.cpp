@@ -86,7 +86,10 @@ class Attempt {
     }
     AttemptResult r;
     r.facts = std::move(f_);
-    if (ok) r.stream = std::move(stream_);
+    if (ok) {
+      if (stream_->tls()) HandshakeCapture::detach(stream_->tls()->ssl());
+      r.stream = std::move(stream_);
+    }
     co_return r;
   }
 
@@ -136,9 +139,10 @@ class Attempt {
 
   // ---- SMTP I/O ----------------------------------------------------------------------------
 
-  asio::awaitable<bool> send(std::string_view line, std::string_view shown = {}) {
+  // By value: g++ 12 mishandles temporaries bound to coroutine parameters across a suspension.
+  asio::awaitable<bool> send(std::string line, std::string shown = {}) {
     transcript("C: ", shown.empty() ? line : shown);
-    std::string wire(line);
+    std::string wire = std::move(line);
     wire += "\r\n";
     if (auto ec = co_await stream_->write(wire)) co_return fail_io(ec);
     co_return true;

@@ -94,6 +94,21 @@ void ReplyParser::reset() {
   error_.clear();
 }
 
+std::string to_wire(const Reply& r) {
+  std::string out;
+  const std::string code = std::to_string(r.code);
+  const std::size_t n = r.lines.empty() ? 1 : r.lines.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    out += code;
+    out += i + 1 < n ? '-' : ' ';
+    if (i < r.lines.size()) {
+      for (char c : r.lines[i]) out += (c == '\r' || c == '\n' || c == '\0') ? ' ' : c;
+    }
+    out += "\r\n";
+  }
+  return out;
+}
+
 std::optional<Reply> parse_reply_text(std::string_view text) {
   ReplyParser parser;
   while (!text.empty()) {

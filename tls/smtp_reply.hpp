@@ -51,6 +51,10 @@ class ReplyParser {
   std::string error_;
 };
 
+// The reply on the wire: "250-first\r\n250 last\r\n". CR, LF and NUL inside a line (from a
+// hostile upstream whose reply we pass on) become spaces, so one reply stays one reply.
+std::string to_wire(const Reply& reply);
+
 // Parses a complete single- or multi-line reply from text (lines separated by CRLF or LF).
 // For tests and for replies captured whole.
 std::optional<Reply> parse_reply_text(std::string_view text);

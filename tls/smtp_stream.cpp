@@ -68,6 +68,11 @@ asio::awaitable<error_code> SmtpStream::write(std::string_view data) {
   co_return ec;
 }
 
+asio::awaitable<error_code> SmtpStream::read_more() {
+  if (!buffer_.empty()) co_return error_code{};
+  co_return co_await fill();
+}
+
 void SmtpStream::start_tls(SslPtr ssl) {
   assert(buffer_.empty() && "plaintext buffered across STARTTLS");
   buffer_.clear();

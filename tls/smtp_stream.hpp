@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "tls/tls_channel.hpp"
 
@@ -29,6 +30,11 @@ class SmtpStream {
   boost::asio::awaitable<boost::system::error_code> read_line(std::string& line, std::size_t max,
                                                               bool smtp_check);
   boost::asio::awaitable<boost::system::error_code> write(std::string_view data);
+  // Waits until at least one byte is buffered (reading if nothing is), for raw consumers
+  // such as the DATA reader, which take() what they need and put_back() the rest.
+  boost::asio::awaitable<boost::system::error_code> read_more();
+  std::string take() { return std::exchange(buffer_, {}); }
+  void put_back(std::string_view rest) { buffer_.insert(0, rest); }
 
   // Switches to TLS. Precondition: buffered().empty().
   void start_tls(SslPtr ssl);
