@@ -3,7 +3,9 @@
 #include <string>
 #include <vector>
 
+#include "proxy/check_config_command.hpp"
 #include "proxy/probe_command.hpp"
+#include "proxy/serve_command.hpp"
 #include "tls/build_info.hpp"
 
 namespace {
@@ -11,8 +13,8 @@ namespace {
 constexpr const char* kUsage = R"(usage: tlsrelay COMMAND [options]
 commands:
   probe HOST[:PORT]        one upstream attempt, diagnosed (tlsrelay probe --help)
-  serve --config PATH      run the relay (not yet available)
-  check-config PATH        validate a configuration (not yet available)
+  serve --config PATH      run the relay in the foreground
+  check-config PATH        validate a configuration (--explain: the effective policy)
   report                   summarise an event log (not yet available)
 options: --help, --version
 )";
@@ -48,7 +50,17 @@ int main(int argc, char** argv) {
     }
     return tlsrelay::proxy::probe_command(args);
   }
-  if (cmd == "serve" || cmd == "check-config" || cmd == "report") {
+  if (cmd == "serve") {
+    for (const auto& a : args) {
+      if (a == "--help" || a == "-h") {
+        std::cout << tlsrelay::proxy::serve_usage();
+        return 0;
+      }
+    }
+    return tlsrelay::proxy::serve_command(args);
+  }
+  if (cmd == "check-config") return tlsrelay::proxy::check_config_command(args);
+  if (cmd == "report") {
     std::cerr << "tlsrelay: " << cmd << " is not available in this version yet\n";
     return 2;
   }

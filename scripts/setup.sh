@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl
   clang clang-format clang-tidy libclang-rt-14-dev
   libssl-dev libboost1.81-dev libtomlplusplus-dev nlohmann-json3-dev catch2 libmilter-dev
-  faketime iproute2 iptables procps psmisc
+  faketime iproute2 iptables procps psmisc postfix swaks
 )
 
 sudo=""
@@ -20,6 +20,8 @@ done
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
+  # Postfix is a test peer (our MTA in front, smtp-sink behind), never the system's MTA here.
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -1,0 +1,72 @@
+#include "proxy/policy.hpp"
+
+#include "tls/text.hpp"
+
+namespace tlsrelay::proxy {
+
+using tls::FailureClass;
+
+namespace {
+
+// RFC 5321 4.5.3.1.5: a reply line is at most 512 octets with its code and CRLF.
+constexpr std::size_t kMaxReplyText = 480;
+
+Reply one_line(int code, const std::string& enhanced, const std::string& text) {
+  Reply r;
+  r.code = code;
+  r.enhanced = enhanced;
+  std::string line = enhanced + " " + text;
+  if (line.size() > kMaxReplyText) line = line.substr(0, kMaxReplyText - 3) + "...";
+  r.lines.push_back(line);
+  return r;
+}
+
+}  // namespace
+
+std::string deferral_enhanced_code(FailureClass c) {
+  const auto& info = tls::info(c);
+  switch (c) {
+    case FailureClass::ConnectionReset:
+    case FailureClass::ConnectionClosed:
+      return "4.4.2";
+    case FailureClass::LocalConfig:
+      return "4.3.5";
+    default:
+      break;
+  }
+  if (info.group == "dns") return "4.4.3";
+  if (info.group == "network") return "4.4.1";
+  if (info.group == "tls" || info.group == "certificate") return "4.7.5";
+  if (info.group == "starttls" || info.group == "auth") return "4.7.0";
+  return "4.4.0";
+}
+
+Reply deferral_reply(const tls::AttemptFacts& last, const tls::Verdict& v, int attempts,
+                     int upstreams) {
+  const auto& u = last.upstream;
+  std::string where = u.host;
+  if (!last.network.address.empty()) where += "[" + last.network.address + "]";
+  where += ":" + std::to_string(u.port);
+  std::string text = "tlsrelay: " + u.name + " " + where + " " +
+                     std::string(tls::to_string(v.cls)) + ": " + v.hint + "; tried " +
+                     std::to_string(attempts) + (attempts == 1 ? " time" : " times") + " over " +
+                     std::to_string(upstreams) + (upstreams == 1 ? " upstream" : " upstreams");
+  return one_line(451, deferral_enhanced_code(v.cls), tls::printable(text, kMaxReplyText));
+}
+
+Reply lost_upstream_reply(const std::string& upstream, const std::string& stage, bool timed_out) {
+  return one_line(
+      451, timed_out ? "4.4.1" : "4.4.2",
+      "tlsrelay: " + std::string(timed_out ? "timeout from " : "lost connection to ") + upstream +
+          " while sending " + stage +
+          (stage == "end of DATA" ? "; the message may have been delivered, a duplicate is possible"
+                                  : ""));
+}
+
+Reply unexpected_reply(const std::string& upstream, const std::string& stage, const Reply& got) {
+  return one_line(451, "4.5.0",
+                  "tlsrelay: " + upstream + " answered " + stage + " with \"" +
+                      tls::printable(got.first_line(), 120) + "\"");
+}
+
+}  // namespace tlsrelay::proxy

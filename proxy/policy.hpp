@@ -1,0 +1,36 @@
+// Failure policy: the replies our client gets when the upstream hop fails, in one place
+// (Postfix's smtp_trouble.c is the model). Which upstream to try next lives in route.cpp;
+// what each class deserves (retry, next address, compat, ...) grows here with the policy
+// engine.
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+
+#include "tls/attempt.hpp"
+#include "tls/classifier.hpp"
+#include "tls/smtp_reply.hpp"
+
+namespace tlsrelay::proxy {
+
+using tls::Reply;
+
+// RFC 3463 enhanced code for a deferral of this class: 4.4.1 no answer, 4.4.2 connection
+// dropped, 4.4.3 DNS, 4.7.5 TLS/certificate, 4.7.0 STARTTLS/security (interfaces.md).
+std::string deferral_enhanced_code(tls::FailureClass c);
+
+// "451 4.7.5 tlsrelay: gmail smtp.gmail.com[142.250.102.108]:587 certificate-expired:
+// <hint>; tried 3 times over 2 upstreams" — the text Postfix shows in its queue.
+Reply deferral_reply(const tls::AttemptFacts& last, const tls::Verdict& verdict, int attempts,
+                     int upstreams);
+
+// The upstream went away (or timed out) while `stage` ("MAIL FROM", "RCPT TO", "DATA",
+// "end of DATA") was in progress. After the final dot this is the RFC 1047 window: the
+// message may have been delivered, so the client must not take it as a hard failure.
+Reply lost_upstream_reply(const std::string& upstream, const std::string& stage, bool timed_out);
+
+// The upstream answered something that makes no sense at this point (e.g. 354 to RCPT).
+Reply unexpected_reply(const std::string& upstream, const std::string& stage, const Reply& got);
+
+}  // namespace tlsrelay::proxy

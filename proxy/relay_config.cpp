@@ -1,0 +1,75 @@
+#include "proxy/relay_config.hpp"
+
+namespace tlsrelay::proxy {
+
+namespace {
+
+tls::TlsMode tls_mode(config::TlsMode m) {
+  switch (m) {
+    case config::TlsMode::Starttls:
+      return tls::TlsMode::Starttls;
+    case config::TlsMode::Implicit:
+      return tls::TlsMode::Implicit;
+    case config::TlsMode::None:
+      return tls::TlsMode::None;
+  }
+  return tls::TlsMode::Starttls;
+}
+
+std::chrono::milliseconds ms(config::Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+}  // namespace
+
+std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
+  auto rc = std::make_shared<RelayConfig>();
+  rc->server.hostname = s.proxy.hostname;
+  rc->server.max_message_size = s.proxy.max_message_size;
+  rc->server.max_recipients = s.proxy.max_recipients;
+  rc->command_timeout = ms(s.proxy.timeouts.command);
+  rc->data_block_timeout = ms(s.proxy.timeouts.data_block);
+  rc->data_done_timeout = ms(s.proxy.timeouts.data_done);
+
+  tls::ClientProfile profile;
+  profile.ca_file = s.tls.ca_file;
+  profile.min_version = s.tls.min_version;
+  // One context per distinct profile: all upstreams share the default one, so OpenSSL's
+  // CA store is loaded once.
+  std::shared_ptr<tls::ClientContext> shared;
+  std::string shared_error;
+  auto made = tls::ClientContext::create(profile);
+  if (auto* p = std::get_if<std::shared_ptr<tls::ClientContext>>(&made)) {
+    shared = *p;
+  } else {
+    shared_error = std::get<std::string>(made);
+  }
+
+  for (const auto& u : s.upstreams) {
+    UpstreamConfig uc;
+    uc.target.name = u.name;
+    uc.target.host = u.host;
+    uc.target.port = u.port;
+    uc.target.tls_mode = tls_mode(u.tls);
+    if (u.connect) uc.target.connect_address = u.connect->to_string();
+    uc.target.sni = u.sni;
+    uc.context = shared;
+    uc.context_error = shared_error;
+    uc.auth_user = u.auth_user;
+    uc.password_file = u.auth_password_file.value_or("");
+    uc.phase_timeout = u.timeout;
+    // Fail early on a secret we could not read at start-up; it is read again at each use.
+    if (uc.auth_user) {
+      try {
+        (void)config::read_secret(uc.password_file);
+      } catch (const config::ConfigError& e) {
+        throw config::ConfigError(u.auth_password_file_at.to_string() + ": " + e.what());
+      }
+    }
+    rc->upstreams.push_back(std::move(uc));
+  }
+  rc->settings = std::move(s);
+  return rc;
+}
+
+}  // namespace tlsrelay::proxy

@@ -1,0 +1,43 @@
+// The relay's view of its configuration: what the daemon needs at run time, built once from
+// config::Settings (with TLS contexts made and secrets checked) and then shared read-only
+// by every session until a reload replaces it.
+//
+// Immutable after construction; thread-safe to share.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/secret_file.hpp"
+#include "config/settings.hpp"
+#include "proxy/server_fsm.hpp"
+#include "tls/client_context.hpp"
+#include "tls/connector.hpp"
+
+namespace tlsrelay::proxy {
+
+struct UpstreamConfig {
+  tls::UpstreamTarget target;
+  std::shared_ptr<tls::ClientContext> context;  // null when the profile is unusable
+  std::string context_error;
+  std::optional<std::string> auth_user;
+  std::string password_file;  // read at each use, never kept in memory longer
+  std::chrono::milliseconds phase_timeout{30000};
+};
+
+struct RelayConfig {
+  config::Settings settings;
+  ServerOptions server;
+  std::vector<UpstreamConfig> upstreams;
+  std::chrono::milliseconds command_timeout{300000};
+  std::chrono::milliseconds data_block_timeout{180000};
+  std::chrono::milliseconds data_done_timeout{600000};
+};
+
+// Throws config::ConfigError when something cannot be used (e.g. a password file).
+std::shared_ptr<const RelayConfig> make_relay_config(config::Settings settings);
+
+}  // namespace tlsrelay::proxy

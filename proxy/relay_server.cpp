@@ -1,0 +1,192 @@
+#include "proxy/relay_server.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "config/loader.hpp"
+
+namespace tlsrelay::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto kShutdownGrace = std::chrono::seconds(60);
+
+config::IpAddress to_config_address(const asio::ip::address& a) {
+  config::IpAddress out;
+  if (a.is_v4()) {
+    out.family = config::IpAddress::Family::V4;
+    auto b = a.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), out.bytes.begin());
+  } else {
+    out.family = config::IpAddress::Family::V6;
+    auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), out.bytes.begin());
+  }
+  return out;
+}
+
+tcp::endpoint to_endpoint(const config::SocketAddress& s) {
+  return tcp::endpoint(asio::ip::make_address(s.address.to_string()), s.port);
+}
+
+std::string reply_line(int code, const std::string& text) {
+  return std::to_string(code) + " " + text + "\r\n";
+}
+
+}  // namespace
+
+RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig> config,
+                         std::string config_path)
+    : io_(io),
+      config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      signals_(io, SIGTERM, SIGINT, SIGHUP),
+      shutdown_timer_(io) {
+  events_ = std::make_unique<EventLog>(config_->settings.log.events.value_or(""));
+}
+
+void RelayServer::start() {
+  for (const auto& l : config_->settings.proxy.listen) {
+    tcp::endpoint ep = to_endpoint(l);
+    auto& acc = acceptors_.emplace_back(io_);
+    acc.open(ep.protocol());
+    acc.set_option(tcp::acceptor::reuse_address(true));
+    if (ep.address().is_v6()) acc.set_option(asio::ip::v6_only(true));
+    acc.bind(ep);
+    acc.listen(asio::socket_base::max_listen_connections);
+    auto bound = acc.local_endpoint();
+    std::string shown =
+        bound.address().is_v6()
+            ? "[" + bound.address().to_string() + "]:" + std::to_string(bound.port())
+            : bound.address().to_string() + ":" + std::to_string(bound.port());
+    std::cout << "listening " << shown << std::endl;
+    log_line("", "event=listening address=" + shown);
+    asio::co_spawn(io_, accept_loop(acc), asio::detached);
+  }
+  // Bound to the privileged ports as root; give up root now (Postfix's master does the same).
+  if (const auto& user = config_->settings.proxy.user) {
+    const passwd* pw = getpwnam(user->c_str());
+    if (!pw) throw std::runtime_error("[proxy] user \"" + *user + "\" does not exist");
+    if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+      throw std::runtime_error("cannot switch to user " + *user);
+    }
+  }
+  wait_signals();
+}
+
+void RelayServer::wait_signals() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      reload();
+      wait_signals();
+    } else {
+      stop();
+    }
+  });
+}
+
+void RelayServer::reload() {
+  try {
+    auto fresh = make_relay_config(config::load_settings(config_path_));
+    if (fresh->settings.proxy.listen != config_->settings.proxy.listen) {
+      log_line("", "event=reload warning=\"listen addresses change only on restart\"");
+    }
+    config_ = std::move(fresh);
+    log_line("", "event=reload status=ok upstreams=" + std::to_string(config_->upstreams.size()));
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    for (auto& c : why) c = c == '\n' ? ';' : c;
+    log_line("", "event=reload status=rejected reason=\"" + why + "\" (keeping the old config)");
+  }
+}
+
+void RelayServer::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  log_line("", "event=stopping sessions=" + std::to_string(sessions_.size()));
+  for (auto& a : acceptors_) {
+    boost::system::error_code ignored;
+    a.close(ignored);
+  }
+  signals_.cancel();
+  for (auto& [ptr, weak] : sessions_) {
+    if (auto s = weak.lock()) s->request_stop();
+  }
+  // Bounded: whatever is still running after the grace period is cut off.
+  shutdown_timer_.expires_after(kShutdownGrace);
+  shutdown_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) io_.stop();
+  });
+  if (sessions_.empty()) shutdown_timer_.cancel();
+}
+
+bool RelayServer::allowed(const asio::ip::address& a) const {
+  const config::IpAddress ip = to_config_address(a);
+  for (const auto& cidr : config_->settings.proxy.allow_clients) {
+    if (cidr.contains(ip)) return true;
+  }
+  return false;
+}
+
+asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) co_return;
+      log_line("", "event=accept-failed error=\"" + ec.message() + "\"");
+      continue;
+    }
+    boost::system::error_code peer_ec;
+    auto peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec) continue;
+    const std::string client = peer.address().to_string();
+    const auto& proxy = config_->settings.proxy;
+    // Never an open relay: clients outside allow_clients are refused before any dialogue.
+    std::string refusal;
+    if (!allowed(peer.address())) {
+      refusal = reply_line(554, "5.7.1 <" + client + ">: Client host rejected: Access denied");
+      log_line("", "event=refused client=" + client + " reason=not-in-allow_clients");
+    } else if (sessions_.size() >= proxy.max_connections ||
+               per_client_[client] >= proxy.max_connections_per_client) {
+      refusal = reply_line(421, "4.7.0 " + proxy.hostname + " Error: too many connections");
+      log_line("", "event=refused client=" + client + " reason=connection-limit");
+    }
+    if (!refusal.empty()) {
+      boost::system::error_code ignored;
+      asio::write(socket, asio::buffer(refusal), ignored);
+      socket.shutdown(tcp::socket::shutdown_both, ignored);
+      socket.close(ignored);
+      continue;
+    }
+    char id[32];
+    std::snprintf(id, sizeof id, "%lx", ++next_id_);
+    auto session = std::make_shared<ServerSession>(std::move(socket), config_, *events_, id);
+    sessions_[session.get()] = session;
+    ++per_client_[client];
+    asio::co_spawn(io_, run_session(session, client), asio::detached);
+  }
+}
+
+asio::awaitable<void> RelayServer::run_session(std::shared_ptr<ServerSession> session,
+                                               std::string client) {
+  co_await session->run();
+  sessions_.erase(session.get());
+  if (--per_client_[client] == 0) per_client_.erase(client);
+  if (stopping_ && sessions_.empty()) shutdown_timer_.cancel();
+}
+
+}  // namespace tlsrelay::proxy

@@ -1,0 +1,55 @@
+// The relay daemon's front door: listening sockets, the allow_clients check (never an open
+// relay), connection limits, one ServerSession per client, reload and graceful shutdown.
+//
+// Single-threaded: everything runs on the io_context passed in.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "proxy/event_log.hpp"
+#include "proxy/relay_config.hpp"
+#include "proxy/server_session.hpp"
+
+namespace tlsrelay::proxy {
+
+class RelayServer {
+ public:
+  RelayServer(boost::asio::io_context& io, std::shared_ptr<const RelayConfig> config,
+              std::string config_path);
+
+  // Binds every listen address (throws std::system_error when one cannot be bound) and
+  // starts accepting; prints "listening ADDRESS" per socket on stdout.
+  void start();
+  // SIGHUP: reads the config again; a broken one keeps the old config and says why.
+  void reload();
+  // SIGTERM: stop accepting, let transactions in flight finish (bounded), 421 to the idle.
+  void stop();
+
+ private:
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  boost::asio::awaitable<void> run_session(std::shared_ptr<ServerSession> session,
+                                           std::string client);
+  bool allowed(const boost::asio::ip::address& a) const;
+  void wait_signals();
+
+  boost::asio::io_context& io_;
+  std::shared_ptr<const RelayConfig> config_;
+  std::string config_path_;
+  std::unique_ptr<EventLog> events_;
+  std::list<boost::asio::ip::tcp::acceptor> acceptors_;
+  std::map<ServerSession*, std::weak_ptr<ServerSession>> sessions_;
+  std::map<std::string, std::size_t> per_client_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer shutdown_timer_;
+  unsigned long next_id_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace tlsrelay::proxy

@@ -1,0 +1,224 @@
+#include "proxy/server_fsm.hpp"
+
+#include <cassert>
+
+namespace tlsrelay::proxy {
+
+namespace {
+
+Reply make_reply(int code, std::string enhanced, std::string text) {
+  Reply r;
+  r.code = code;
+  r.enhanced = std::move(enhanced);
+  r.lines.push_back(r.enhanced.empty() ? std::move(text) : r.enhanced + " " + text);
+  return r;
+}
+
+}  // namespace
+
+std::string_view to_string(ServerFsm::State s) {
+  switch (s) {
+    case ServerFsm::State::Greeting:
+      return "greeting";
+    case ServerFsm::State::Ready:
+      return "ready";
+    case ServerFsm::State::MailGiven:
+      return "mail-given";
+    case ServerFsm::State::RcptGiven:
+      return "rcpt-given";
+    case ServerFsm::State::Data:
+      return "data";
+    case ServerFsm::State::Closed:
+      return "closed";
+  }
+  return "?";
+}
+
+void ServerFsm::enter(State s) {
+  state_ = s;
+}
+
+Reply ServerFsm::greeting() const {
+  Reply r;
+  r.code = 220;
+  r.lines.push_back(opt_.hostname + " ESMTP tlsrelay");
+  return r;
+}
+
+ServerFsm::Action ServerFsm::reply(int code, std::string enhanced, std::string text) {
+  Action a;
+  a.reply = make_reply(code, std::move(enhanced), std::move(text));
+  return a;
+}
+
+// A client that keeps sending bad commands is cut off, as Postfix does after
+// smtpd_hard_error_limit errors: it is broken or probing us.
+ServerFsm::Action ServerFsm::error(int code, std::string enhanced, std::string text) {
+  if (++errors_ >= opt_.max_errors) {
+    Action a = reply(421, "4.7.0", opt_.hostname + " Error: too many errors");
+    a.kind = Action::Kind::Close;
+    enter(State::Closed);
+    return a;
+  }
+  return reply(code, std::move(enhanced), std::move(text));
+}
+
+Reply ServerFsm::ehlo_reply() const {
+  Reply r;
+  r.code = 250;
+  r.lines = {opt_.hostname,
+             "PIPELINING",
+             "SIZE " + std::to_string(opt_.max_message_size),
+             "ENHANCEDSTATUSCODES",
+             "8BITMIME",
+             "SMTPUTF8",
+             "DSN"};
+  return r;
+}
+
+ServerFsm::Action ServerFsm::on_command(std::string_view line) {
+  assert(state_ != State::Data && state_ != State::Closed);
+  auto parsed = parse_command(line);
+  if (auto* bad = std::get_if<Reply>(&parsed)) {
+    Action a = error(bad->code, bad->enhanced, "");
+    a.reply = *bad;
+    return a;
+  }
+  const Command& cmd = std::get<Command>(parsed);
+  using V = Command::Verb;
+  const bool in_transaction = state_ == State::MailGiven || state_ == State::RcptGiven;
+
+  switch (cmd.verb) {
+    case V::Ehlo:
+    case V::Helo: {
+      auto domain = parse_ehlo(cmd.arg);
+      if (auto* bad = std::get_if<Reply>(&domain)) {
+        Action a = error(bad->code, bad->enhanced, "");
+        a.reply = *bad;
+        return a;
+      }
+      helo_ = std::get<std::string>(domain);
+      esmtp_ = cmd.verb == V::Ehlo;
+      // RFC 5321 4.1.4: EHLO in a transaction resets it, like RSET.
+      Action a;
+      a.kind = in_transaction ? Action::Kind::ResetTransaction : Action::Kind::Reply;
+      if (esmtp_) {
+        a.reply = ehlo_reply();
+      } else {
+        a.reply = make_reply(250, "", opt_.hostname);
+      }
+      mail_ = MailParams{};
+      recipients_ = rcpt_commands_ = 0;
+      enter(State::Ready);
+      return a;
+    }
+    case V::Mail: {
+      if (state_ == State::Greeting) return error(503, "5.5.1", "Error: send HELO/EHLO first");
+      if (in_transaction) return error(503, "5.5.1", "Error: nested MAIL command");
+      auto p = parse_mail(cmd.arg);
+      if (auto* bad = std::get_if<Reply>(&p)) {
+        Action a = error(bad->code, bad->enhanced, "");
+        a.reply = *bad;
+        return a;
+      }
+      MailParams mp = std::get<MailParams>(p);
+      if (mp.size && *mp.size > opt_.max_message_size) {
+        return error(552, "5.3.4", "Message size exceeds fixed limit");
+      }
+      if (!esmtp_ &&
+          (mp.size || mp.smtputf8 || mp.requiretls || mp.body != MailParams::Body::Unspecified)) {
+        return error(555, "5.5.4", "Error: MAIL parameters need EHLO");
+      }
+      Action a;
+      a.kind = Action::Kind::RelayMail;
+      a.mail = mp;
+      mail_ = std::move(mp);
+      return a;
+    }
+    case V::Rcpt: {
+      if (!in_transaction) return error(503, "5.5.1", "Error: need MAIL command");
+      if (recipients_ >= opt_.max_recipients) {
+        // RFC 5321 4.5.3.1.10: 452 "too many recipients", the client retries the rest.
+        return reply(452, "4.5.3", "Error: too many recipients");
+      }
+      auto p = parse_rcpt(cmd.arg, mail_.smtputf8);
+      if (auto* bad = std::get_if<Reply>(&p)) {
+        Action a = error(bad->code, bad->enhanced, "");
+        a.reply = *bad;
+        return a;
+      }
+      ++rcpt_commands_;
+      Action a;
+      a.kind = Action::Kind::RelayRcpt;
+      a.rcpt = std::get<RcptParams>(p);
+      return a;
+    }
+    case V::Data: {
+      if (!cmd.arg.empty()) return error(501, "5.5.4", "Syntax: DATA");
+      if (state_ == State::MailGiven) {
+        return error(554, "5.5.1", "Error: no valid recipients");
+      }
+      if (state_ != State::RcptGiven) return error(503, "5.5.1", "Error: need RCPT command");
+      Action a;
+      a.kind = Action::Kind::RelayData;
+      enter(State::Data);
+      return a;
+    }
+    case V::Bdat:
+      return error(502, "5.5.1", "Error: CHUNKING is not offered");
+    case V::Rset: {
+      if (!cmd.arg.empty()) return error(501, "5.5.4", "Syntax: RSET");
+      Action a = reply(250, "2.0.0", "Ok");
+      if (in_transaction) a.kind = Action::Kind::ResetTransaction;
+      mail_ = MailParams{};
+      recipients_ = rcpt_commands_ = 0;
+      if (state_ != State::Greeting) enter(State::Ready);
+      return a;
+    }
+    case V::Noop:
+      return reply(250, "2.0.0", "Ok");
+    case V::Quit: {
+      Action a = reply(221, "2.0.0", "Bye");
+      a.kind = Action::Kind::Close;
+      enter(State::Closed);
+      return a;
+    }
+    case V::Vrfy:
+      return reply(252, "2.5.2", "Cannot VRFY user; try RCPT to attempt delivery");
+    case V::Expn:
+      return error(502, "5.5.1", "Error: command not implemented");
+    case V::Help:
+      return reply(214, "2.0.0", "Ok, see RFC 5321");
+    case V::Starttls:
+      return error(502, "5.5.1", "Error: STARTTLS is not offered");
+    case V::Auth:
+      return error(503, "5.5.1", "Error: authentication not enabled");
+    case V::Unknown:
+      return error(500, "5.5.2", "Error: command not recognized");
+  }
+  return error(500, "5.5.2", "Error: command not recognized");
+}
+
+void ServerFsm::mail_done(const Reply& upstream) {
+  if (upstream.code / 100 == 2) {
+    recipients_ = 0;
+    enter(State::MailGiven);
+  } else {
+    mail_ = MailParams{};
+  }
+}
+
+void ServerFsm::rcpt_done(const Reply& upstream) {
+  if (upstream.code / 100 == 2) {
+    ++recipients_;
+    enter(State::RcptGiven);
+  }
+}
+
+void ServerFsm::transaction_done() {
+  mail_ = MailParams{};
+  recipients_ = rcpt_commands_ = 0;
+  if (state_ != State::Closed) enter(State::Ready);
+}
+
+}  // namespace tlsrelay::proxy

@@ -1,0 +1,351 @@
+#include "proxy/server_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "proxy/data_reader.hpp"
+#include "proxy/data_writer.hpp"
+#include "proxy/limits.hpp"
+#include "proxy/policy.hpp"
+#include "tls/attempt_record.hpp"
+#include "tls/errors.hpp"
+#include "tls/text.hpp"
+
+namespace tlsrelay::proxy {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+// Flush message data upstream in pieces this large: bounded memory per session whatever
+// the message size, and few enough writes to keep the copy cheap.
+constexpr std::size_t kDataFlushBytes = 64 * 1024;
+
+Reply simple(int code, const std::string& enhanced, const std::string& text) {
+  Reply r;
+  r.code = code;
+  r.enhanced = enhanced;
+  r.lines.push_back(enhanced.empty() ? text : enhanced + " " + text);
+  return r;
+}
+
+std::string iso_seconds(std::chrono::system_clock::time_point t) {
+  std::string s = tls::iso8601_millis(t);
+  return s.substr(0, 19) + "Z";
+}
+
+}  // namespace
+
+ServerSession::ServerSession(asio::ip::tcp::socket socket,
+                             std::shared_ptr<const RelayConfig> config, EventLog& events,
+                             std::string id)
+    : client_(socket.get_executor()),
+      deadline_(socket.get_executor(), client_.socket()),
+      config_(std::move(config)),
+      events_(events),
+      id_(std::move(id)),
+      fsm_(config_->server) {
+  client_.socket() = std::move(socket);
+  error_code ec;
+  auto ep = client_.socket().remote_endpoint(ec);
+  peer_ = ec ? "unknown" : ep.address().to_string();
+}
+
+void ServerSession::request_stop() {
+  stopping_ = true;
+  if (idle_) {
+    error_code ignored;
+    client_.socket().cancel(ignored);
+  }
+}
+
+// Coroutine parameters are taken by value and temporaries bound to locals before co_await:
+// g++ 12 mishandles temporaries that live across a suspension.
+asio::awaitable<bool> ServerSession::send(Reply reply) {
+  const std::string wire = tls::to_wire(reply);
+  deadline_.arm(config_->command_timeout);
+  auto ec = co_await client_.write(wire);
+  deadline_.disarm();
+  co_return !ec;
+}
+
+asio::awaitable<void> ServerSession::run() {
+  log_line(id_, "event=connect client=" + peer_);
+  if (!co_await send(fsm_.greeting())) co_return;
+  CommandReader commands(kMaxCommandLine);
+  while (fsm_.state() != ServerFsm::State::Closed) {
+    if (stopping_) {
+      (void)co_await send(simple(
+          421, "4.3.2", config_->server.hostname + " Service shutting down, closing channel"));
+      break;
+    }
+    // One command line; pipelined bytes after it stay buffered for what follows (the next
+    // command, or message data after DATA).
+    bool lost = false;
+    while (!commands.line_pending()) {
+      if (client_.buffered().empty()) {
+        idle_ = true;
+        deadline_.arm(config_->command_timeout);
+        auto ec = co_await client_.read_more();
+        deadline_.disarm();
+        idle_ = false;
+        if (ec) {
+          lost = true;
+          break;
+        }
+      }
+      std::string chunk = client_.take();
+      auto r = commands.feed(chunk);
+      if (r.consumed < chunk.size()) client_.put_back(std::string_view(chunk).substr(r.consumed));
+    }
+    if (lost) {
+      if (stopping_) continue;  // the loop head says goodbye
+      if (deadline_.expired()) {
+        (void)co_await send(
+            simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded"));
+      }
+      break;
+    }
+    auto taken = commands.take();
+    if (auto* bad = std::get_if<Reply>(&taken)) {
+      if (!co_await send(*bad)) break;
+      continue;
+    }
+    const std::string& line = std::get<std::string>(taken);
+    ServerFsm::Action a = fsm_.on_command(line);
+    using K = ServerFsm::Action::Kind;
+    bool ok = true;
+    switch (a.kind) {
+      case K::Reply:
+        ok = co_await send(a.reply);
+        break;
+      case K::Close:
+        (void)co_await send(a.reply);
+        ok = false;
+        break;
+      case K::ResetTransaction:
+        if (upstream_) {
+          auto r = co_await upstream_->command("RSET", config_->command_timeout);
+          if (!r.reply || r.reply->code != 250) co_await drop_upstream(false);
+        }
+        ok = co_await send(a.reply);
+        break;
+      case K::RelayMail:
+        ok = co_await relay_mail(a.mail);
+        break;
+      case K::RelayRcpt:
+        ok = co_await relay_rcpt(a.rcpt);
+        break;
+      case K::RelayData:
+        ok = co_await relay_data();
+        break;
+    }
+    if (!ok) break;
+  }
+  co_await drop_upstream(true);
+  co_await client_.close();
+  log_line(id_,
+           "event=disconnect client=" + peer_ + " transactions=" + std::to_string(transactions_));
+}
+
+asio::awaitable<void> ServerSession::drop_upstream(bool polite) {
+  if (!upstream_) co_return;
+  if (polite) {
+    co_await upstream_->quit();
+  } else {
+    co_await upstream_->abort();
+  }
+  upstream_.reset();
+}
+
+asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
+  transaction_id_ = id_ + "." + std::to_string(++transactions_);
+  transaction_start_ = std::chrono::steady_clock::now();
+  failures_.clear();
+  if (upstream_ && upstream_->broken()) co_await drop_upstream(false);
+  if (!upstream_) {
+    RouteResult route = co_await open_route(config_, events_, transaction_id_);
+    failures_ = std::move(route.failures);
+    if (!route.session) {
+      log_transaction(route.failure_reply, 0);
+      fsm_.mail_done(route.failure_reply);
+      co_return co_await send(route.failure_reply);
+    }
+    upstream_ = std::move(route.session);
+  }
+  const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
+  auto r = co_await upstream_->command(format_mail(mail, caps), config_->command_timeout);
+  Reply reply;
+  if (!r.reply) {
+    reply = lost_upstream_reply(upstream_->describe(), "MAIL FROM", r.timed_out);
+    co_await drop_upstream(false);
+  } else if (r.reply->code < 200 || (r.reply->code >= 300 && r.reply->code < 400)) {
+    reply = unexpected_reply(upstream_->describe(), "MAIL FROM", *r.reply);
+    co_await drop_upstream(false);
+  } else {
+    reply = *r.reply;
+  }
+  if (reply.code / 100 != 2) log_transaction(reply, 0);
+  fsm_.mail_done(reply);
+  co_return co_await send(reply);
+}
+
+asio::awaitable<bool> ServerSession::relay_rcpt(const RcptParams& rcpt) {
+  Reply reply;
+  if (!upstream_) {
+    reply = lost_upstream_reply("the upstream", "RCPT TO", false);
+  } else {
+    const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
+    auto r = co_await upstream_->command(format_rcpt(rcpt, caps), config_->command_timeout);
+    if (!r.reply) {
+      reply = lost_upstream_reply(upstream_->describe(), "RCPT TO", r.timed_out);
+      co_await drop_upstream(false);
+    } else if (r.reply->code < 200 || (r.reply->code >= 300 && r.reply->code < 400)) {
+      reply = unexpected_reply(upstream_->describe(), "RCPT TO", *r.reply);
+      co_await drop_upstream(false);
+    } else {
+      reply = *r.reply;
+    }
+  }
+  fsm_.rcpt_done(reply);
+  co_return co_await send(reply);
+}
+
+asio::awaitable<bool> ServerSession::relay_data() {
+  // Without an upstream (it died after RCPT) the client still gets a reply to DATA, and no
+  // 354: nothing is read as message data that we could not deliver.
+  if (!upstream_) {
+    Reply reply = lost_upstream_reply("the upstream", "DATA", false);
+    log_transaction(reply, 0);
+    fsm_.transaction_done();
+    co_return co_await send(reply);
+  }
+  auto r = co_await upstream_->command("DATA", config_->command_timeout);
+  if (!r.reply || r.reply->code != 354) {
+    Reply reply;
+    if (!r.reply) {
+      reply = lost_upstream_reply(upstream_->describe(), "DATA", r.timed_out);
+      co_await drop_upstream(false);
+    } else if (r.reply->code / 100 == 4 || r.reply->code / 100 == 5) {
+      reply = *r.reply;
+    } else {
+      reply = unexpected_reply(upstream_->describe(), "DATA", *r.reply);
+      co_await drop_upstream(false);
+    }
+    log_transaction(reply, 0);
+    fsm_.transaction_done();
+    co_return co_await send(reply);
+  }
+  if (!co_await send(simple(354, "", "End data with <CR><LF>.<CR><LF>"))) co_return false;
+
+  DataReader reader(DataLimits{config_->settings.proxy.max_line_length,
+                               config_->server.max_message_size,
+                               config_->settings.proxy.bare_newlines == config::BareNewlines::Reject
+                                   ? BareNewlines::Reject
+                                   : BareNewlines::Normalize});
+  std::string out;
+  DataWriter writer(out);
+
+  // Our trace headers go first (interfaces.md "Per-message headers").
+  if (config_->settings.headers.enabled) {
+    const auto& f = upstream_->facts();
+    int attempt = 0;
+    std::vector<std::string> fields;
+    for (const auto& failed : failures_) {
+      ++attempt;
+      fields.push_back(format_header_field(
+          "TLS-Relay-Failure",
+          "attempt=" + std::to_string(attempt) + "; upstream=" + failed.facts.upstream.name +
+              "; address=" +
+              (failed.facts.network.address.empty() ? "-" : failed.facts.network.address) +
+              "; class=" + std::string(tls::to_string(failed.verdict.cls)) +
+              "; phase=" + std::string(tls::to_string(failed.verdict.phase)) +
+              "; time=" + iso_seconds(failed.facts.started)));
+    }
+    std::string relay = "upstream=" + f.upstream.name + "; host=" + f.upstream.host +
+                        "; address=" + f.network.address +
+                        "; tls=" + (f.tls.version.empty() ? "none" : f.tls.version);
+    if (!f.tls.cipher.empty()) relay += "; cipher=" + f.tls.cipher;
+    relay += std::string("; verify=") + (f.tls.handshake_done ? "ok" : "none") +
+             "; attempts=" + std::to_string(failures_.size() + 1);
+    writer.line(format_header_field("TLS-Relay", relay));
+    for (const auto& field : fields) writer.line(field);
+  }
+
+  bool upstream_ok = true;
+  std::uint64_t size = 0;
+  for (;;) {
+    deadline_.arm(config_->data_block_timeout);
+    auto ec = co_await client_.read_more();
+    deadline_.disarm();
+    if (ec) {
+      // The client went away or stalled mid-DATA: the upstream must not get a final dot.
+      co_await drop_upstream(false);
+      log_transaction(simple(421, "4.4.2", "client lost during DATA"), reader.size());
+      fsm_.transaction_done();
+      if (deadline_.expired()) {
+        (void)co_await send(
+            simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded"));
+      }
+      co_return false;
+    }
+    std::string chunk = client_.take();
+    auto fed = reader.feed(chunk, [&](std::string_view line) { writer.line(line); });
+    size = reader.size();
+    // Bytes after the final dot are the client's next (pipelined) commands.
+    if (fed.consumed < chunk.size()) {
+      client_.put_back(std::string_view(chunk).substr(fed.consumed));
+    }
+    if (upstream_ok && (out.size() >= kDataFlushBytes || reader.done())) {
+      if (reader.done() && !reader.error()) writer.finish();
+      upstream_ok = co_await upstream_->write(out, config_->data_block_timeout);
+      out.clear();
+    } else if (!upstream_ok) {
+      out.clear();
+    }
+    if (reader.done()) break;
+  }
+
+  Reply reply;
+  if (reader.error()) {
+    // The upstream never saw a final dot; closing it abandons the transaction there, so
+    // nothing of a message we refused is delivered.
+    reply = *reader.error();
+    co_await drop_upstream(false);
+  } else if (!upstream_ok) {
+    reply = lost_upstream_reply(upstream_ ? upstream_->describe() : "the upstream", "DATA", false);
+    co_await drop_upstream(false);
+  } else {
+    auto fin = co_await upstream_->reply(config_->data_done_timeout);
+    if (!fin.reply) {
+      reply = lost_upstream_reply(upstream_->describe(), "end of DATA", fin.timed_out);
+      co_await drop_upstream(false);
+    } else if (fin.reply->code / 100 == 2 || fin.reply->code / 100 == 4 ||
+               fin.reply->code / 100 == 5) {
+      reply = *fin.reply;
+    } else {
+      reply = unexpected_reply(upstream_->describe(), "end of DATA", *fin.reply);
+      co_await drop_upstream(false);
+    }
+  }
+  log_transaction(reply, size);
+  fsm_.transaction_done();
+  co_return co_await send(reply);
+}
+
+void ServerSession::log_transaction(const Reply& final_reply, std::uint64_t size) {
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                      transaction_start_)
+                .count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", ms);
+  log_line(id_,
+           "event=transaction txn=" + transaction_id_ + " client=" + peer_ + " from=<" +
+               tls::printable(fsm_.mail().reverse_path, 256) +
+               "> rcpts=" + std::to_string(fsm_.recipients()) + " size=" + std::to_string(size) +
+               " upstream=" + (upstream_ ? upstream_->facts().upstream.name : std::string("-")) +
+               " reply=\"" + tls::printable(final_reply.first_line(), 300) + "\" ms=" + buf);
+}
+
+}  // namespace tlsrelay::proxy

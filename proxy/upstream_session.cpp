@@ -1,0 +1,73 @@
+#include "proxy/upstream_session.hpp"
+
+namespace tlsrelay::proxy {
+
+namespace asio = boost::asio;
+
+UpstreamSession::UpstreamSession(std::unique_ptr<tls::SmtpStream> stream, tls::AttemptFacts facts)
+    : stream_(std::move(stream)),
+      facts_(std::move(facts)),
+      deadline_(stream_->socket().get_executor(), stream_->socket()) {}
+
+UpstreamSession::~UpstreamSession() = default;
+
+std::string UpstreamSession::describe() const {
+  return facts_.upstream.name + " " + facts_.upstream.host + "[" + facts_.network.address +
+         "]:" + std::to_string(facts_.upstream.port);
+}
+
+asio::awaitable<UpstreamReply> UpstreamSession::reply(std::chrono::milliseconds timeout) {
+  UpstreamReply out;
+  if (broken_) co_return out;
+  deadline_.arm(timeout);
+  tls::ReplyParser parser;
+  std::string line;
+  for (;;) {
+    if (auto ec = co_await stream_->read_line(line, tls::kMaxReplyLine, true)) {
+      out.timed_out = deadline_.expired();
+      broken_ = true;
+      break;
+    }
+    auto status = parser.feed(line);
+    if (status == tls::ReplyParser::Status::NeedMore) continue;
+    if (status == tls::ReplyParser::Status::Complete) out.reply = parser.take();
+    if (status == tls::ReplyParser::Status::NotSmtp) broken_ = true;
+    break;
+  }
+  deadline_.disarm();
+  co_return out;
+}
+
+asio::awaitable<UpstreamReply> UpstreamSession::command(std::string line,
+                                                        std::chrono::milliseconds timeout) {
+  line += "\r\n";
+  const bool written = co_await write(line, timeout);
+  if (!written) co_return UpstreamReply{};
+  UpstreamReply r = co_await reply(timeout);
+  co_return r;
+}
+
+asio::awaitable<bool> UpstreamSession::write(std::string_view bytes,
+                                             std::chrono::milliseconds timeout) {
+  if (broken_) co_return false;
+  deadline_.arm(timeout);
+  auto ec = co_await stream_->write(bytes);
+  deadline_.disarm();
+  if (ec) broken_ = true;
+  co_return !ec;
+}
+
+asio::awaitable<void> UpstreamSession::quit() {
+  if (!broken_) {
+    std::string quit = "QUIT";
+    (void)co_await command(std::move(quit), std::chrono::milliseconds(10000));
+  }
+  co_await stream_->close();
+}
+
+asio::awaitable<void> UpstreamSession::abort() {
+  broken_ = true;
+  co_await stream_->close();
+}
+
+}  // namespace tlsrelay::proxy

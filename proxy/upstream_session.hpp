@@ -1,0 +1,54 @@
+// One open upstream connection in a transaction: sends a command, reads its whole reply,
+// each with a deadline; streams message data. Replies come back as values; I/O failures
+// come back as an error the session turns into the policy's reply.
+//
+// Not thread-safe; owned by one client session, used from its executor.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "tls/attempt.hpp"
+#include "tls/deadline.hpp"
+#include "tls/smtp_reply.hpp"
+#include "tls/smtp_stream.hpp"
+
+namespace tlsrelay::proxy {
+
+struct UpstreamReply {
+  std::optional<tls::Reply> reply;  // empty when the connection failed or timed out
+  bool timed_out = false;
+};
+
+class UpstreamSession {
+ public:
+  UpstreamSession(std::unique_ptr<tls::SmtpStream> stream, tls::AttemptFacts facts);
+  ~UpstreamSession();
+
+  // Sends one command line (without CRLF) and reads the reply within `timeout`.
+  boost::asio::awaitable<UpstreamReply> command(std::string line,
+                                                std::chrono::milliseconds timeout);
+  // Reads one reply (e.g. the final reply after the dot).
+  boost::asio::awaitable<UpstreamReply> reply(std::chrono::milliseconds timeout);
+  // Writes raw bytes (message data) within `timeout`; false when the connection failed.
+  boost::asio::awaitable<bool> write(std::string_view bytes, std::chrono::milliseconds timeout);
+  // QUIT politely, or just close after a failure.
+  boost::asio::awaitable<void> quit();
+  boost::asio::awaitable<void> abort();
+
+  const tls::AttemptFacts& facts() const { return facts_; }
+  // "gmail smtp.gmail.com[142.250.102.108]:587"
+  std::string describe() const;
+  bool broken() const { return broken_; }
+
+ private:
+  std::unique_ptr<tls::SmtpStream> stream_;
+  tls::AttemptFacts facts_;
+  tls::Deadline deadline_;
+  bool broken_ = false;
+};
+
+}  // namespace tlsrelay::proxy
