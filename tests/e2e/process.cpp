@@ -142,14 +142,19 @@ Server::Server(const std::vector<std::string>& argv, std::chrono::milliseconds l
     got.append(buf, static_cast<std::size_t>(n));
   }
   close(out[0]);
-  if (got.rfind("ready ", 0) != 0) {
+  // "ready PORT" (tlsrelay-testpeer) or "listening ADDR:PORT" (tlsrelay serve).
+  const bool ready = got.rfind("ready ", 0) == 0;
+  const bool listening = got.rfind("listening ", 0) == 0;
+  if (!ready && !listening) {
     std::string err = stderr_text();
     stop(pid_);
     close(stdin_fd_);
     throw std::runtime_error("server did not get ready: " + describe(argv) + "\nstdout: " + got +
                              "\nstderr: " + err);
   }
-  port_ = static_cast<unsigned short>(std::atoi(got.c_str() + 6));
+  const std::string first = got.substr(0, got.find('\n'));
+  port_ =
+      static_cast<unsigned short>(std::atoi(first.c_str() + first.rfind(ready ? ' ' : ':') + 1));
 }
 
 Server::~Server() {

@@ -26,7 +26,8 @@ RunResult run(const std::vector<std::string>& argv,
 
 class Server {
  public:
-  // Starts argv and waits (up to `limit`) for a line "ready PORT" on its stdout.
+  // Starts argv and waits (up to `limit`) for its first stdout line, "ready PORT" or
+  // "listening ADDR:PORT"; port() is that port.
   explicit Server(const std::vector<std::string>& argv,
                   std::chrono::milliseconds limit = std::chrono::seconds(20));
   ~Server();

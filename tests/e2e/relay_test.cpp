@@ -1,0 +1,322 @@
+// End to end: `tlsrelay serve` between a client and real upstreams (tlsrelay-testpeer with
+// STARTTLS; Postfix's smtp-sink with its fault switches). Checks the relay's promises:
+// 250 only after the upstream's 250, every failure a precise 4xx/5xx, the upstream sees
+// exactly the message meant, never an open relay.
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "tests/e2e/fixture.hpp"
+#include "tests/e2e/smtp_client.hpp"
+
+using namespace tlsrelay::e2e;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct Upstream {
+  std::string toml;  // one [[upstream]] table
+};
+
+Upstream peer_upstream(const std::string& name, unsigned short port) {
+  return {"[[upstream]]\nname = \"" + name + "\"\nhost = \"mx.test\"\nport = " +
+          std::to_string(port) + "\nconnect = \"127.0.0.1\"\ntimeout_s = 3\n"};
+}
+
+// A relay with its config, event log and the given upstreams; extra goes into [proxy].
+class Relay {
+ public:
+  Relay(const std::vector<Upstream>& upstreams, const std::string& proxy_extra = "",
+        const std::string& tail = "") {
+    config_ = dir_.path() + "/relay.toml";
+    events_ = dir_.path() + "/events.jsonl";
+    std::ofstream f(config_);
+    f << "[proxy]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n"
+      << proxy_extra << "\n[tls]\nca_file = \"" << cert("ca.pem") << "\"\n\n[log]\nevents = \""
+      << events_ << "\"\n\n";
+    for (const auto& u : upstreams) f << u.toml << "\n";
+    f << tail;
+    f.close();
+    server_ = std::make_unique<Server>(
+        std::vector<std::string>{tlsrelay_bin(), "serve", "--config", config_});
+  }
+  unsigned short port() const { return server_->port(); }
+  std::string events() const { return read_file(events_); }
+  std::string log() const { return server_->stderr_text(); }
+  pid_t pid() const { return server_->pid(); }
+  const std::string& dir() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  std::string config_, events_;
+  std::unique_ptr<Server> server_;
+};
+
+// EHLO, MAIL, RCPT, DATA; returns the reply to the final dot.
+std::string send_message(SmtpClient& c, const std::string& body,
+                         const std::string& rcpt = "<b@example.org>") {
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  std::string mail = c.cmd("MAIL FROM:<a@example.org>");
+  if (SmtpClient::code(mail) != 250) return mail;
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:" + rcpt)) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  c.send(body + ".\r\n");
+  return c.reply();
+}
+
+}  // namespace
+
+TEST_CASE("a message is relayed and answered 250 only after the upstream's 250", "[relay]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  const std::string body =
+      "Subject: test\r\n\r\nline one\r\n.leading dot\r\n..two dots\r\n\xc3\xa9t\xc3\xa9\r\n";
+  std::string final_reply = send_message(c, body);
+  INFO("relay log: " << relay.log());
+  CHECK(SmtpClient::code(final_reply) == 250);
+  CHECK(final_reply.find("queued as") != std::string::npos);  // the upstream's own words
+  CHECK(SmtpClient::code(c.cmd("QUIT")) == 221);
+
+  std::string seen = read_file(capture);
+  INFO("upstream capture:\n" << seen);
+  // Our header first, then the message exactly as meant, dot-stuffed on the wire.
+  CHECK(seen.find("TLS-Relay: upstream=primary; host=mx.test; address=127.0.0.1; tls=TLSv1.3") !=
+        std::string::npos);
+  // The client's ".leading dot" was stuffing (content "leading dot"); its "..two dots" is
+  // content ".two dots", which must be stuffed again on our wire.
+  CHECK(seen.find("\r\nSubject: test\r\n\r\nline one\r\nleading dot\r\n..two dots\r\n"
+                  "\xc3\xa9t\xc3\xa9\r\n.\r\n") != std::string::npos);
+  CHECK(seen.find("MAIL FROM:<a@example.org>") != std::string::npos);
+  // One attempt record for the transaction, linked to it.
+  auto record = nlohmann::json::parse(relay.events().substr(0, relay.events().find('\n')));
+  CHECK(record["class"] == "ok");
+  CHECK(record["transaction"].is_string());
+}
+
+TEST_CASE("an upstream with an expired certificate: 451 naming the class and hint", "[relay]") {
+  Server peer(peer_argv({"--cert", "expired"}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  std::string r = c.cmd("MAIL FROM:<a@example.org>");
+  INFO(r);
+  CHECK(r.rfind("451 4.7.5 tlsrelay: primary mx.test[127.0.0.1]:" + std::to_string(peer.port()) +
+                    " certificate-expired: the certificate for mx.test expired",
+                0) == 0);
+  CHECK(r.find("tried 1 time over 1 upstream") != std::string::npos);
+  // The transaction did not start: RCPT is out of sequence.
+  CHECK(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 503);
+  auto record = nlohmann::json::parse(relay.events().substr(0, relay.events().find('\n')));
+  CHECK(record["class"] == "certificate-expired");
+}
+
+TEST_CASE("the backup upstream takes over, and the message says what failed", "[relay]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server bad(peer_argv({"--cert", "leafonly"}));
+  Server good(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", bad.port()), peer_upstream("backup", good.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  CHECK(SmtpClient::code(send_message(c, "Subject: x\r\n\r\nbody\r\n")) == 250);
+  std::string seen = read_file(capture);
+  INFO(seen);
+  CHECK(seen.find("TLS-Relay: upstream=backup;") != std::string::npos);
+  CHECK(seen.find("attempts=2") != std::string::npos);
+  CHECK(seen.find("TLS-Relay-Failure: attempt=1; upstream=primary; address=127.0.0.1;") !=
+        std::string::npos);
+  CHECK(seen.find("class=certificate-chain-incomplete; phase=certificate") != std::string::npos);
+}
+
+TEST_CASE("clients outside allow_clients are refused: never an open relay", "[relay]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())},
+              "allow_clients = [\"192.0.2.0/24\", \"2001:db8::/32\"]");
+  SmtpClient c(relay.port());
+  std::string r = c.reply();
+  CHECK(r.rfind("554 5.7.1", 0) == 0);
+  CHECK(c.closed());
+}
+
+TEST_CASE("bad input gets the RFC reply and the session goes on", "[relay]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())}, "max_message_size = 2000");
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  SECTION("an over-long command line") {
+    CHECK(SmtpClient::code(c.cmd("EHLO " + std::string(5000, 'a'))) == 500);
+    CHECK(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  }
+  SECTION("a message over the size limit is refused and the upstream gets no final dot") {
+    std::string body = "Subject: big\r\n\r\n";
+    for (int i = 0; i < 40; ++i) body += std::string(80, 'x') + "\r\n";  // > 2000 octets
+    std::string r = send_message(c, body);
+    CHECK(SmtpClient::code(r) == 552);
+    CHECK(SmtpClient::code(c.cmd("NOOP")) == 250);
+    CHECK(read_file(capture).find("\r\n.\r\n") == std::string::npos);
+  }
+  SECTION("bare LF in DATA: refused, and a smuggled transaction is never executed") {
+    std::string r = send_message(
+        c,
+        "Subject: s\r\n\r\nhello\n.\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<x@example.org>\r\n");
+    CHECK(SmtpClient::code(r) / 100 == 5);
+    CHECK(SmtpClient::code(c.cmd("NOOP")) == 250);
+    std::string seen = read_file(capture);
+    CHECK(seen.find("evil@example.org") == std::string::npos);
+  }
+}
+
+TEST_CASE("a client that stalls mid-DATA: the upstream never sees a final dot", "[relay]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())}, "[proxy.timeouts]\ndata_block_s = 1\n");
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  c.send("Subject: partial\r\n\r\nthe message stops here\r\n");
+  CHECK(SmtpClient::code(c.reply(std::chrono::seconds(10))) == 421);
+  CHECK(c.closed());
+  CHECK(read_file(capture).find("\r\n.\r\n") == std::string::npos);
+}
+
+namespace {
+
+// Postfix's smtp-sink as a plaintext upstream with a fault switch. It prints nothing when
+// ready, so we connect until it answers (bounded); its port is found by binding port 0.
+class Sink {
+ public:
+  explicit Sink(const std::vector<std::string>& faults) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    socklen_t len = sizeof sa;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+    port_ = ntohs(sa.sin_port);
+    close(fd);
+    std::vector<std::string> argv = {"smtp-sink", "-u", "nobody"};
+    argv.insert(argv.end(), faults.begin(), faults.end());
+    argv.push_back("127.0.0.1:" + std::to_string(port_));
+    argv.push_back("10");
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ == 0) {
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 500; ++i) {
+      try {
+        SmtpClient probe(port_);
+        if (SmtpClient::code(probe.reply()) == 220) return;
+      } catch (const std::exception&) {
+      }
+      poll(nullptr, 0, 10);  // bounded wait for the listener to appear
+    }
+    FAIL("smtp-sink did not start");
+  }
+  ~Sink() {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  Upstream upstream() const {
+    return {"[[upstream]]\nname = \"sink\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(port_) +
+            "\ntls = \"none\"\nallow_plaintext = true\ntimeout_s = 3\n"};
+  }
+
+ private:
+  unsigned short port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("smtp-sink faults never turn into a 250 we did not earn", "[relay][smtp-sink]") {
+  SECTION("disconnect without a reply after the final dot: 451, a duplicate is possible") {
+    Sink sink({"-q", "."});
+    Relay relay({sink.upstream()});
+    SmtpClient c(relay.port());
+    REQUIRE(SmtpClient::code(c.reply()) == 220);
+    std::string r = send_message(c, "Subject: x\r\n\r\nbody\r\n");
+    INFO(r);
+    CHECK(r.rfind("451 4.4.2", 0) == 0);
+    CHECK(r.find("end of DATA") != std::string::npos);
+  }
+  SECTION("421 after the final dot is passed on") {
+    Sink sink({"-Q", "."});
+    Relay relay({sink.upstream()});
+    SmtpClient c(relay.port());
+    REQUIRE(SmtpClient::code(c.reply()) == 220);
+    CHECK(SmtpClient::code(send_message(c, "Subject: x\r\n\r\nbody\r\n")) == 421);
+  }
+  SECTION("4xx to the final dot is passed on") {
+    Sink sink({"-r", "."});
+    Relay relay({sink.upstream()});
+    SmtpClient c(relay.port());
+    REQUIRE(SmtpClient::code(c.reply()) == 220);
+    CHECK(SmtpClient::code(send_message(c, "Subject: x\r\n\r\nbody\r\n")) / 100 == 4);
+  }
+  SECTION("5xx to RCPT is the upstream's own, and DATA then has no recipients") {
+    Sink sink({"-f", "rcpt"});
+    Relay relay({sink.upstream()});
+    SmtpClient c(relay.port());
+    REQUIRE(SmtpClient::code(c.reply()) == 220);
+    REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+    REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+    CHECK(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) / 100 == 5);
+    CHECK(SmtpClient::code(c.cmd("DATA")) == 554);
+  }
+  SECTION("an upstream slower than our time-out: 451 4.4.1, no 354") {
+    Sink sink({"-w", "5"});
+    Relay relay({sink.upstream()}, "[proxy.timeouts]\ncommand_s = 1\n");
+    SmtpClient c(relay.port());
+    REQUIRE(SmtpClient::code(c.reply()) == 220);
+    REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+    REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+    REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+    std::string r = c.cmd("DATA");
+    INFO(r);
+    CHECK(r.rfind("451 4.4.1", 0) == 0);
+  }
+}
+
+TEST_CASE("SIGTERM: an idle client gets 421 and the daemon exits 0", "[relay]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  kill(relay.pid(), SIGTERM);
+  CHECK(c.reply().rfind("421 4.3.2", 0) == 0);
+  int status = 0;
+  REQUIRE(waitpid(relay.pid(), &status, 0) == relay.pid());
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
