@@ -13,7 +13,7 @@ bin=build/proxy/tlsrelay
 peer=build/tests/peer/tlsrelay-testpeer
 source scripts/lib/upstreams.sh
 
-start healthy        --cert good
+start healthy        --cert good --capture "$work/healthy.capture"
 start expired        --cert expired
 start leaf-only      --cert leafonly
 start middlebox      --behaviour starttls-masked
@@ -40,5 +40,22 @@ for name in healthy expired leaf-only middlebox mtu-black-hole port-465 tls-1.0-
   hint=$(printf '%s\n' "$out" | sed -n 's/^  hint:   //p')
   printf '%-15s -> %-30s %s\n' "$name" "$verdict" "$hint"
 done
+echo
+echo "=== 4. The relay: tlsrelay serve in front of the demo upstreams ==========="
+relay relay-a expired healthy
+relay relay-b leaf-only
+send() {
+  swaks --server "127.0.0.1:$1" --ehlo mta.demo --from alice@demo.test --to bob@example.org \
+    --header "Subject: $2" --body "Hello through tlsrelay." 2>&1 |
+    awk '/^ *-> \.$/ { dot = 1; next }
+         /^ *<[-~*]+ +[45][0-9][0-9] / || (dot && /^ *<[-~*]+ +[0-9][0-9][0-9] /) {
+           sub(/^ *<[-~*]+ +/, "  reply: "); print; exit }'
+}
+echo "Relay A tries 'expired' first, then 'healthy':"
+send "${port[relay-a]}" "demo one"
+echo "  headers the healthy upstream received:"
+grep -a -A1 -E '^TLS-Relay(-Failure)?:' "$work/healthy.capture" | grep -v '^--' | sed 's/^/    /'
+echo "Relay B has only 'leaf-only' (its intermediate is missing); the MTA keeps the message:"
+send "${port[relay-b]}" "demo two"
 echo
 echo "Try one yourself: $bin probe --help   (e.g. $bin probe smtp.gmail.com:587)"

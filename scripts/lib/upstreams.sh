@@ -23,3 +23,27 @@ start() {
   read -r _ p <"$fifo"
   port[$name]=$p
 }
+
+# relay NAME UPSTREAM...: starts `tlsrelay serve` with those demo upstreams in that order;
+# its port lands in ${port[NAME]}.
+relay() {
+  local name=$1
+  shift
+  local conf="$work/$name.toml"
+  {
+    printf '[proxy]\nlisten = ["127.0.0.1:0"]\nhostname = "relay.demo"\n'
+    printf '[tls]\nca_file = "%s"\n' "$work/certs/ca.pem"
+    printf '[log]\nevents = "%s"\n' "$work/$name.events.jsonl"
+    for u in "$@"; do
+      printf '[[upstream]]\nname = "%s"\nhost = "mx.test"\nport = %s\n' "$u" "${port[$u]}"
+      printf 'connect = "127.0.0.1"\ntimeout_s = 2\n'
+    done
+  } >"$conf"
+  local fifo="$work/$name.ready"
+  mkfifo "$fifo"
+  "$bin" serve --config "$conf" >"$fifo" 2>"$work/$name.log" &
+  pids+=($!)
+  local line
+  read -r line <"$fifo"
+  port[$name]=${line##*:}
+}
