@@ -66,6 +66,15 @@ class Relay {
   std::unique_ptr<Server> server_;
 };
 
+// Waits (bounded) for the relay to log a phrase: reload results are only visible there.
+bool wait_for_log(const Relay& relay, const std::string& phrase) {
+  for (int i = 0; i < 200; ++i) {
+    if (relay.log().find(phrase) != std::string::npos) return true;
+    poll(nullptr, 0, 25);
+  }
+  return false;
+}
+
 // EHLO, MAIL, RCPT, DATA; returns the reply to the final dot.
 std::string send_message(SmtpClient& c, const std::string& body,
                          const std::string& rcpt = "<b@example.org>") {
@@ -319,4 +328,119 @@ TEST_CASE("SIGTERM: an idle client gets 421 and the daemon exits 0", "[relay]") 
   REQUIRE(waitpid(relay.pid(), &status, 0) == relay.pid());
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a 40 MB message goes through whole", "[relay][large]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org> SIZE=42000000")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  const std::string line = std::string(98, 'x') + "\r\n";
+  std::string block;
+  for (int i = 0; i < 10000; ++i) block += line;  // 1 MB
+  c.send("Subject: big\r\n\r\n");
+  for (int i = 0; i < 40; ++i) c.send(block);
+  c.send(".\r\n");
+  CHECK(SmtpClient::code(c.reply(std::chrono::seconds(120))) == 250);
+  std::ifstream in(capture, std::ios::binary | std::ios::ate);
+  CHECK(static_cast<std::uint64_t>(in.tellg()) > 40'000'000u);
+}
+
+TEST_CASE("1001 recipients: the 1001st gets 452 and the rest are relayed", "[relay]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  int accepted = 0;
+  for (int i = 0; i < 1000; ++i) {
+    accepted += SmtpClient::code(c.cmd("RCPT TO:<r" + std::to_string(i) + "@example.org>")) == 250;
+  }
+  CHECK(accepted == 1000);
+  std::string r = c.cmd("RCPT TO:<one-too-many@example.org>");
+  CHECK(r.rfind("452 4.5.3", 0) == 0);
+}
+
+TEST_CASE("200 concurrent client sessions are all relayed", "[relay][concurrency]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())},
+              "max_connections = 300\nmax_connections_per_client = 300");
+  constexpr int kClients = 200;
+  std::vector<std::unique_ptr<SmtpClient>> clients;
+  // All connected and greeted first, so the sessions really are concurrent.
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<SmtpClient>(relay.port()));
+    REQUIRE(SmtpClient::code(clients.back()->reply()) == 220);
+  }
+  for (auto& c : clients) c->send("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
+  int ok = 0;
+  for (auto& c : clients) {
+    ok += SmtpClient::code(c->reply()) == 250 && SmtpClient::code(c->reply()) == 250 &&
+          SmtpClient::code(c->cmd("RCPT TO:<b@example.org>")) == 250 &&
+          SmtpClient::code(c->cmd("DATA")) == 354;
+  }
+  REQUIRE(ok == kClients);
+  int delivered = 0;
+  for (auto& c : clients) {
+    c->send("Subject: c\r\n\r\nbody\r\n.\r\n");
+  }
+  for (auto& c : clients) delivered += SmtpClient::code(c->reply()) == 250;
+  CHECK(delivered == kClients);
+}
+
+TEST_CASE("SIGHUP reloads the config; a broken one keeps the old", "[relay]") {
+  Server first(peer_argv({}));
+  Server second(peer_argv({"--behaviour", "banner-554"}));
+  TempDir dir;
+  Relay relay({peer_upstream("primary", first.port())});
+  const std::string config = relay.dir() + "/relay.toml";
+  std::string text = read_file(config);
+  auto send_mail = [&]() {
+    SmtpClient c(relay.port());
+    c.reply();
+    c.cmd("EHLO client.test");
+    return c.cmd("MAIL FROM:<a@example.org>");
+  };
+  REQUIRE(SmtpClient::code(send_mail()) == 250);
+  // A broken config: the old one stays.
+  std::ofstream(config) << text << "\nbogus_key = 1\n";
+  kill(relay.pid(), SIGHUP);
+  REQUIRE(wait_for_log(relay, "status=rejected"));
+  CHECK(SmtpClient::code(send_mail()) == 250);
+  // A good one pointing at another upstream takes effect.
+  std::string moved = text;
+  moved.replace(moved.find("port = " + std::to_string(first.port())),
+                7 + std::to_string(first.port()).size(), "port = " + std::to_string(second.port()));
+  std::ofstream(config) << moved;
+  kill(relay.pid(), SIGHUP);
+  REQUIRE(wait_for_log(relay, "status=ok"));
+  std::string r = send_mail();
+  INFO(r);
+  CHECK(r.find("banner-rejected") != std::string::npos);
+}
+
+TEST_CASE("one client cannot take every connection: the 51st gets 421", "[relay]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())});  // per client: 50 by default
+  std::vector<std::unique_ptr<SmtpClient>> clients;
+  for (int i = 0; i < 50; ++i) {
+    clients.push_back(std::make_unique<SmtpClient>(relay.port()));
+    REQUIRE(SmtpClient::code(clients.back()->reply()) == 220);
+  }
+  SmtpClient extra(relay.port());
+  CHECK(extra.reply().rfind("421 4.7.0", 0) == 0);
+  clients.pop_back();  // one leaves; its slot is free again
+  bool admitted = false;
+  for (int i = 0; i < 100 && !admitted; ++i) {
+    SmtpClient again(relay.port());
+    admitted = SmtpClient::code(again.reply()) == 220;
+  }
+  CHECK(admitted);
 }
