@@ -30,6 +30,10 @@ RuleTable make_builtin_rules() {
   // A network failure is often momentary (a reset, a lost SYN): one more try at the same
   // address, then the upstream's other addresses, before giving up on the upstream.
   t["network"] = {{Retry, 1}, {NextAddress}, {NextUpstream}, {Defer}};
+  // A SYN that went unanswered or an unreachable route will not answer a second later:
+  // move to the next address at once (a broken IPv6 path must not eat the deadline).
+  t["connect-timeout"] = {{NextAddress}, {NextUpstream}, {Defer}};
+  t["network-unreachable"] = {{NextAddress}, {NextUpstream}, {Defer}};
   // Every address of an upstream shares its DNS answer, so there is no next address.
   t["dns"] = move_on;
   // Protocol, TLS, certificate, credential and local failures repeat identically on a

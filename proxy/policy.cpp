@@ -54,6 +54,27 @@ Reply deferral_reply(const tls::AttemptFacts& last, const tls::Verdict& v, int a
   return one_line(451, deferral_enhanced_code(v.cls), tls::printable(text, kMaxReplyText));
 }
 
+Reply rejection_reply(const Reply& deferral, const tls::Verdict& verdict) {
+  const auto& group = tls::info(verdict.cls).group;
+  const std::string enhanced = (group == "tls" || group == "certificate") ? "5.7.5" : "5.7.0";
+  std::string text = deferral.lines.empty() ? std::string() : deferral.lines.front();
+  text = text.substr(std::min(text.size(), deferral.enhanced.size() + 1));
+  return one_line(554, enhanced, text);
+}
+
+Reply requiretls_reply(const std::string& upstream) {
+  return one_line(550, "5.7.30",
+                  "REQUIRETLS support required (tlsrelay: " + upstream +
+                      " does not offer REQUIRETLS with verified TLS)");
+}
+
+Reply extension_missing_reply(const std::string& upstream, const std::string& extension) {
+  const bool utf8 = extension == "SMTPUTF8";
+  return one_line(
+      utf8 ? 553 : 554, utf8 ? "5.6.7" : "5.6.3",
+      "tlsrelay: " + upstream + " does not support " + extension + ", which this message needs");
+}
+
 Reply lost_upstream_reply(const std::string& upstream, const std::string& stage, bool timed_out) {
   return one_line(
       451, timed_out ? "4.4.1" : "4.4.2",

@@ -25,6 +25,16 @@ std::string deferral_enhanced_code(tls::FailureClass c);
 Reply deferral_reply(const tls::AttemptFacts& last, const tls::Verdict& verdict, int attempts,
                      int upstreams);
 
+// The `reject` action: the same text as the deferral, as a permanent 5.7.x failure.
+Reply rejection_reply(const Reply& deferral, const tls::Verdict& verdict);
+
+// RFC 8689 4.2.1: a REQUIRETLS message the next hop cannot take with verified TLS.
+Reply requiretls_reply(const std::string& upstream);
+
+// The message needs an extension the upstream lacks (SMTPUTF8: RFC 6531 3.4 says 553 5.6.7;
+// BINARYMIME: 554 5.6.3, it cannot be converted here).
+Reply extension_missing_reply(const std::string& upstream, const std::string& extension);
+
 // The upstream went away (or timed out) while `stage` ("MAIL FROM", "RCPT TO", "DATA",
 // "end of DATA") was in progress. After the final dot this is the RFC 1047 window: the
 // message may have been delivered, so the client must not take it as a hard failure.

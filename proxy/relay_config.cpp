@@ -55,8 +55,35 @@ std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
     uc.target.sni = u.sni;
     uc.context = shared;
     uc.context_error = shared_error;
+    uc.allow_plaintext = u.allow_plaintext;
+    if (u.compat) {
+      tls::ClientProfile lowered = profile;
+      const auto& c = *u.compat;
+      if (c.min_version) lowered.min_version = *c.min_version;
+      if (c.max_version) lowered.max_version = *c.max_version;
+      if (c.ciphers) lowered.ciphers = *c.ciphers;
+      if (c.ciphersuites) lowered.ciphersuites = *c.ciphersuites;
+      if (c.groups) lowered.groups = *c.groups;
+      if (c.security_level) lowered.security_level = *c.security_level;
+      // TLS below 1.2 is only offered at security level 0 by OpenSSL 3.
+      if (!c.security_level && (lowered.min_version == "1.0" || lowered.min_version == "1.1")) {
+        lowered.security_level = 0;
+      }
+      uc.compat_below_tls12 = lowered.min_version == "1.0" || lowered.min_version == "1.1";
+      auto made_compat = tls::ClientContext::create(lowered);
+      if (auto* p = std::get_if<std::shared_ptr<tls::ClientContext>>(&made_compat)) {
+        uc.compat_context = *p;
+      } else {
+        uc.compat_error = std::get<std::string>(made_compat);
+      }
+    }
     uc.auth_user = u.auth_user;
     uc.password_file = u.auth_password_file.value_or("");
+    if (u.auth_mechanism == config::AuthMechanism::Xoauth2) {
+      throw config::ConfigError(u.at.to_string() +
+                                ": auth_mechanism = \"xoauth2\" is not supported by this "
+                                "version yet (PLAIN and LOGIN are)");
+    }
     uc.phase_timeout = u.timeout;
     // Fail early on a secret we could not read at start-up; it is read again at each use.
     if (uc.auth_user) {

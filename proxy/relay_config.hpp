@@ -23,6 +23,11 @@ struct UpstreamConfig {
   tls::UpstreamTarget target;
   std::shared_ptr<tls::ClientContext> context;  // null when the profile is unusable
   std::string context_error;
+  // The `compat` action's lowered profile; null when the upstream defines none.
+  std::shared_ptr<tls::ClientContext> compat_context;
+  std::string compat_error;
+  bool compat_below_tls12 = false;  // REQUIRETLS forbids such a profile (RFC 8689 4.2)
+  bool allow_plaintext = false;
   std::optional<std::string> auth_user;
   std::string password_file;  // read at each use, never kept in memory longer
   std::chrono::milliseconds phase_timeout{30000};

@@ -83,6 +83,16 @@ void RelayServer::start() {
     if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
       throw std::runtime_error("cannot switch to user " + *user);
     }
+    // Secrets are read at each use, now as this user: find out here, not at the first
+    // message, when one is unreadable.
+    for (const auto& u : config_->upstreams) {
+      if (!u.auth_user) continue;
+      try {
+        (void)config::read_secret(u.password_file);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("after switching to user " + *user + ": " + e.what());
+      }
+    }
   }
   wait_signals();
 }
@@ -148,6 +158,10 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) co_return;
       log_line("", "event=accept-failed error=\"" + ec.message() + "\"");
+      // Out of descriptors the listener stays readable: pause instead of spinning.
+      asio::steady_timer pause(acceptor.get_executor());
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
     boost::system::error_code peer_ec;
@@ -183,7 +197,12 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
 
 asio::awaitable<void> RelayServer::run_session(std::shared_ptr<ServerSession> session,
                                                std::string client) {
-  co_await session->run();
+  try {
+    co_await session->run();
+  } catch (const std::exception& e) {
+    // A bug must cost one session, never the slot accounting (or the daemon).
+    log_line(session->id(), std::string("event=session-error error=\"") + e.what() + "\"");
+  }
   sessions_.erase(session.get());
   if (--per_client_[client] == 0) per_client_.erase(client);
   if (stopping_ && sessions_.empty()) shutdown_timer_.cancel();

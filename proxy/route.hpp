@@ -1,6 +1,8 @@
-// Opening the upstream route for one transaction: try the configured upstreams in order
-// through the tls/ engine, write every attempt record to the event log, and come back with
-// an open upstream session or the deferral reply that names what failed.
+// Opening the upstream route for one transaction: the policy engine. Tries the configured
+// upstreams through the tls/ engine and, after each failure, follows the effective rule for
+// its class (config/policy_rules.hpp: retry with backoff, next address, next upstream,
+// compat profile, gated plaintext, defer, reject), all within one deadline. Every attempt
+// is written to the event log with the transaction id.
 //
 // Runs on the calling session's executor; the config and event log are shared read-only /
 // thread-safe.
@@ -29,7 +31,12 @@ struct RouteResult {
   tls::Reply failure_reply;                  // when no route could be opened
 };
 
+struct RouteRequest {
+  std::string transaction_id;
+  bool require_tls = false;  // REQUIRETLS (RFC 8689): verified TLS >= 1.2 on every attempt
+};
+
 boost::asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> config,
-                                               EventLog& events, std::string transaction_id);
+                                               EventLog& events, const RouteRequest& request);
 
 }  // namespace tlsrelay::proxy

@@ -66,13 +66,11 @@ ServerFsm::Action ServerFsm::error(int code, std::string enhanced, std::string t
 Reply ServerFsm::ehlo_reply() const {
   Reply r;
   r.code = 250;
-  r.lines = {opt_.hostname,
-             "PIPELINING",
-             "SIZE " + std::to_string(opt_.max_message_size),
-             "ENHANCEDSTATUSCODES",
-             "8BITMIME",
-             "SMTPUTF8",
-             "DSN"};
+  r.lines = {opt_.hostname, "PIPELINING", "SIZE " + std::to_string(opt_.max_message_size),
+             "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "DSN",
+             // We can keep the promise: every upstream hop is verified TLS unless policy
+             // allows plaintext, which a REQUIRETLS message never gets (RFC 8689 4.1).
+             "REQUIRETLS"};
   return r;
 }
 

@@ -60,9 +60,10 @@ void ServerSession::request_stop() {
   }
 }
 
-// Coroutine parameters are taken by value and temporaries bound to locals before co_await:
-// g++ 12 mishandles temporaries that live across a suspension.
-asio::awaitable<bool> ServerSession::send(Reply reply) {
+// g++ 12 mis-copies class prvalues passed into a coroutine (an SSO string copied bitwise,
+// then freed); so coroutines here take references to named objects that outlive the call,
+// or values moved from named locals — never a temporary.
+asio::awaitable<bool> ServerSession::send(const Reply& reply) {
   const std::string wire = tls::to_wire(reply);
   deadline_.arm(config_->command_timeout);
   auto ec = co_await client_.write(wire);
@@ -72,12 +73,14 @@ asio::awaitable<bool> ServerSession::send(Reply reply) {
 
 asio::awaitable<void> ServerSession::run() {
   log_line(id_, "event=connect client=" + peer_);
-  if (!co_await send(fsm_.greeting())) co_return;
+  const Reply greeting = fsm_.greeting();
+  if (!co_await send(greeting)) co_return;
   CommandReader commands(kMaxCommandLine);
   while (fsm_.state() != ServerFsm::State::Closed) {
     if (stopping_) {
-      (void)co_await send(simple(
-          421, "4.3.2", config_->server.hostname + " Service shutting down, closing channel"));
+      const Reply bye = simple(
+          421, "4.3.2", config_->server.hostname + " Service shutting down, closing channel");
+      (void)co_await send(bye);
       break;
     }
     // One command line; pipelined bytes after it stay buffered for what follows (the next
@@ -102,8 +105,9 @@ asio::awaitable<void> ServerSession::run() {
     if (lost) {
       if (stopping_) continue;  // the loop head says goodbye
       if (deadline_.expired()) {
-        (void)co_await send(
-            simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded"));
+        const Reply timeout =
+            simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
+        (void)co_await send(timeout);
       }
       break;
     }
@@ -125,10 +129,7 @@ asio::awaitable<void> ServerSession::run() {
         ok = false;
         break;
       case K::ResetTransaction:
-        if (upstream_) {
-          auto r = co_await upstream_->command("RSET", config_->command_timeout);
-          if (!r.reply || r.reply->code != 250) co_await drop_upstream(false);
-        }
+        co_await reset_upstream();
         ok = co_await send(a.reply);
         break;
       case K::RelayMail:
@@ -149,6 +150,13 @@ asio::awaitable<void> ServerSession::run() {
            "event=disconnect client=" + peer_ + " transactions=" + std::to_string(transactions_));
 }
 
+asio::awaitable<void> ServerSession::reset_upstream() {
+  if (!upstream_) co_return;
+  std::string rset = "RSET";
+  auto r = co_await upstream_->command(std::move(rset), config_->command_timeout);
+  if (!r.reply || r.reply->code != 250) co_await drop_upstream(false);
+}
+
 asio::awaitable<void> ServerSession::drop_upstream(bool polite) {
   if (!upstream_) co_return;
   if (polite) {
@@ -165,7 +173,8 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
   failures_.clear();
   if (upstream_ && upstream_->broken()) co_await drop_upstream(false);
   if (!upstream_) {
-    RouteResult route = co_await open_route(config_, events_, transaction_id_);
+    const RouteRequest request{transaction_id_, mail.requiretls};
+    RouteResult route = co_await open_route(config_, events_, request);
     failures_ = std::move(route.failures);
     if (!route.session) {
       log_transaction(route.failure_reply, 0);
@@ -175,7 +184,24 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
     upstream_ = std::move(route.session);
   }
   const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
-  auto r = co_await upstream_->command(format_mail(mail, caps), config_->command_timeout);
+  // RFC 8689 4.2.1: REQUIRETLS goes on only over verified TLS to a server that offers it.
+  if (mail.requiretls && (!caps.requiretls || !upstream_->facts().tls.handshake_done)) {
+    Reply refused = requiretls_reply(upstream_->describe());
+    log_transaction(refused, 0);
+    fsm_.mail_done(refused);
+    co_return co_await send(refused);
+  }
+  std::string command = format_mail(mail, caps);
+  // What the message needs and the upstream lacks (RFC 6531 3.4, RFC 3030 3).
+  for (const std::string& missing : missing_extensions(mail, caps)) {
+    if (missing == "SMTPUTF8" || missing == "BINARYMIME") {
+      Reply refused = extension_missing_reply(upstream_->describe(), missing);
+      log_transaction(refused, 0);
+      fsm_.mail_done(refused);
+      co_return co_await send(refused);
+    }
+  }
+  auto r = co_await upstream_->command(std::move(command), config_->command_timeout);
   Reply reply;
   if (!r.reply) {
     reply = lost_upstream_reply(upstream_->describe(), "MAIL FROM", r.timed_out);
@@ -186,6 +212,7 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
   } else {
     reply = *r.reply;
   }
+  if (reply.code == 421) co_await drop_upstream(false);  // the upstream is closing
   if (reply.code / 100 != 2) log_transaction(reply, 0);
   fsm_.mail_done(reply);
   co_return co_await send(reply);
@@ -197,7 +224,8 @@ asio::awaitable<bool> ServerSession::relay_rcpt(const RcptParams& rcpt) {
     reply = lost_upstream_reply("the upstream", "RCPT TO", false);
   } else {
     const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
-    auto r = co_await upstream_->command(format_rcpt(rcpt, caps), config_->command_timeout);
+    std::string command = format_rcpt(rcpt, caps);
+    auto r = co_await upstream_->command(std::move(command), config_->command_timeout);
     if (!r.reply) {
       reply = lost_upstream_reply(upstream_->describe(), "RCPT TO", r.timed_out);
       co_await drop_upstream(false);
@@ -208,6 +236,7 @@ asio::awaitable<bool> ServerSession::relay_rcpt(const RcptParams& rcpt) {
       reply = *r.reply;
     }
   }
+  if (reply.code == 421) co_await drop_upstream(false);
   fsm_.rcpt_done(reply);
   co_return co_await send(reply);
 }
@@ -221,7 +250,8 @@ asio::awaitable<bool> ServerSession::relay_data() {
     fsm_.transaction_done();
     co_return co_await send(reply);
   }
-  auto r = co_await upstream_->command("DATA", config_->command_timeout);
+  std::string data_command = "DATA";
+  auto r = co_await upstream_->command(std::move(data_command), config_->command_timeout);
   if (!r.reply || r.reply->code != 354) {
     Reply reply;
     if (!r.reply) {
@@ -229,6 +259,8 @@ asio::awaitable<bool> ServerSession::relay_data() {
       co_await drop_upstream(false);
     } else if (r.reply->code / 100 == 4 || r.reply->code / 100 == 5) {
       reply = *r.reply;
+      // The upstream still holds MAIL and RCPT; clear them before the next transaction.
+      co_await reset_upstream();
     } else {
       reply = unexpected_reply(upstream_->describe(), "DATA", *r.reply);
       co_await drop_upstream(false);
@@ -237,7 +269,8 @@ asio::awaitable<bool> ServerSession::relay_data() {
     fsm_.transaction_done();
     co_return co_await send(reply);
   }
-  if (!co_await send(simple(354, "", "End data with <CR><LF>.<CR><LF>"))) co_return false;
+  const Reply go_ahead = simple(354, "", "End data with <CR><LF>.<CR><LF>");
+  if (!co_await send(go_ahead)) co_return false;
 
   DataReader reader(DataLimits{config_->settings.proxy.max_line_length,
                                config_->server.max_message_size,
@@ -285,8 +318,9 @@ asio::awaitable<bool> ServerSession::relay_data() {
       log_transaction(simple(421, "4.4.2", "client lost during DATA"), reader.size());
       fsm_.transaction_done();
       if (deadline_.expired()) {
-        (void)co_await send(
-            simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded"));
+        const Reply timeout =
+            simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
+        (void)co_await send(timeout);
       }
       co_return false;
     }
@@ -329,6 +363,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
       co_await drop_upstream(false);
     }
   }
+  if (reply.code == 421) co_await drop_upstream(false);
   log_transaction(reply, size);
   fsm_.transaction_done();
   co_return co_await send(reply);

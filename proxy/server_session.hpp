@@ -32,11 +32,12 @@ class ServerSession {
   const std::string& id() const { return id_; }
 
  private:
-  boost::asio::awaitable<bool> send(Reply reply);
+  boost::asio::awaitable<bool> send(const Reply& reply);
   boost::asio::awaitable<bool> relay_mail(const MailParams& mail);
   boost::asio::awaitable<bool> relay_rcpt(const RcptParams& rcpt);
   boost::asio::awaitable<bool> relay_data();
   boost::asio::awaitable<void> drop_upstream(bool polite);
+  boost::asio::awaitable<void> reset_upstream();
   void log_transaction(const Reply& final_reply, std::uint64_t size);
 
   tls::SmtpStream client_;

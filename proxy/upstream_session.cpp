@@ -62,12 +62,16 @@ asio::awaitable<void> UpstreamSession::quit() {
     std::string quit = "QUIT";
     (void)co_await command(std::move(quit), std::chrono::milliseconds(10000));
   }
+  // The polite close (close_notify) gets a short deadline of its own.
+  deadline_.arm(std::chrono::seconds(5));
   co_await stream_->close();
+  deadline_.disarm();
 }
 
 asio::awaitable<void> UpstreamSession::abort() {
   broken_ = true;
-  co_await stream_->close();
+  stream_->close_now();
+  co_return;
 }
 
 }  // namespace tlsrelay::proxy

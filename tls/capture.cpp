@@ -100,7 +100,6 @@ void HandshakeCapture::read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert)
   } else if (!cert.chain.empty()) {
     cert.verify_result = X509_V_OK;
   }
-  drain_openssl_errors(tls.openssl_error_codes, tls.openssl_errors);
 }
 
 void drain_openssl_errors(std::vector<unsigned long>& codes, std::vector<std::string>& text) {

@@ -23,8 +23,8 @@ class HandshakeCapture {
   // this capture, part of the finished attempt, does not.
   static void detach(SSL* ssl);
 
-  // Copies version, cipher, chain, verify results, reuse and OpenSSL's error queue (which
-  // it drains) into the facts.
+  // Copies version, cipher, chain, verify results and reuse into the facts. OpenSSL's
+  // errors come from the TlsChannel, which took them when they happened.
   void read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert) const;
 
   const std::vector<VerifyError>& verify_errors() const { return verify_errors_; }

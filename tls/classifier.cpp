@@ -300,7 +300,7 @@ Verdict classify_smtp(const AttemptFacts& f) {
       }
       return make(AuthUnavailable, Phase::Auth,
                   offered.empty() ? "no AUTH in the EHLO reply after TLS"
-                                  : "offered " + offered + "; we speak PLAIN, LOGIN, XOAUTH2",
+                                  : "offered " + offered + "; we speak PLAIN and LOGIN",
                   offered.empty()
                       ? f.upstream.host +
                             " offers no AUTH after TLS: this port may not be its submission "
@@ -324,6 +324,20 @@ std::optional<Verdict> classify_plaintext_in_tls(const AttemptFacts& f) {
   if (f.tls.first_bytes.empty() || looks_like_tls_record(f.tls.first_bytes)) return std::nullopt;
   const std::string at = where(f);
   if (f.upstream.tls_mode == TlsMode::Starttls) {
+    // A 4xx/5xx reply where the ServerHello should be: the server said 220 but then took
+    // our ClientHello for an SMTP command (a broken STARTTLS implementation or an SMTP
+    // proxy), which is a refusal of STARTTLS, not someone injecting on the path.
+    if (auto r = parse_reply_text(f.tls.first_bytes.substr(0, f.tls.first_bytes.find('\n') + 1));
+        r && r->code >= 400) {
+      Verdict v = make(
+          StarttlsRejected, Phase::Starttls,
+          "the server answered our ClientHello as an SMTP command: \"" + plaintext_seen(f) + "\"",
+          "the server said 220 to STARTTLS but does not start TLS (" + r->first_line() +
+              "); its STARTTLS support is broken, tell its "
+              "operator, or use port 465 with tls = implicit");
+      v.transient = r->transient_failure();
+      return v;
+    }
     return make(StarttlsInjection, Phase::Starttls,
                 "plaintext arrived after the 220 to STARTTLS where the TLS handshake should be: "
                 "\"" +

@@ -78,6 +78,9 @@ std::variant<std::shared_ptr<ClientContext>, std::string> ClientContext::create(
   // Partial wildcards ("mx*.example.com") are not accepted for mail (RFC 6125 6.4.3).
   X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(ctx), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  // After the handshake the capture is detached and nothing would verify a renegotiated
+  // certificate; SMTP never needs renegotiation.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   return std::shared_ptr<ClientContext>(new ClientContext(ctx, p));
 }

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -139,9 +140,10 @@ class Attempt {
 
   // ---- SMTP I/O ----------------------------------------------------------------------------
 
-  // By value: g++ 12 mishandles temporaries bound to coroutine parameters across a suspension.
-  asio::awaitable<bool> send(std::string line, std::string shown = {}) {
-    transcript("C: ", shown.empty() ? line : shown);
+  // Callers pass named strings moved in, never temporaries: g++ 12 mis-copies class prvalues
+  // passed into a coroutine.
+  asio::awaitable<bool> send(std::string line, const char* shown = nullptr) {
+    transcript("C: ", shown ? std::string_view(shown) : std::string_view(line));
     std::string wire = std::move(line);
     wire += "\r\n";
     if (auto ec = co_await stream_->write(wire)) co_return fail_io(ec);
@@ -273,7 +275,8 @@ class Attempt {
 
   asio::awaitable<bool> ehlo() {
     enter(Phase::Ehlo);
-    if (!co_await send("EHLO " + opt_.ehlo_name)) co_return false;
+    std::string ehlo = "EHLO " + opt_.ehlo_name;
+    if (!co_await send(std::move(ehlo))) co_return false;
     auto reply = co_await read_reply();
     if (!reply) co_return f_.ending == Ending::TlsFailed ? after_tls_failure() : false;
     first_read_after_tls_ = false;
@@ -283,7 +286,8 @@ class Attempt {
     } else if (reply->permanent_failure() && reply->code != 554) {
       // RFC 5321 3.2: a server that does not know EHLO answers 500/502; fall back to HELO.
       f_.smtp.helo_fallback = true;
-      if (!co_await send("HELO " + opt_.ehlo_name)) co_return false;
+      std::string helo_line = "HELO " + opt_.ehlo_name;
+      if (!co_await send(std::move(helo_line))) co_return false;
       auto helo = co_await read_reply();
       if (!helo) co_return false;
       if (helo->code / 100 != 2) co_return fail(Ending::BadReply);
@@ -312,7 +316,8 @@ class Attempt {
 
   asio::awaitable<bool> starttls() {
     enter(Phase::Starttls);
-    if (!co_await send("STARTTLS")) co_return false;
+    std::string starttls = "STARTTLS";
+    if (!co_await send(std::move(starttls))) co_return false;
     auto reply = co_await read_reply();
     if (!reply) co_return false;
     if (reply->code != 220) co_return fail(Ending::BadReply);
@@ -337,11 +342,10 @@ class Attempt {
     if (!sni.empty()) SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
     f_.tls.sni = sni;
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
-    if (ip) {
-      X509_VERIFY_PARAM_set1_ip_asc(param, t.host.c_str());
-    } else {
-      SSL_set1_host(ssl.get(), t.host.c_str());
-    }
+    // Fail closed: a name we cannot check means no TLS, never an unchecked certificate.
+    const int set = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, t.host.c_str())
+                       : SSL_set1_host(ssl.get(), t.host.c_str());
+    if (set != 1) return nullptr;
     f_.certificate.verify_name = t.host;
     return ssl;
   }
@@ -350,11 +354,18 @@ class Attempt {
     enter(Phase::TlsHandshake);
     f_.tls.attempted = true;
     SslPtr ssl = new_ssl();
+    if (!ssl) {
+      f_.local_detail =
+          "cannot check the certificate against the name \"" + opt_.target.host + "\"";
+      co_return fail(Ending::LocalSetup);
+    }
     capture_.attach(ssl.get());
     stream_->start_tls(std::move(ssl));
     TlsChannel* tls = stream_->tls();
     error_code ec = co_await tls->handshake();
     capture_.read_out(tls->ssl(), f_.tls, f_.certificate);
+    f_.tls.openssl_error_codes = tls->error_codes();
+    f_.tls.openssl_errors = tls->error_text();
     f_.tls.bytes_received = tls->bytes_received();
     f_.tls.first_bytes = tls->first_bytes();
     if (ec) co_return fail_io(ec);
@@ -374,6 +385,8 @@ class Attempt {
   bool after_tls_failure() {
     if (!stream_->tls()) return false;
     capture_.read_out(stream_->tls()->ssl(), f_.tls, f_.certificate);
+    f_.tls.openssl_error_codes = stream_->tls()->error_codes();
+    f_.tls.openssl_errors = stream_->tls()->error_text();
     f_.tls.bytes_received = stream_->tls()->bytes_received();
     if (first_read_after_tls_) {
       f_.phase = Phase::TlsHandshake;
@@ -410,15 +423,19 @@ class Attempt {
       token += c.user;
       token += '\0';
       token += c.password;
-      if (!co_await send("AUTH PLAIN " + base64(token), "AUTH PLAIN ***")) co_return false;
+      std::string line = "AUTH PLAIN " + base64(token);
+      if (!co_await send(std::move(line), "AUTH PLAIN ***")) co_return false;
       reply = co_await read_reply();
     } else if (offers("LOGIN")) {
       f_.smtp.auth_mechanism = "LOGIN";
-      if (!co_await send("AUTH LOGIN")) co_return false;
+      std::string login = "AUTH LOGIN";
+      if (!co_await send(std::move(login))) co_return false;
       reply = co_await read_reply();
-      for (const std::string* secret : {&c.user, &c.password}) {
+      const std::array<const std::string*, 2> secrets = {&c.user, &c.password};
+      for (const std::string* secret : secrets) {
         if (!reply || reply->code != 334) break;
-        if (!co_await send(base64(*secret), "***")) co_return false;
+        std::string line = base64(*secret);
+        if (!co_await send(std::move(line), "***")) co_return false;
         reply = co_await read_reply();
       }
     } else {
@@ -432,6 +449,7 @@ class Attempt {
 
   // A second, short connection: does the port answer a ClientHello with a TLS record?
   asio::awaitable<bool> port_speaks_tls() {
+    if (!ctx_) co_return false;
     SmtpStream probe(ex_);
     Deadline deadline(ex_, probe.socket());
     deadline.arm(

@@ -34,7 +34,11 @@ class Deadline {
       if (ec || generation != state->generation || !state->socket) return;
       state->expired = true;
       boost::system::error_code ignored;
+      // Cancel what is pending, and shut the receiving side so a read started in the same
+      // reactor pass (after a completion raced the timer) ends at once instead of waiting
+      // with no deadline. Writing stays possible: a client still gets its 421.
       state->socket->cancel(ignored);
+      state->socket->shutdown(boost::asio::ip::tcp::socket::shutdown_receive, ignored);
     });
   }
   void disarm() {

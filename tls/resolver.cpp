@@ -21,7 +21,10 @@ namespace {
 ResolveResult::Status query_rcode(const std::string& host, std::string& detail) {
   struct __res_state state;
   std::memset(&state, 0, sizeof state);
-  if (res_ninit(&state) != 0) return ResolveResult::Status::NxDomain;
+  if (res_ninit(&state) != 0) {
+    detail = "cannot initialise the resolver (res_ninit)";
+    return ResolveResult::Status::Failure;
+  }
   unsigned char answer[512];
   ResolveResult::Status status = ResolveResult::Status::NoAddress;
   for (int type : {ns_t_a, ns_t_aaaa}) {

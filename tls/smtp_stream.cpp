@@ -79,6 +79,11 @@ void SmtpStream::start_tls(SslPtr ssl) {
   tls_ = std::make_unique<TlsChannel>(socket_, std::move(ssl));
 }
 
+void SmtpStream::close_now() {
+  error_code ignored;
+  socket_.close(ignored);
+}
+
 asio::awaitable<void> SmtpStream::close() {
   if (tls_ && socket_.is_open()) co_await tls_->shutdown();
   error_code ignored;

@@ -40,6 +40,9 @@ class SmtpStream {
   void start_tls(SslPtr ssl);
   // Sends close_notify (under TLS) and closes the socket.
   boost::asio::awaitable<void> close();
+  // Closes at once, without a word: after a failure the record stream may be broken and a
+  // peer that stopped reading would make a polite close wait forever.
+  void close_now();
 
   const std::string& buffered() const { return buffer_; }
   // Raw bytes from the network so far (TLS records counted as received).

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "tls/capture.hpp"
 #include "tls/errors.hpp"
 
 namespace tlsrelay::tls {
@@ -57,6 +58,9 @@ asio::awaitable<error_code> TlsChannel::handshake() {
     ERR_clear_error();
     int r = SSL_do_handshake(ssl_.get());
     int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_.get(), r);
+    if (err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL) {
+      drain_openssl_errors(error_codes_, error_text_);
+    }
     // Whatever OpenSSL produced (ClientHello, Finished, or the alert it sends when it gives
     // up) goes out before we look at the result, so the server sees our alert.
     if (auto ec = co_await flush(); ec && err != SSL_ERROR_SSL) co_return ec;
@@ -65,6 +69,8 @@ asio::awaitable<error_code> TlsChannel::handshake() {
       if (auto ec = co_await fill()) co_return ec;
       continue;
     }
+    // A close_notify in the middle of the handshake is a clean close, not a TLS failure.
+    if (err == SSL_ERROR_ZERO_RETURN) co_return make_error_code(Errc::TlsClosed);
     co_return make_error_code(Errc::TlsFailure);
   }
 }
@@ -76,6 +82,9 @@ asio::awaitable<error_code> TlsChannel::read_some(std::string& out) {
     std::size_t n = 0;
     int r = SSL_read_ex(ssl_.get(), buf, sizeof buf, &n);
     int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_.get(), r);
+    if (err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL) {
+      drain_openssl_errors(error_codes_, error_text_);
+    }
     // TLS 1.3 session tickets, key updates and our alerts may need to go out.
     if (auto ec = co_await flush(); ec && err != SSL_ERROR_SSL) co_return ec;
     if (err == SSL_ERROR_NONE) {
@@ -98,6 +107,7 @@ asio::awaitable<error_code> TlsChannel::write(std::string_view data) {
     int r = SSL_write_ex(ssl_.get(), data.data(), data.size(), &n);
     if (r != 1) {
       // Memory BIOs never block on write; anything else is a real failure.
+      drain_openssl_errors(error_codes_, error_text_);
       (void)co_await flush();
       co_return make_error_code(Errc::TlsFailure);
     }

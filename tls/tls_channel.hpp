@@ -13,6 +13,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tlsrelay::tls {
 
@@ -37,6 +38,10 @@ class TlsChannel {
   boost::asio::awaitable<void> shutdown();
 
   SSL* ssl() const { return ssl_.get(); }
+  // OpenSSL's error queue at the last failure, taken before any suspension: the queue is
+  // per thread, and another connection's I/O may run (and clear it) while we wait.
+  const std::vector<unsigned long>& error_codes() const { return error_codes_; }
+  const std::vector<std::string>& error_text() const { return error_text_; }
   std::uint64_t bytes_received() const { return bytes_received_; }
   const std::string& first_bytes() const { return first_bytes_; }
 
@@ -53,6 +58,8 @@ class TlsChannel {
   std::uint64_t bytes_received_ = 0;
   std::string first_bytes_;
   std::string io_buffer_;
+  std::vector<unsigned long> error_codes_;
+  std::vector<std::string> error_text_;
 };
 
 }  // namespace tlsrelay::tls

@@ -444,3 +444,118 @@ TEST_CASE("one client cannot take every connection: the 51st gets 421", "[relay]
   }
   CHECK(admitted);
 }
+
+namespace {
+
+// Sends one message; returns the final reply (or the reply that ended it early).
+std::string relay_one(unsigned short port, const std::string& mail_params = "") {
+  SmtpClient c(port);
+  c.reply();
+  c.cmd("EHLO client.test");
+  std::string r = c.cmd("MAIL FROM:<a@example.org>" + mail_params);
+  if (SmtpClient::code(r) != 250) return r;
+  if (SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) != 250) return "rcpt refused";
+  if (SmtpClient::code(c.cmd("DATA")) != 354) return "data refused";
+  c.send("Subject: policy\r\n\r\nbody\r\n.\r\n");
+  return c.reply(std::chrono::seconds(60));
+}
+
+}  // namespace
+
+TEST_CASE("policy: retry succeeds after one reset, and the message says so", "[relay][policy]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv(
+      {"--behaviour", "rst-after-clienthello", "--misbehave-first", "1", "--capture", capture}));
+  Relay relay(
+      {peer_upstream("primary", peer.port())}, "",
+      "[policy]\nbackoff_s = [0.1]\n[policy.rules]\n\"network\" = [\"retry:1\", \"defer\"]\n");
+  CHECK(SmtpClient::code(relay_one(relay.port())) == 250);
+  const std::string seen = read_file(capture);
+  INFO(seen);
+  CHECK(seen.find("attempts=2") != std::string::npos);
+  CHECK(seen.find("class=connection-reset; phase=tls-handshake") != std::string::npos);
+}
+
+TEST_CASE("policy: compat reaches a TLS 1.0-only upstream the default profile refuses",
+          "[relay][policy]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--tls-min", "1.0", "--tls-max", "1.0", "--capture", capture}));
+  Upstream u = peer_upstream("old", peer.port());
+  u.toml += "[upstream.compat]\nmin_version = \"1.0\"\n";
+  Relay relay({u}, "", "[policy.rules]\n\"tls-protocol-mismatch\" = [\"compat\", \"defer\"]\n");
+  CHECK(SmtpClient::code(relay_one(relay.port())) == 250);
+  const std::string seen = read_file(capture);
+  INFO(seen);
+  CHECK(seen.find("tls=TLSv1;") != std::string::npos);
+  CHECK(seen.find("class=tls-protocol-mismatch") != std::string::npos);
+}
+
+TEST_CASE("policy: plaintext only where the upstream and the message both allow it",
+          "[relay][policy]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--behaviour", "no-starttls", "--capture", capture}));
+  const std::string rules =
+      "[policy.rules]\n\"starttls-not-offered\" = [\"plaintext\", \"defer\"]\n";
+  SECTION("the upstream allows it: delivered in clear, and the header says tls=none") {
+    Upstream u = peer_upstream("legacy", peer.port());
+    u.toml += "allow_plaintext = true\n";
+    Relay relay({u}, "", rules);
+    CHECK(SmtpClient::code(relay_one(relay.port())) == 250);
+    const std::string seen = read_file(capture);
+    INFO(seen);
+    CHECK(seen.find("tls=none;") != std::string::npos);
+    CHECK(seen.find("verify=none") != std::string::npos);
+    CHECK(seen.find("class=starttls-not-offered") != std::string::npos);
+  }
+  SECTION("a REQUIRETLS message never goes in clear") {
+    Upstream u = peer_upstream("legacy", peer.port());
+    u.toml += "allow_plaintext = true\n";
+    Relay relay({u}, "", rules);
+    std::string r = relay_one(relay.port(), " REQUIRETLS");
+    INFO(r);
+    CHECK(r.rfind("451 4.7.0 tlsrelay: legacy", 0) == 0);
+    CHECK(r.find("starttls-not-offered") != std::string::npos);
+    CHECK(read_file(capture).find("MAIL FROM") == std::string::npos);
+  }
+  SECTION("the upstream does not allow it: deferred") {
+    Relay relay({peer_upstream("legacy", peer.port())}, "", rules);
+    CHECK(SmtpClient::code(relay_one(relay.port())) == 451);
+    CHECK(read_file(capture).find("MAIL FROM") == std::string::npos);
+  }
+}
+
+TEST_CASE("policy: REQUIRETLS needs an upstream that offers it (RFC 8689)", "[relay][policy]") {
+  Server peer(peer_argv({}));  // verified TLS, but no REQUIRETLS in its EHLO
+  Relay relay({peer_upstream("primary", peer.port())});
+  std::string r = relay_one(relay.port(), " REQUIRETLS");
+  INFO(r);
+  CHECK(r.rfind("550 5.7.30 REQUIRETLS support required", 0) == 0);
+}
+
+TEST_CASE("policy: the deadline turns a slow chain of failures into a timely defer",
+          "[relay][policy]") {
+  Server silent(peer_argv({"--behaviour", "silent"}));
+  Upstream u = peer_upstream("slow", silent.port());
+  u.toml.replace(u.toml.find("timeout_s = 3"), 13, "timeout_s = 30");
+  Relay relay({u}, "", "[policy]\ndeadline_s = 2\n");
+  const auto start = std::chrono::steady_clock::now();
+  std::string r = relay_one(relay.port());
+  const auto took = std::chrono::steady_clock::now() - start;
+  INFO(r);
+  CHECK(SmtpClient::code(r) == 451);
+  CHECK(r.find("timeout") != std::string::npos);
+  CHECK(took < std::chrono::seconds(10));  // not 30 s per phase: the deadline bounds it
+}
+
+TEST_CASE("policy: reject gives a permanent 5.7.x", "[relay][policy]") {
+  Server peer(peer_argv({"--cert", "expired"}));
+  Relay relay({peer_upstream("primary", peer.port())}, "",
+              "[policy.rules]\n\"certificate-expired\" = [\"reject\"]\n");
+  std::string r = relay_one(relay.port());
+  INFO(r);
+  CHECK(r.rfind("554 5.7.5 tlsrelay: primary", 0) == 0);
+  CHECK(r.find("certificate-expired") != std::string::npos);
+}

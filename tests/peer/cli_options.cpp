@@ -139,6 +139,9 @@ SmtpPeerOptions parse_smtp_options(const std::vector<std::string_view>& args) {
     } else if (name == "--watch-stdin") {
       arg.no_value();
       options.watch_stdin = true;
+    } else if (name == "--misbehave-first") {
+      options.misbehave_first =
+          static_cast<unsigned long>(int_or_throw(name, arg.value(), 1, 1000000));
     } else if (name == "--idle-timeout") {
       options.idle_timeout = std::chrono::seconds(int_or_throw(name, arg.value(), 1, 86400));
     } else {
@@ -210,6 +213,7 @@ std::string usage() {
          std::string(behaviour_names()) + R"(
       --capture FILE              append received plaintext to FILE
       --idle-timeout SECONDS      per read/write deadline (default 600)
+      --misbehave-first N         only the first N connections misbehave
       --watch-stdin               stop when stdin reaches EOF
   tlsrelay-testpeer dns [options]
       --listen ADDR:PORT --a NAME=IPV4 --aaaa NAME=IPV6 --nxdomain NAME

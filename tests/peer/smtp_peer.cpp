@@ -145,8 +145,12 @@ int run_smtp_peer(const SmtpPeerOptions& options) {
     ++started;
     log_event("conn=" + std::to_string(id) + " event=accepted peer=" + peer_text);
     if (capture) capture->begin_connection(id, peer_text);
-    std::thread([fd, id, &registry, &session_config] {
-      SmtpSession session(fd, id, session_config);
+    SessionConfig config_for_this = session_config;
+    if (options.misbehave_first && id > options.misbehave_first) {
+      config_for_this.dialogue.behaviour = BehaviourSpec{};
+    }
+    std::thread([fd, id, &registry, config_for_this] {
+      SmtpSession session(fd, id, config_for_this);
       const Ending ending = session.run();
       registry.remove(id);
       close_as(fd, ending.mode);

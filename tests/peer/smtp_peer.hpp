@@ -24,6 +24,9 @@ struct SmtpPeerOptions {
   std::optional<std::string> capture_path;
   bool watch_stdin = false;
   std::chrono::seconds idle_timeout{600};
+  // Only the first N connections play the behaviour; later ones are normal (0 = all).
+  // A server that fails once and then works is what a retry policy is for.
+  unsigned long misbehave_first = 0;
 };
 
 // Returns the process exit status; throws std::runtime_error on a start-up failure.

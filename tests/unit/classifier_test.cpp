@@ -224,6 +224,13 @@ std::vector<Row> rows() {
          return f;
        },
        StarttlsInjection, Phase::Starttls, ""},
+      {"220 to STARTTLS, then the ClientHello answered as a command",
+       [] {
+         auto f = tls_fail({}, {SSL_R_WRONG_VERSION_NUMBER});
+         f.tls.first_bytes = "500 5.5.1 Command unrecognized\r\n";
+         return f;
+       },
+       StarttlsRejected, Phase::Starttls, "does not start TLS"},
       {"implicit TLS to a plaintext port",
        [] {
          auto f = tls_fail({}, {SSL_R_WRONG_VERSION_NUMBER});
