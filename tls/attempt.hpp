@@ -69,7 +69,17 @@ struct CertFacts {
 
 struct VerifyError {
   int error = 0;  // X509_V_ERR_*
-  int depth = 0;
+  int depth = 0;  // in the chain OpenSSL built, which may differ from the chain as sent
+  // The certificate the error is about, as OpenSSL had it at that moment: servers that
+  // send their chain out of order (or with extra certificates) make depth useless as an
+  // index into the chain as sent.
+  std::string subject;
+  std::string issuer;
+  std::int64_t not_before_epoch = 0;
+  std::int64_t not_after_epoch = 0;
+  bool self_signed = false;
+  std::string key;        // "RSA-1024"
+  std::string signature;  // "sha1WithRSAEncryption"
 };
 
 struct TlsFacts {

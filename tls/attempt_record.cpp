@@ -66,7 +66,10 @@ json attempt_record(const AttemptFacts& f, const Verdict& v) {
   json verify_errors = json::array();
   for (const auto& e : f.certificate.verify_errors) {
     verify_errors.push_back(
-        {{"error", e.error}, {"depth", e.depth}, {"text", verify_error_text(e.error)}});
+        {{"error", e.error},
+         {"depth", e.depth},
+         {"text", verify_error_text(e.error)},
+         {"subject", e.subject.empty() ? json(nullptr) : json(safe(e.subject))}});
   }
   json handshake = json::array();
   for (int t : f.tls.handshake_messages_received) handshake.push_back(handshake_type_name(t));

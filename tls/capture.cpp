@@ -54,9 +54,21 @@ int HandshakeCapture::on_verify(int ok, X509_STORE_CTX* ctx) {
       static_cast<SSL*>(X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* self =
       ssl ? static_cast<HandshakeCapture*>(SSL_get_ex_data(ssl, capture_index())) : nullptr;
-  if (!ok && self) {
-    VerifyError e{X509_STORE_CTX_get_error(ctx), X509_STORE_CTX_get_error_depth(ctx)};
-    if (self->verify_errors_.size() < kMaxEvents) self->verify_errors_.push_back(e);
+  if (!ok && self && self->verify_errors_.size() < kMaxEvents) {
+    VerifyError e;
+    e.error = X509_STORE_CTX_get_error(ctx);
+    e.depth = X509_STORE_CTX_get_error_depth(ctx);
+    if (X509* cert = X509_STORE_CTX_get_current_cert(ctx)) {
+      CertFacts c = cert_facts(cert);
+      e.subject = std::move(c.subject);
+      e.issuer = std::move(c.issuer);
+      e.not_before_epoch = c.not_before_epoch;
+      e.not_after_epoch = c.not_after_epoch;
+      e.self_signed = c.self_signed;
+      e.key = std::move(c.key);
+      e.signature = std::move(c.signature);
+    }
+    self->verify_errors_.push_back(std::move(e));
   }
   // Carry on: the decision is taken after the handshake from everything recorded.
   // Nothing is sent over this connection before that decision.

@@ -583,8 +583,24 @@ std::string cn_of(const std::string& dn) {
   return dn.substr(pos + 3, end == std::string::npos ? std::string::npos : end - pos - 3);
 }
 
-std::string name_at(const AttemptFacts& f, int depth) {
-  const CertFacts* c = cert_at(f, depth);
+// The certificate a verification error is about: as OpenSSL saw it when it reported the
+// error (depth indexes the chain OpenSSL built, not the chain as sent), else the chain as
+// sent at that depth.
+const CertFacts* cert_of(const AttemptFacts& f, const VerifyError& e, CertFacts& storage) {
+  if (e.subject.empty()) return cert_at(f, e.depth);
+  storage.subject = e.subject;
+  storage.issuer = e.issuer;
+  storage.not_before_epoch = e.not_before_epoch;
+  storage.not_after_epoch = e.not_after_epoch;
+  storage.not_before = utc_date(e.not_before_epoch);
+  storage.not_after = utc_date(e.not_after_epoch);
+  storage.self_signed = e.self_signed;
+  storage.key = e.key;
+  storage.signature = e.signature;
+  return &storage;
+}
+
+std::string name_at(const CertFacts* c, int depth) {
   std::string what = depth == 0 ? "the server's certificate"
                                 : "the CA certificate at depth " + std::to_string(depth);
   if (c) what += " (" + cn_of(c->subject) + ")";
@@ -631,7 +647,8 @@ Verdict classify_certificate(const AttemptFacts& f) {
   const VerifyError& e = best.err;
   std::string detail = "verify error " + std::to_string(e.error) + " (" +
                        verify_error_text(e.error) + ") at depth " + std::to_string(e.depth);
-  const CertFacts* c = cert_at(f, e.depth);
+  CertFacts storage;
+  const CertFacts* c = cert_of(f, e, storage);
 
   if (is_time_error(e.error)) {
     if (auto why = clock_is_wrong(f, e.error)) {
@@ -660,7 +677,11 @@ Verdict classify_certificate(const AttemptFacts& f) {
                       "), or, if that issuer is a private CA, add it to ca_file");
     }
     case CertificateUntrusted: {
-      const CertFacts* top = f.certificate.chain.empty() ? nullptr : &f.certificate.chain.back();
+      // The certificate the error is about is the last one OpenSSL could place: a root
+      // (self-signed, not ours) or a CA whose issuer we lack.
+      const CertFacts* top = c                             ? c
+                             : f.certificate.chain.empty() ? nullptr
+                                                           : &f.certificate.chain.back();
       std::string root = top ? (top->self_signed ? cn_of(top->subject) : cn_of(top->issuer))
                              : std::string("unknown");
       std::string store = f.ca_file.empty() ? std::string("the system CA store") : f.ca_file;
@@ -675,14 +696,14 @@ Verdict classify_certificate(const AttemptFacts& f) {
                   (e.depth == 0 ? "the certificate for " + f.upstream.host + " expired " +
                                       (c ? utc_date(c->not_after_epoch) : std::string("")) +
                                       "; the server's operator must renew it"
-                                : name_at(f, e.depth) + " expired " +
+                                : name_at(c, e.depth) + " expired " +
                                       (c ? utc_date(c->not_after_epoch) : std::string("")) +
                                       "; the server must send a current intermediate"));
     case CertificateNotYetValid:
       return make(CertificateNotYetValid, Phase::Certificate,
                   detail + (c ? "; notBefore " + c->not_before : std::string()) + "; our clock " +
                       utc_date(f.clock_now),
-                  name_at(f, e.depth) + " is valid only from " +
+                  name_at(c, e.depth) + " is valid only from " +
                       (c ? utc_date(c->not_before_epoch) : std::string("later")) +
                       " and our clock (" + utc_date(f.clock_now) +
                       ") looks right: the server installed it too early");
@@ -702,16 +723,16 @@ Verdict classify_certificate(const AttemptFacts& f) {
     case CertificateWeak:
       return make(CertificateWeak, Phase::Certificate,
                   detail + (c ? "; " + c->key + ", " + c->signature : std::string()),
-                  name_at(f, e.depth) + " is too weak for security level 2" +
+                  name_at(c, e.depth) + " is too weak for security level 2" +
                       (c ? " (" + c->key + ", " + c->signature + ")" : std::string()) +
                       "; the server needs a certificate with RSA >= 2048 or ECDSA, signed with "
                       "SHA-256 or better");
     case CertificateRevoked:
       return make(CertificateRevoked, Phase::Certificate, detail,
-                  name_at(f, e.depth) + " is revoked; the server's operator must replace it");
+                  name_at(c, e.depth) + " is revoked; the server's operator must replace it");
     default:
       return make(CertificateInvalid, Phase::Certificate, detail,
-                  name_at(f, e.depth) + " failed verification (" + verify_error_text(e.error) +
+                  name_at(c, e.depth) + " failed verification (" + verify_error_text(e.error) +
                       "); check it with `openssl s_client -showcerts`");
   }
 }

@@ -473,6 +473,24 @@ TEST_CASE("a chain that cannot be trusted outranks its other faults", "[classifi
   CHECK(classify(g).cls == FailureClass::CertificateExpired);
 }
 
+TEST_CASE("a chain sent out of order: the hint names the certificate the error is about",
+          "[classifier]") {
+  // As sent: leaf, root, intermediate. OpenSSL's depth 1 is the intermediate, which is the
+  // root's slot in the chain as sent; the error carries its own certificate's facts.
+  VerifyError e{X509_V_ERR_CERT_HAS_EXPIRED, 1};
+  e.subject = "CN=Old Intermediate,O=Example CA";
+  e.issuer = "CN=Example Root,O=Example CA";
+  e.not_after_epoch = kNow - 86400 * 10;
+  auto f = verify({e}, {cert("CN=mx.example.net", "CN=Old Intermediate,O=Example CA"),
+                        cert("CN=Example Root,O=Example CA", "CN=Example Root,O=Example CA", true),
+                        cert("CN=Old Intermediate,O=Example CA", "CN=Example Root,O=Example CA")});
+  Verdict v = classify(f);
+  INFO(v.hint);
+  CHECK(v.cls == FailureClass::CertificateExpired);
+  CHECK(v.hint.find("Old Intermediate") != std::string::npos);
+  CHECK(v.hint.find("Example Root") == std::string::npos);
+}
+
 TEST_CASE("the classifier reads codes, not message text", "[classifier]") {
   // The same facts with misleading OpenSSL text must give the same class.
   auto f = tls_fail({alert::kProtocolVersion});
