@@ -23,6 +23,13 @@ std::chrono::milliseconds ms(config::Duration d) {
 }  // namespace
 
 std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
+  // Refuse what this version cannot do rather than run without it: a relay told to offer
+  // STARTTLS to its clients must not silently take their mail in clear.
+  if (s.proxy.tls_cert || s.proxy.tls_key) {
+    throw config::ConfigError(s.source +
+                              ": [proxy] tls_cert/tls_key: STARTTLS towards the local MTA is not "
+                              "supported by this version yet; remove them");
+  }
   auto rc = std::make_shared<RelayConfig>();
   rc->server.hostname = s.proxy.hostname;
   rc->server.max_message_size = s.proxy.max_message_size;
