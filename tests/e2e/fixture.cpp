@@ -1,7 +1,13 @@
 #include "tests/e2e/fixture.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "tls/failure_class.hpp"
 
@@ -69,6 +75,25 @@ std::vector<std::string> local_args(unsigned short port, const std::vector<std::
   v.insert(v.end(), extra.begin(), extra.end());
   v.push_back("mx.test:" + std::to_string(port));
   return v;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+unsigned short free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  close(fd);
+  return ntohs(sa.sin_port);
 }
 
 void require_complete_record(const nlohmann::json& r) {

@@ -38,6 +38,11 @@ Probe probe(const std::vector<std::string>& args, const std::vector<std::string>
 std::vector<std::string> local_args(unsigned short port, const std::vector<std::string>& extra = {},
                                     const std::string& timeout = "3");
 
+// The whole content of a file ("" when it cannot be read).
+std::string read_file(const std::string& path);
+// A loopback port that was free a moment ago (bind to port 0, read it, close).
+unsigned short free_port();
+
 // Every required key of interfaces.md is present, with the right JSON type, and class,
 // group, rfc8460, fault agree with failure-classes.md.
 void require_complete_record(const nlohmann::json& record);

@@ -14,30 +14,12 @@
 #include <sstream>
 
 #include "tests/e2e/fixture.hpp"
+#include "tests/e2e/netns.hpp"
 #include "tests/e2e/smtp_client.hpp"
 
 using namespace tlsrelay::e2e;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-unsigned short free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  close(fd);
-  return ntohs(sa.sin_port);
-}
 
 // Waits for something observable (a log line, a file's content), bounded.
 bool wait_until(const std::function<bool()>& ready, std::chrono::seconds limit) {
@@ -162,4 +144,100 @@ TEST_CASE("with an expired upstream certificate Postfix's queue says why", "[pos
   CHECK(reason.find("certificate-expired") != std::string::npos);
   CHECK(reason.find("expired 2021-01-01") != std::string::npos);
   CHECK(log.find("status=sent") == std::string::npos);
+}
+
+namespace {
+
+// A relay inside the namespace whose only upstream name resolves (the namespace's own
+// /etc/hosts) to ::1 first, then 127.0.0.1.
+class NetnsRelay {
+ public:
+  NetnsRelay(const Netns& ns, unsigned short upstream_port) {
+    config_ = dir_.path() + "/relay.toml";
+    std::ofstream(config_) << "[proxy]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n"
+                           << "[tls]\nca_file = \"" << cert("ca.pem") << "\"\n"
+                           << "[[upstream]]\nname = \"dual\"\nhost = \"mx.test\"\nport = "
+                           << upstream_port << "\ntimeout_s = 1\n";
+    std::vector<std::string> argv = ns.exec();
+    argv.insert(argv.end(), {tlsrelay_bin(), "serve", "--config", config_});
+    server_ = std::make_unique<Server>(argv);
+  }
+  unsigned short port() const { return server_->port(); }
+  std::string log() const { return server_->stderr_text(); }
+
+ private:
+  TempDir dir_;
+  std::string config_;
+  std::unique_ptr<Server> server_;
+};
+
+}  // namespace
+
+TEST_CASE("next-address: a stalling ::1 falls back to a healthy 127.0.0.1", "[netns]") {
+  Netns ns;
+  {
+    std::ofstream hosts("/etc/netns/" + ns.name() + "/hosts");
+    hosts << "::1 mx.test\n127.0.0.1 mx.test\n127.0.0.1 localhost\n";
+  }
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  const std::string port = "2600";
+  Server stall(peer_argv({"--listen", "[::1]:" + port, "--behaviour", "silent"}, ns.exec()));
+  Server good(peer_argv({"--listen", "127.0.0.1:" + port, "--capture", capture}, ns.exec()));
+  NetnsRelay relay(ns, 2600);
+  std::vector<std::string> swaks = ns.exec();
+  swaks.insert(swaks.end(), {"swaks", "--server", "127.0.0.1:" + std::to_string(relay.port()),
+                             "--from", "a@example.org", "--to", "b@example.org", "--ehlo",
+                             "client.test", "--body", "next address"});
+  RunResult r = run(swaks, std::chrono::seconds(60));
+  INFO("swaks:\n" << r.out << "\nrelay log:\n" << relay.log());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("<-  250 2.0.0 Ok: queued as") != std::string::npos);
+  const std::string seen = read_file(capture);
+  INFO("capture:\n" << seen);
+  CHECK(seen.find("TLS-Relay: upstream=dual; host=mx.test; address=127.0.0.1;") !=
+        std::string::npos);
+  CHECK(seen.find("TLS-Relay-Failure: attempt=1; upstream=dual; address=::1;") !=
+        std::string::npos);
+  CHECK(seen.find("class=timeout") != std::string::npos);
+}
+
+TEST_CASE("Postfix: one recipient of three rejected upstream; the others are delivered",
+          "[postfix]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server upstream(peer_argv({"--capture", capture, "--reject-rcpt", "nobody@example.org"}));
+  Relay relay(upstream.port());
+  Postfix postfix(relay.port());
+  SmtpClient c(postfix.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO submitter.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<alice@test>")) == 250);
+  for (const char* to : {"<bob@example.org>", "<nobody@example.org>", "<carol@example.org>"}) {
+    REQUIRE(SmtpClient::code(c.cmd(std::string("RCPT TO:") + to)) == 250);
+  }
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  c.send("Message-ID: <e2e-3@test>\r\nSubject: three\r\n\r\nbody\r\n.\r\n");
+  REQUIRE(SmtpClient::code(c.reply()) == 250);
+  c.cmd("QUIT");
+  // Postfix bounces the one the upstream refused (its own 550, passed on by tlsrelay) and
+  // delivers the other two in the same transaction.
+  INFO("maillog:\n" << postfix.maillog());
+  REQUIRE(wait_until(
+      [&] {
+        const std::string log = postfix.maillog();
+        return log.find("status=sent") != std::string::npos &&
+               log.find("status=bounced") != std::string::npos;
+      },
+      std::chrono::seconds(30)));
+  const std::string log = postfix.maillog();
+  INFO("maillog:\n" << log);
+  CHECK(log.find("to=<nobody@example.org>") != std::string::npos);
+  CHECK(log.find("550 5.1.1 <nobody@example.org>: Recipient address rejected") !=
+        std::string::npos);
+  const std::string seen = read_file(capture);
+  INFO("capture:\n" << seen);
+  CHECK(seen.find("RCPT TO:<bob@example.org>") != std::string::npos);
+  CHECK(seen.find("RCPT TO:<carol@example.org>") != std::string::npos);
+  CHECK(seen.find("Subject: three") != std::string::npos);
 }

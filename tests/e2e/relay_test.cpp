@@ -21,13 +21,6 @@ using namespace tlsrelay::e2e;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 struct Upstream {
   std::string toml;  // one [[upstream]] table
 };
@@ -220,15 +213,7 @@ namespace {
 class Sink {
  public:
   explicit Sink(const std::vector<std::string>& faults) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    socklen_t len = sizeof sa;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-    port_ = ntohs(sa.sin_port);
-    close(fd);
+    port_ = free_port();
     std::vector<std::string> argv = {"smtp-sink", "-u", "nobody"};
     argv.insert(argv.end(), faults.begin(), faults.end());
     argv.push_back("127.0.0.1:" + std::to_string(port_));

@@ -139,6 +139,8 @@ SmtpPeerOptions parse_smtp_options(const std::vector<std::string_view>& args) {
     } else if (name == "--watch-stdin") {
       arg.no_value();
       options.watch_stdin = true;
+    } else if (name == "--reject-rcpt") {
+      options.dialogue.reject_recipients.push_back(arg.value());
     } else if (name == "--misbehave-first") {
       options.misbehave_first =
           static_cast<unsigned long>(int_or_throw(name, arg.value(), 1, 1000000));
@@ -214,6 +216,7 @@ std::string usage() {
       --capture FILE              append received plaintext to FILE
       --idle-timeout SECONDS      per read/write deadline (default 600)
       --misbehave-first N         only the first N connections misbehave
+      --reject-rcpt ADDRESS       answer RCPT TO:<ADDRESS> with 550 5.1.1 (repeatable)
       --watch-stdin               stop when stdin reaches EOF
   tlsrelay-testpeer dns [options]
       --listen ADDR:PORT --a NAME=IPV4 --aaaa NAME=IPV6 --nxdomain NAME

@@ -165,6 +165,13 @@ SmtpDialogue::Step SmtpDialogue::on_command(std::string_view verb, std::string_v
   if (verb == "RCPT") {
     if (!have_mail_) return reply("503 5.5.1 Error: need MAIL command");
     if (!starts_with_nocase(args, "TO:")) return reply("501 5.5.4 Syntax: RCPT TO:<address>");
+    for (const auto& bad : config_.reject_recipients) {
+      const std::string path = upper("<" + bad + ">");  // starts_with_nocase wants upper case
+      if (args.size() >= 3 + path.size() &&
+          starts_with_nocase(std::string_view(args).substr(3), path)) {
+        return reply("550 5.1.1 <" + bad + ">: Recipient address rejected: User unknown");
+      }
+    }
     ++recipients_;
     return reply("250 2.1.5 Ok");
   }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tlsrelay::testpeer {
 
@@ -25,6 +26,9 @@ struct DialogueConfig {
   BehaviourSpec behaviour;
   TlsMode tls_mode = TlsMode::StartTls;
   std::optional<Credentials> credentials;
+  // Recipients (the text between < and >, case-insensitive) answered with a permanent
+  // "550 5.1.1 ... User unknown", as a smarthost does for one bad address of many.
+  std::vector<std::string> reject_recipients;
 };
 
 // RFC 5321 4.5.3.1.4: a command line is at most 512 octets, but we accept up to 1000 like
