@@ -11,7 +11,7 @@
 
 namespace tlsrelay::proxy {
 
-EventLog::EventLog(const std::string& path) {
+EventLog::EventLog(const std::string& path) : path_(path) {
   if (path.empty()) return;
   file_ = std::fopen(path.c_str(), "a");
   if (!file_) {
@@ -30,6 +30,16 @@ void EventLog::record(const nlohmann::ordered_json& attempt) {
   std::lock_guard lock(mutex_);
   std::fwrite(line.data(), 1, line.size(), file_);
   std::fflush(file_);
+}
+
+std::string EventLog::reopen() {
+  if (path_.empty()) return "";
+  std::FILE* fresh = std::fopen(path_.c_str(), "a");
+  if (!fresh) return "cannot open event log " + path_ + ": " + std::strerror(errno);
+  std::lock_guard lock(mutex_);
+  if (file_) std::fclose(file_);
+  file_ = fresh;
+  return "";
 }
 
 void log_line(const std::string& session, const std::string& text) {

@@ -21,9 +21,13 @@ class EventLog {
   EventLog& operator=(const EventLog&) = delete;
 
   void record(const nlohmann::ordered_json& attempt);
+  // Closes and opens the file again (SIGUSR1, after logrotate moved it). On failure the old
+  // file stays in use and the reason is returned; "" on success.
+  std::string reopen();
 
  private:
   std::mutex mutex_;
+  std::string path_;
   std::FILE* file_ = nullptr;
 };
 

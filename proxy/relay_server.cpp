@@ -56,6 +56,7 @@ RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig
       signals_(io, SIGTERM, SIGINT, SIGHUP),
       shutdown_timer_(io) {
   events_ = std::make_unique<EventLog>(config_->settings.log.events.value_or(""));
+  signals_.add(SIGUSR1);
 }
 
 void RelayServer::start() {
@@ -102,6 +103,12 @@ void RelayServer::wait_signals() {
     if (ec) return;
     if (sig == SIGHUP) {
       reload();
+      wait_signals();
+    } else if (sig == SIGUSR1) {
+      // logrotate: the event log was moved away; start a new one at the same path.
+      std::string why = events_->reopen();
+      log_line("", why.empty() ? "event=reopen status=ok"
+                               : "event=reopen status=failed reason=\"" + why + "\"");
       wait_signals();
     } else {
       stop();

@@ -29,6 +29,7 @@ class RelayServer {
   void start();
   // SIGHUP: reads the config again; a broken one keeps the old config and says why.
   void reload();
+  // SIGUSR1 reopens the event log (for logrotate).
   // SIGTERM: stop accepting, let transactions in flight finish (bounded), 421 to the idle.
   void stop();
 

@@ -544,3 +544,19 @@ TEST_CASE("policy: reject gives a permanent 5.7.x", "[relay][policy]") {
   CHECK(r.rfind("554 5.7.5 tlsrelay: primary", 0) == 0);
   CHECK(r.find("certificate-expired") != std::string::npos);
 }
+
+TEST_CASE("SIGUSR1 reopens the event log after logrotate moved it", "[relay]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  const std::string events = relay.dir() + "/events.jsonl";
+  REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+  REQUIRE(std::rename(events.c_str(), (events + ".1").c_str()) == 0);
+  kill(relay.pid(), SIGUSR1);
+  REQUIRE(wait_for_log(relay, "event=reopen status=ok"));
+  REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+  // One record in each file: the old attempt stayed in the moved file, the new one is here.
+  const std::string rotated = read_file(events + ".1");
+  const std::string fresh = read_file(events);
+  CHECK(std::count(rotated.begin(), rotated.end(), '\n') == 1);
+  CHECK(std::count(fresh.begin(), fresh.end(), '\n') == 1);
+}
