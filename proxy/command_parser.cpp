@@ -525,22 +525,41 @@ ParseResult<Command> parse_command(std::string_view line) {
   return cmd;
 }
 
-ParseResult<MailParams> parse_mail(std::string_view arg, const AddressLimits& limits) {
-  const Reply syntax = reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+namespace {
+
+// "FROM:<path> params" / "TO:<path> params": the path between its brackets and the
+// parameters after it; shared by MAIL and RCPT.
+struct PathAndParams {
+  std::string_view path;
+  std::vector<Param> params;
+};
+
+ParseResult<PathAndParams> split_path_command(std::string_view arg, std::string_view keyword,
+                                              const Reply& syntax) {
   arg = trim(arg);
-  if (!istarts_with(arg, "FROM:")) return syntax;
-  std::string_view rest = arg.substr(5);
+  if (!istarts_with(arg, keyword)) return syntax;
+  std::string_view rest = arg.substr(keyword.size());
   // "MAIL FROM: <a@b>" is not RFC 5321, but Postfix and most servers accept it.
   while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
   if (rest.empty() || rest.front() != '<') return syntax;
   const auto close = find_path_end(rest);
   if (close == std::string_view::npos) return syntax;
-  const std::string_view path = rest.substr(1, close - 1);
+  PathAndParams out;
+  out.path = rest.substr(1, close - 1);
   const std::string_view after = rest.substr(close + 1);
   if (!after.empty() && !is_wsp(after.front())) return syntax;
+  if (auto err = split_params(after, out.params)) return *err;
+  return out;
+}
 
-  std::vector<Param> params;
-  if (auto err = split_params(after, params)) return *err;
+}  // namespace
+
+ParseResult<MailParams> parse_mail(std::string_view arg, const AddressLimits& limits) {
+  const Reply syntax = reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+  auto split = split_path_command(arg, "FROM:", syntax);
+  if (auto* bad = std::get_if<Reply>(&split)) return *bad;
+  const std::string_view path = std::get<PathAndParams>(split).path;
+  const std::vector<Param>& params = std::get<PathAndParams>(split).params;
   MailParams out;
   for (const auto& p : params) {
     if (iequals(p.keyword, "SMTPUTF8")) out.smtputf8 = true;
@@ -602,19 +621,10 @@ ParseResult<MailParams> parse_mail(std::string_view arg, const AddressLimits& li
 ParseResult<RcptParams> parse_rcpt(std::string_view arg, bool smtputf8,
                                    const AddressLimits& limits) {
   const Reply syntax = reply(501, "5.5.4", "Syntax: RCPT TO:<address>");
-  arg = trim(arg);
-  if (!istarts_with(arg, "TO:")) return syntax;
-  std::string_view rest = arg.substr(3);
-  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-  if (rest.empty() || rest.front() != '<') return syntax;
-  const auto close = find_path_end(rest);
-  if (close == std::string_view::npos) return syntax;
-  const std::string_view path = rest.substr(1, close - 1);
-  const std::string_view after = rest.substr(close + 1);
-  if (!after.empty() && !is_wsp(after.front())) return syntax;
-
-  std::vector<Param> params;
-  if (auto err = split_params(after, params)) return *err;
+  auto split = split_path_command(arg, "TO:", syntax);
+  if (auto* bad = std::get_if<Reply>(&split)) return *bad;
+  const std::string_view path = std::get<PathAndParams>(split).path;
+  const std::vector<Param>& params = std::get<PathAndParams>(split).params;
   // RFC 5321 4.1.1.3: a forward-path is never null.
   if (path.empty()) return reply(501, "5.1.3", "Bad recipient address syntax: null recipient");
   auto path_result = validate_path(path, PathRole::Recipient, smtputf8, limits);
