@@ -7,7 +7,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl
   clang clang-format clang-tidy libclang-rt-14-dev
   libssl-dev libboost1.81-dev libtomlplusplus-dev nlohmann-json3-dev catch2 libmilter-dev
-  faketime iproute2 iptables procps psmisc postfix swaks
+  faketime iproute2 iptables procps psmisc postfix swaks sasl2-bin libsasl2-modules
+  chromium systemd dpkg-dev
 )
 
 sudo=""
