@@ -721,6 +721,7 @@ void read_rules(const toml::table& t, Problems& problems,
 
 void read_policy(TableReader& r, PolicySettings& p) {
   set_if(r.seconds("deadline_s", 0.001, kDay), p.deadline);
+  set_if(r.seconds("hold_down_s", 0, kDay), p.hold_down);
   if (const auto* a = r.array("backoff_s")) {
     std::vector<Duration> backoff;
     for (std::size_t i = 0; i < a->size(); ++i) {
@@ -734,12 +735,149 @@ void read_policy(TableReader& r, PolicySettings& p) {
   r.finish();
 }
 
+// libmilter's socket syntax (smfi_setconn); "" when `s` is one, else why not.
+std::string milter_socket_problem(std::string_view s) {
+  const auto colon = s.find(':');
+  const std::string_view kind = s.substr(0, colon);
+  if (colon == std::string_view::npos) {
+    return "must start with \"unix:\", \"local:\", \"inet:\" or \"inet6:\"";
+  }
+  const std::string_view rest = s.substr(colon + 1);
+  if (kind == "unix" || kind == "local") {
+    if (rest.empty() || rest.front() != '/')
+      return "needs an absolute path after \"" + std::string(kind) + ":\"";
+    return "";
+  }
+  if (kind != "inet" && kind != "inet6") {
+    return "must start with \"unix:\", \"local:\", \"inet:\" or \"inet6:\"";
+  }
+  const auto at = rest.find('@');
+  const std::string_view port = rest.substr(0, at);
+  const bool digits =
+      !port.empty() && port.size() <= 5 &&
+      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535) {
+    // Postfix writes "inet:HOST:PORT" in smtpd_milters; libmilter wants "inet:PORT@HOST".
+    const auto last = rest.rfind(':');
+    if (at == std::string_view::npos && last != std::string_view::npos) {
+      return "is written PORT@HOST here (libmilter), e.g. \"" + std::string(kind) + ":" +
+             std::string(rest.substr(last + 1)) + "@" + std::string(rest.substr(0, last)) +
+             "\"; Postfix's smtpd_milters writes " + std::string(kind) + ":HOST:PORT";
+    }
+    return "needs a port from 1 to 65535 after \"" + std::string(kind) + ":\"";
+  }
+  if (at != std::string_view::npos) {
+    const std::string_view host = rest.substr(at + 1);
+    if (!is_host_name(host) && !parse_ip_address(host)) {
+      return "has a host that is neither an IP address nor a domain name";
+    }
+  }
+  return "";
+}
+
+// "http://HOST[:PORT][/PATH]" into m's status_* fields; "" or why not.
+std::string parse_status_url(std::string_view url, MilterSettings& m) {
+  constexpr std::string_view scheme = "http://";
+  if (url.rfind("https://", 0) == 0) {
+    return "must be http:// (the status endpoint is local; https is not supported)";
+  }
+  if (url.rfind(scheme, 0) != 0) return "must start with \"http://\"";
+  std::string_view rest = url.substr(scheme.size());
+  const auto slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  m.status_target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (m.status_target.find_first_of(" #") != std::string::npos) {
+    return "must not contain spaces or a fragment";
+  }
+  if (authority.find('@') != std::string_view::npos) return "must not contain user information";
+  std::string_view host = authority;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return "has an IPv6 address without ']'";
+    host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') return "needs ':' after ']'";
+      port = authority.substr(close + 2);
+      if (port.empty()) return "has an empty port";
+    }
+    if (!parse_ip_address(host)) return "has an invalid IPv6 address";
+  } else {
+    const auto colon = authority.find(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty()) return "has an empty port";
+    }
+    if (!is_host_name(host) && !parse_ip_address(host)) {
+      return "needs a host: an IP address or a domain name";
+    }
+  }
+  if (!port.empty()) {
+    const bool digits = port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) {
+                          return c >= '0' && c <= '9';
+                        });
+    const int n = digits ? std::stoi(std::string(port)) : 0;
+    if (n < 1 || n > 65535) return "needs a port from 1 to 65535";
+    m.status_port = static_cast<std::uint16_t>(n);
+  }
+  m.status_host = std::string(host);
+  return "";
+}
+
 void read_milter(TableReader& r, MilterSettings& m) {
-  m.socket = r.string("socket");
-  m.status_url = r.string("status_url");
+  m.at = r.problems().location(r.table().source());
+  if (const toml::node* n = r.get("socket")) {
+    if (auto v = r.string_value(*n, r.name("socket"))) {
+      const std::string why = milter_socket_problem(*v);
+      if (why.empty()) {
+        m.socket = *v;
+      } else {
+        r.problem(*n, r.name("socket") + " " + quote(*v) + " " + why);
+      }
+    }
+  }
+  if (const toml::node* n = r.get("status_url")) {
+    if (auto v = r.string_value(*n, r.name("status_url"))) {
+      const std::string why = parse_status_url(*v, m);
+      if (why.empty()) {
+        m.status_url = *v;
+      } else {
+        r.problem(*n, r.name("status_url") + " " + quote(*v) + " " + why);
+      }
+    }
+  }
   if (auto c = r.choice("policy", {"accept", "tempfail", "hold"})) {
     m.policy = std::array{MilterPolicy::Accept, MilterPolicy::Tempfail, MilterPolicy::Hold}[*c];
   }
+  if (const auto* a = r.array("failing_states")) {
+    bool failing = false;
+    bool degraded = false;
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      const toml::node& e = *a->get(i);
+      const auto* s = e.as_string();
+      const std::string what = r.name("failing_states") + "[" + std::to_string(i) + "]";
+      if (s && s->get() == "failing") {
+        failing = true;
+      } else if (s && s->get() == "degraded") {
+        degraded = true;
+      } else {
+        r.problem(e, what + " must be " + alternatives({"failing", "degraded"}) + ", not " +
+                         (s ? quote(s->get()) : type_name(e.type())));
+      }
+    }
+    // A route whose every upstream fails is the case the policy exists for; leaving it
+    // out would make the policy apply to the milder state only.
+    if (!failing) {
+      r.problem(*a, r.name("failing_states") + " must include \"failing\"");
+    }
+    m.degraded_is_failing = degraded;
+  }
+  // One /status answer serves every message for `cache_s`: never a request per message.
+  set_if(r.seconds("cache_s", 0.1, 60), m.cache);
+  set_if(r.seconds("timeout_s", 0.01, 10), m.timeout);
+  set_if(r.boolean("route_header"), m.route_header);
+  set_if(r.boolean("inbound_header"), m.inbound_header);
   r.finish();
 }
 
@@ -780,6 +918,7 @@ Settings parse_settings(std::string_view text, const std::string& source_name) {
     r.finish();
   });
   section(top, "http", "[http]", [&](TableReader& r) {
+    set_if(r.boolean("address_labels"), s.http.address_labels);
     if (auto v = r.string("listen")) {
       std::string why;
       s.http.listen = parse_socket_address(*v, why);

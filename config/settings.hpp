@@ -105,6 +105,9 @@ struct Action {
 
 struct PolicySettings {
   Duration deadline{std::chrono::seconds(60)};
+  // How long a failing address (or an upstream whose addresses all fail) is tried after
+  // the others instead of first (docs/status-api.md). 0 turns hold-down off.
+  Duration hold_down{std::chrono::seconds(30)};
   std::vector<Duration> backoff{std::chrono::seconds(1), std::chrono::seconds(4)};
   // Only the rules the file wrote; config/policy_rules.hpp adds the built-in ones.
   // Keys: a class id, a group name or "default".
@@ -121,12 +124,29 @@ struct LogSettings {
 
 struct HttpSettings {
   std::optional<SocketAddress> listen;  // /metrics, /status, /
+  bool address_labels = false;          // per-address series in /metrics
 };
 
+// [milter]: tlsrelay-milter's settings. The relay only checks them; socket and status_url
+// are optional here and required by tlsrelay-milter itself (it reports their absence at `at`).
 struct MilterSettings {
+  // libmilter's syntax: "unix:/abs/path", "local:/abs/path", "inet:PORT@HOST",
+  // "inet6:PORT@HOST" (PORT 1..65535; HOST an IP address or a name, optional for inet).
   std::optional<std::string> socket;
+  // "http://HOST[:PORT]/PATH" as written, and its parts (HOST without [] for IPv6).
   std::optional<std::string> status_url;
-  MilterPolicy policy = MilterPolicy::Accept;  // when the relay's status is unreachable
+  std::string status_host;
+  std::uint16_t status_port = 80;
+  std::string status_target = "/";
+  // What to do with a message while the route is failing. The relay being unreachable is
+  // never a reason to refuse mail: the milter then always accepts (fails open).
+  MilterPolicy policy = MilterPolicy::Accept;
+  bool degraded_is_failing = false;                  // failing_states = ["failing", "degraded"]
+  Duration cache{std::chrono::seconds(1)};           // how long one /status answer is reused
+  Duration timeout{std::chrono::milliseconds(500)};  // one /status request, connect to body
+  bool route_header = true;                          // TLS-Relay-Route
+  bool inbound_header = true;                        // TLS-Relay-Inbound
+  SourceLocation at;                                 // the [milter] table
 };
 
 struct Settings {

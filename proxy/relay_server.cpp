@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "config/loader.hpp"
+#include "proxy/status_routes.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -42,6 +43,11 @@ tcp::endpoint to_endpoint(const config::SocketAddress& s) {
   return tcp::endpoint(asio::ip::make_address(s.address.to_string()), s.port);
 }
 
+std::string shown(const tcp::endpoint& e) {
+  return e.address().is_v6() ? "[" + e.address().to_string() + "]:" + std::to_string(e.port())
+                             : e.address().to_string() + ":" + std::to_string(e.port());
+}
+
 std::string reply_line(int code, const std::string& text) {
   return std::to_string(code) + " " + text + "\r\n";
 }
@@ -55,7 +61,8 @@ RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig
       config_path_(std::move(config_path)),
       signals_(io, SIGTERM, SIGINT, SIGHUP),
       shutdown_timer_(io) {
-  events_ = std::make_unique<EventLog>(config_->settings.log.events.value_or(""));
+  telemetry_ = std::make_unique<Telemetry>(config_->settings.log.events.value_or(""),
+                                           config_->settings.policy.hold_down);
   signals_.add(SIGUSR1);
 }
 
@@ -68,14 +75,17 @@ void RelayServer::start() {
     if (ep.address().is_v6()) acc.set_option(asio::ip::v6_only(true));
     acc.bind(ep);
     acc.listen(asio::socket_base::max_listen_connections);
-    auto bound = acc.local_endpoint();
-    std::string shown =
-        bound.address().is_v6()
-            ? "[" + bound.address().to_string() + "]:" + std::to_string(bound.port())
-            : bound.address().to_string() + ":" + std::to_string(bound.port());
-    std::cout << "listening " << shown << std::endl;
-    log_line("", "event=listening address=" + shown);
+    const std::string bound = shown(acc.local_endpoint());
+    std::cout << "listening " << bound << std::endl;
+    log_line("", "event=listening address=" + bound);
     asio::co_spawn(io_, accept_loop(acc), asio::detached);
+  }
+  if (const auto& where = config_->settings.http.listen) {
+    http_ =
+        std::make_unique<HttpServer>(io_, status_routes([this] { return config_; }, *telemetry_));
+    const std::string bound = shown(http_->start(to_endpoint(*where)));
+    std::cout << "http " << bound << std::endl;
+    log_line("", "event=http-listening address=" + bound);
   }
   // Bound to the privileged ports as root; give up root now (Postfix's master does the same).
   if (const auto& user = config_->settings.proxy.user) {
@@ -106,7 +116,7 @@ void RelayServer::wait_signals() {
       wait_signals();
     } else if (sig == SIGUSR1) {
       // logrotate: the event log was moved away; start a new one at the same path.
-      std::string why = events_->reopen();
+      std::string why = telemetry_->events().reopen();
       log_line("", why.empty() ? "event=reopen status=ok"
                                : "event=reopen status=failed reason=\"" + why + "\"");
       wait_signals();
@@ -123,6 +133,7 @@ void RelayServer::reload() {
       log_line("", "event=reload warning=\"listen addresses change only on restart\"");
     }
     config_ = std::move(fresh);
+    telemetry_->health().set_hold_down(config_->settings.policy.hold_down);
     log_line("", "event=reload status=ok upstreams=" + std::to_string(config_->upstreams.size()));
   } catch (const std::exception& e) {
     std::string why = e.what();
@@ -139,6 +150,7 @@ void RelayServer::stop() {
     boost::system::error_code ignored;
     a.close(ignored);
   }
+  if (http_) http_->stop();
   signals_.cancel();
   for (auto& [ptr, weak] : sessions_) {
     if (auto s = weak.lock()) s->request_stop();
@@ -181,10 +193,12 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     if (!allowed(peer.address())) {
       refusal = reply_line(554, "5.7.1 <" + client + ">: Client host rejected: Access denied");
       log_line("", "event=refused client=" + client + " reason=not-in-allow_clients");
+      telemetry_->metrics().client_refused("not-allowed");
     } else if (sessions_.size() >= proxy.max_connections ||
                per_client_[client] >= proxy.max_connections_per_client) {
       refusal = reply_line(421, "4.7.0 " + proxy.hostname + " Error: too many connections");
       log_line("", "event=refused client=" + client + " reason=connection-limit");
+      telemetry_->metrics().client_refused("connection-limit");
     }
     if (!refusal.empty()) {
       boost::system::error_code ignored;
@@ -195,7 +209,7 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     }
     char id[32];
     std::snprintf(id, sizeof id, "%lx", ++next_id_);
-    auto session = std::make_shared<ServerSession>(std::move(socket), config_, *events_, id);
+    auto session = std::make_shared<ServerSession>(std::move(socket), config_, *telemetry_, id);
     sessions_[session.get()] = session;
     ++per_client_[client];
     asio::co_spawn(io_, run_session(session, client), asio::detached);
@@ -204,12 +218,14 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
 
 asio::awaitable<void> RelayServer::run_session(std::shared_ptr<ServerSession> session,
                                                std::string client) {
+  telemetry_->metrics().client_session_opened();
   try {
     co_await session->run();
   } catch (const std::exception& e) {
     // A bug must cost one session, never the slot accounting (or the daemon).
     log_line(session->id(), std::string("event=session-error error=\"") + e.what() + "\"");
   }
+  telemetry_->metrics().client_session_closed();
   sessions_.erase(session.get());
   if (--per_client_[client] == 0) per_client_.erase(client);
   if (stopping_ && sessions_.empty()) shutdown_timer_.cancel();

@@ -13,9 +13,10 @@
 #include <memory>
 #include <string>
 
-#include "proxy/event_log.hpp"
+#include "proxy/http_server.hpp"
 #include "proxy/relay_config.hpp"
 #include "proxy/server_session.hpp"
+#include "proxy/telemetry.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -25,13 +26,17 @@ class RelayServer {
               std::string config_path);
 
   // Binds every listen address (throws std::system_error when one cannot be bound) and
-  // starts accepting; prints "listening ADDRESS" per socket on stdout.
+  // starts accepting; prints "listening ADDRESS" per socket on stdout, and "http ADDRESS"
+  // for the status server.
   void start();
   // SIGHUP: reads the config again; a broken one keeps the old config and says why.
   void reload();
   // SIGUSR1 reopens the event log (for logrotate).
   // SIGTERM: stop accepting, let transactions in flight finish (bounded), 421 to the idle.
   void stop();
+
+  Telemetry& telemetry() { return *telemetry_; }
+  std::shared_ptr<const RelayConfig> config() const { return config_; }
 
  private:
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
@@ -43,7 +48,8 @@ class RelayServer {
   boost::asio::io_context& io_;
   std::shared_ptr<const RelayConfig> config_;
   std::string config_path_;
-  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<Telemetry> telemetry_;
+  std::unique_ptr<HttpServer> http_;  // /metrics, /status, / when [http] listen is set
   std::list<boost::asio::ip::tcp::acceptor> acceptors_;
   std::map<ServerSession*, std::weak_ptr<ServerSession>> sessions_;
   std::map<std::string, std::size_t> per_client_;

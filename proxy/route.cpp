@@ -1,5 +1,6 @@
 #include "proxy/route.hpp"
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -32,7 +33,7 @@ std::optional<tls::Credentials> credentials(const UpstreamConfig& u, std::string
 
 // Where the next attempt goes and with which profile.
 struct Cursor {
-  std::size_t upstream = 0;
+  std::size_t upstream = 0;            // index into the route's upstream order
   std::vector<std::string> addresses;  // learnt from the first attempt's DNS answer
   std::size_t address = 0;
   int retries = 0;  // of the current address
@@ -53,12 +54,28 @@ Clock::duration backoff(const config::PolicySettings& p, int retry) {
   return std::chrono::duration_cast<Clock::duration>(base * jitter(rng));
 }
 
+// The configured upstreams in order, those that route health holds down moved to the end.
+std::vector<std::size_t> upstream_order(const RelayConfig& config, const RouteHealth& health) {
+  std::vector<std::size_t> order(config.upstreams.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const auto now = SysClock::now();
+  std::stable_partition(order.begin(), order.end(), [&](std::size_t i) {
+    return !health.upstream_held_down(config.upstreams[i].target.name, now);
+  });
+  return order;
+}
+
+// How long a remembered DNS answer may stand in for a fresh lookup when it lets us put a
+// held-down address last.
+constexpr std::chrono::seconds kRememberedDnsAge{60};
+
 }  // namespace
 
-asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> config, EventLog& events,
-                                        const RouteRequest& request) {
+asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> config,
+                                        Telemetry& telemetry, const RouteRequest& request) {
   RouteResult result;
   const auto& policy = config->settings.policy;
+  const std::vector<std::size_t> order = upstream_order(*config, telemetry.health());
   const auto deadline = Clock::now() + policy.deadline;
   int attempts = 0;
   std::set<std::size_t> upstreams_tried;
@@ -66,9 +83,20 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
   cur.why = "first";
   bool reject = false;
 
-  while (cur.upstream < config->upstreams.size()) {
-    const UpstreamConfig& u = config->upstreams[cur.upstream];
+  while (cur.upstream < order.size()) {
+    const UpstreamConfig& u = config->upstreams[order[cur.upstream]];
     upstreams_tried.insert(cur.upstream);
+    // A held-down address goes last: then use the remembered DNS answer in that order
+    // (otherwise the connector resolves afresh and takes the first address).
+    if (cur.addresses.empty() && u.target.connect_address.empty()) {
+      const auto now = SysClock::now();
+      const auto& health = telemetry.health();
+      auto remembered = health.address_order(u.target.name, now, kRememberedDnsAge);
+      const bool any_held = std::any_of(
+          remembered.begin(), remembered.end(),
+          [&](const std::string& a) { return health.held_down(u.target.name, a, now); });
+      if (remembered.size() > 1 && any_held) cur.addresses = std::move(remembered);
+    }
     ++attempts;
     tls::AttemptOptions opt;
     opt.target = u.target;
@@ -103,7 +131,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
     record["attempt"] = attempts;
     record["policy_step"] = cur.why;
     record["profile"] = cur.plaintext ? "plaintext" : cur.compat ? "compat" : "default";
-    events.record(record);
+    telemetry.attempt(attempt.facts, verdict, record);
 
     if (attempt.stream) {
       result.session =
@@ -136,7 +164,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
         cur.retries = 0;
         cur.why = "next-address";
         moved = true;
-      } else if (a.kind == K::NextUpstream && cur.upstream + 1 < config->upstreams.size()) {
+      } else if (a.kind == K::NextUpstream && cur.upstream + 1 < order.size()) {
         cur.next_upstream();
         moved = true;
       } else if (a.kind == K::Compat && u.compat_context && !cur.compat &&

@@ -2,10 +2,10 @@
 // upstreams through the tls/ engine and, after each failure, follows the effective rule for
 // its class (config/policy_rules.hpp: retry with backoff, next address, next upstream,
 // compat profile, gated plaintext, defer, reject), all within one deadline. Every attempt
-// is written to the event log with the transaction id.
+// is written to the event log with the transaction id and feeds route health; an upstream
+// or address that route health holds down is tried after the others, never skipped.
 //
-// Runs on the calling session's executor; the config and event log are shared read-only /
-// thread-safe.
+// Runs on the calling session's executor (the relay's single thread).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "proxy/event_log.hpp"
 #include "proxy/relay_config.hpp"
+#include "proxy/telemetry.hpp"
 #include "proxy/upstream_session.hpp"
 #include "tls/classifier.hpp"
 
@@ -37,6 +37,6 @@ struct RouteRequest {
 };
 
 boost::asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> config,
-                                               EventLog& events, const RouteRequest& request);
+                                               Telemetry& telemetry, const RouteRequest& request);
 
 }  // namespace tlsrelay::proxy

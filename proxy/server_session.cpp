@@ -38,12 +38,12 @@ std::string iso_seconds(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 ServerSession::ServerSession(asio::ip::tcp::socket socket,
-                             std::shared_ptr<const RelayConfig> config, EventLog& events,
+                             std::shared_ptr<const RelayConfig> config, Telemetry& telemetry,
                              std::string id)
     : client_(socket.get_executor()),
       deadline_(socket.get_executor(), client_.socket()),
       config_(std::move(config)),
-      events_(events),
+      telemetry_(telemetry),
       id_(std::move(id)),
       fsm_(config_->server) {
   client_.socket() = std::move(socket);
@@ -174,7 +174,7 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
   if (upstream_ && upstream_->broken()) co_await drop_upstream(false);
   if (!upstream_) {
     const RouteRequest request{transaction_id_, mail.requiretls};
-    RouteResult route = co_await open_route(config_, events_, request);
+    RouteResult route = co_await open_route(config_, telemetry_, request);
     failures_ = std::move(route.failures);
     if (!route.session) {
       log_transaction(route.failure_reply, 0);
@@ -375,6 +375,8 @@ void ServerSession::log_transaction(const Reply& final_reply, std::uint64_t size
                 .count();
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", ms);
+  telemetry_.metrics().transaction(upstream_ ? upstream_->facts().upstream.name : std::string("-"),
+                                   outcome_of_reply(final_reply.code));
   log_line(id_,
            "event=transaction txn=" + transaction_id_ + " client=" + peer_ + " from=<" +
                tls::printable(fsm_.mail().reverse_path, 256) +

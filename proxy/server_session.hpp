@@ -23,7 +23,7 @@ namespace tlsrelay::proxy {
 class ServerSession {
  public:
   ServerSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const RelayConfig> config,
-                EventLog& events, std::string id);
+                Telemetry& telemetry, std::string id);
 
   boost::asio::awaitable<void> run();
   // Graceful shutdown: an idle client gets 421 now, a transaction in flight finishes first.
@@ -43,7 +43,7 @@ class ServerSession {
   tls::SmtpStream client_;
   tls::Deadline deadline_;
   std::shared_ptr<const RelayConfig> config_;
-  EventLog& events_;
+  Telemetry& telemetry_;
   std::string id_;
   std::string peer_;
   ServerFsm fsm_;

@@ -1,0 +1,113 @@
+// Route health: per upstream and address, a small state (unknown / healthy / degraded /
+// failing) kept from recent attempts, with the last failure's class, hint and since when.
+// A failing address is held down for a while: the policy engine tries it after the others
+// instead of first for every message. The rules are docs/status-api.md "States"; this is
+// also what /status, the status page, /metrics and tlsrelay-milter show.
+//
+// Pure bookkeeping: the caller passes the time, nothing here does I/O. Keeps at most one
+// hour (and kMaxOutcomes) of outcomes per address. Not thread-safe: the relay is
+// single-threaded.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tls/failure_class.hpp"
+
+namespace tlsrelay::proxy {
+
+enum class Health { Unknown, Healthy, Degraded, Failing };
+std::string_view to_string(Health h);
+
+using SysClock = std::chrono::system_clock;
+
+struct AttemptOutcome {
+  std::string upstream;  // the configured name
+  std::string address;   // the IP connected (or tried); "" when it ended before (DNS)
+  tls::FailureClass cls = tls::FailureClass::Ok;
+  bool transient = false;  // the verdict's: may a later try succeed unchanged?
+  std::string hint;
+  bool verified_tls = false;          // for ok: the certificate was verified
+  std::vector<std::string> resolved;  // every address DNS returned, when it resolved
+};
+
+struct WindowStats {
+  std::size_t attempts = 0;
+  std::size_t successes = 0;
+  std::optional<double> ratio() const;  // nullopt without attempts
+};
+
+// The state of one address (or, aggregated, of one upstream).
+struct HealthView {
+  Health state = Health::Unknown;
+  std::optional<tls::FailureClass> cls;  // the latest failure while not healthy
+  std::string hint;
+  std::optional<SysClock::time_point> since;  // when the current run of failures began
+  std::optional<SysClock::time_point> last_attempt;
+  std::optional<SysClock::time_point> held_down_until;
+  int consecutive_failures = 0;
+  WindowStats last_5m, last_1h;
+};
+
+class RouteHealth {
+ public:
+  static constexpr std::size_t kMaxOutcomes = 4096;  // per address, within the hour
+  static constexpr int kFailingAfter = 3;            // failures in a row
+  static constexpr auto kDegradedWindow = std::chrono::minutes(5);
+
+  explicit RouteHealth(std::chrono::milliseconds hold_down) : hold_down_(hold_down) {}
+
+  void record(const AttemptOutcome& o, SysClock::time_point now);
+
+  HealthView address(std::string_view upstream, std::string_view address,
+                     SysClock::time_point now) const;
+  HealthView upstream(std::string_view upstream, SysClock::time_point now) const;
+  std::vector<std::string> addresses_of(std::string_view upstream) const;  // seen so far
+
+  bool held_down(std::string_view upstream, std::string_view address,
+                 SysClock::time_point now) const;
+  // True when every address seen for the upstream is held down (and at least one was seen).
+  bool upstream_held_down(std::string_view upstream, SysClock::time_point now) const;
+  // The upstream's last DNS answer with held-down addresses moved to the end (their order
+  // kept), when it is younger than max_age; empty otherwise (then the connector resolves).
+  std::vector<std::string> address_order(std::string_view upstream, SysClock::time_point now,
+                                         std::chrono::seconds max_age) const;
+  // Whether the upstream's last successful attempt had verified TLS (nullopt: none yet).
+  std::optional<bool> last_verified_tls(std::string_view upstream) const;
+
+  void set_hold_down(std::chrono::milliseconds d) { hold_down_ = d; }
+
+ private:
+  struct Entry {
+    SysClock::time_point at;
+    bool ok;
+  };
+  struct AddressState {
+    std::deque<Entry> outcomes;  // oldest first
+    tls::FailureClass last_failure = tls::FailureClass::Ok;
+    bool last_transient = false;
+    std::string last_hint;
+    SysClock::time_point failing_since{};
+    SysClock::time_point last_failure_at{};
+    int consecutive_failures = 0;
+  };
+  struct UpstreamState {
+    std::map<std::string, AddressState, std::less<>> addresses;
+    std::vector<std::string> resolved;  // the last DNS answer, in the connector's order
+    SysClock::time_point resolved_at{};
+    std::optional<bool> last_verified_tls;
+  };
+
+  HealthView view(const AddressState& a, SysClock::time_point now) const;
+
+  std::chrono::milliseconds hold_down_;
+  std::map<std::string, UpstreamState, std::less<>> upstreams_;
+};
+
+}  // namespace tlsrelay::proxy

@@ -1,0 +1,44 @@
+#include "proxy/status_routes.hpp"
+
+#include "proxy/status_document.hpp"
+
+namespace tlsrelay::proxy {
+
+HttpServer::Handler status_routes(std::function<std::shared_ptr<const RelayConfig>()> config,
+                                  Telemetry& telemetry) {
+  return [config = std::move(config), &telemetry](const std::string& path) {
+    HttpResponse r;
+    const auto now = SysClock::now();
+    if (path == "/status") {
+      r.content_type = "application/json";
+      r.body = status_document(*config(), telemetry, now)
+                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      r.body += '\n';
+    } else if (path == "/timeline") {
+      r.content_type = "application/json";
+      r.body = timeline_document(telemetry, now).dump();
+      r.body += '\n';
+    } else if (path == "/metrics") {
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      const auto cfg = config();
+      Metrics::RenderInput in;
+      for (const auto& u : cfg->upstreams) in.upstreams.push_back(u.target.name);
+      in.health = &telemetry.health();
+      in.now = now;
+      in.address_labels = cfg->settings.http.address_labels;
+      in.event_log_dropped = telemetry.events().dropped();
+      r.body = telemetry.metrics().render(in);
+    } else if (path == "/" || path == "/index.html") {
+      r.content_type = "text/html; charset=utf-8";
+      r.body = kStatusPageHtml;
+    } else if (path == "/healthz") {
+      r.body = "ok\n";
+    } else {
+      r.status = 404;
+      r.body = "not found; try /, /status or /metrics\n";
+    }
+    return r;
+  };
+}
+
+}  // namespace tlsrelay::proxy
