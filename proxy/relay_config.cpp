@@ -85,11 +85,23 @@ std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
       }
     }
     uc.auth_user = u.auth_user;
-    uc.password_file = u.auth_password_file.value_or("");
-    if (u.auth_mechanism == config::AuthMechanism::Xoauth2) {
-      throw config::ConfigError(u.at.to_string() +
-                                ": auth_mechanism = \"xoauth2\" is not supported by this "
-                                "version yet (PLAIN and LOGIN are)");
+    // XOAUTH2's bearer token is the secret instead of a password; an external helper keeps
+    // the file fresh, and it is read at each use like the password.
+    const bool xoauth2 = u.auth_mechanism == config::AuthMechanism::Xoauth2;
+    uc.password_file =
+        xoauth2 ? u.oauth_token_file.value_or("") : u.auth_password_file.value_or("");
+    if (u.auth_mechanism) {
+      switch (*u.auth_mechanism) {
+        case config::AuthMechanism::Plain:
+          uc.auth_mechanism = tls::AuthMechanism::Plain;
+          break;
+        case config::AuthMechanism::Login:
+          uc.auth_mechanism = tls::AuthMechanism::Login;
+          break;
+        case config::AuthMechanism::Xoauth2:
+          uc.auth_mechanism = tls::AuthMechanism::Xoauth2;
+          break;
+      }
     }
     uc.phase_timeout = u.timeout;
     // Fail early on a secret we could not read at start-up; it is read again at each use.
@@ -97,7 +109,8 @@ std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
       try {
         (void)config::read_secret(uc.password_file);
       } catch (const config::ConfigError& e) {
-        throw config::ConfigError(u.auth_password_file_at.to_string() + ": " + e.what());
+        const auto& at = xoauth2 ? u.oauth_token_file_at : u.auth_password_file_at;
+        throw config::ConfigError(at.to_string() + ": " + e.what());
       }
     }
     rc->upstreams.push_back(std::move(uc));

@@ -29,7 +29,8 @@ struct UpstreamConfig {
   bool compat_below_tls12 = false;  // REQUIRETLS forbids such a profile (RFC 8689 4.2)
   bool allow_plaintext = false;
   std::optional<std::string> auth_user;
-  std::string password_file;  // read at each use, never kept in memory longer
+  std::string password_file;  // (or the XOAUTH2 token file) read at each use, never kept
+  tls::AuthMechanism auth_mechanism = tls::AuthMechanism::Auto;
   std::chrono::milliseconds phase_timeout{30000};
 };
 

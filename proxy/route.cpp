@@ -24,7 +24,11 @@ namespace {
 std::optional<tls::Credentials> credentials(const UpstreamConfig& u, std::string& error) {
   if (!u.auth_user) return std::nullopt;
   try {
-    return tls::Credentials{*u.auth_user, config::read_secret(u.password_file)};
+    tls::Credentials c;
+    c.user = *u.auth_user;
+    c.password = config::read_secret(u.password_file);
+    c.mechanism = u.auth_mechanism;
+    return c;
   } catch (const std::exception& e) {
     error = e.what();
     return std::nullopt;

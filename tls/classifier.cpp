@@ -298,6 +298,15 @@ Verdict classify_smtp(const AttemptFacts& f) {
       for (const auto& e : f.smtp.extensions) {
         if (istarts_with(e, "AUTH ") || istarts_with(e, "AUTH=")) offered = e;
       }
+      // auth_mechanism set here means the config forced that one (there is no fallback).
+      const std::string& forced = f.smtp.auth_mechanism;
+      if (!offered.empty() && !forced.empty()) {
+        return make(AuthUnavailable, Phase::Auth,
+                    "offered " + offered + "; auth_mechanism requires " + forced,
+                    f.upstream.host + " offers " + offered + " but not " + forced +
+                        ", which auth_mechanism requires: enable it on the server or change "
+                        "auth_mechanism");
+      }
       return make(AuthUnavailable, Phase::Auth,
                   offered.empty() ? "no AUTH in the EHLO reply after TLS"
                                   : "offered " + offered + "; we speak PLAIN and LOGIN",

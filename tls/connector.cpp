@@ -415,8 +415,32 @@ class Attempt {
       return std::find(mechs.begin(), mechs.end(), m) != mechs.end();
     };
     const Credentials& c = *opt_.credentials;
+    // A forced mechanism the server does not offer is auth-unavailable, never a fallback
+    // to another one behind the admin's back.
+    auto use = [&](AuthMechanism m, std::string_view name) {
+      const bool wanted =
+          c.mechanism == m || (c.mechanism == AuthMechanism::Auto && m != AuthMechanism::Xoauth2);
+      return wanted && offers(name);
+    };
     std::optional<Reply> reply;
-    if (offers("PLAIN")) {
+    if (use(AuthMechanism::Xoauth2, "XOAUTH2")) {
+      f_.smtp.auth_mechanism = "XOAUTH2";
+      // Google's SASL XOAUTH2 (developers.google.com/gmail/imap/xoauth2-protocol).
+      std::string token = "user=" + c.user +
+                          "\x01"
+                          "auth=Bearer " +
+                          c.password + "\x01\x01";
+      std::string line = "AUTH XOAUTH2 " + base64(token);
+      if (!co_await send(std::move(line), "AUTH XOAUTH2 ***")) co_return false;
+      reply = co_await read_reply();
+      if (reply && reply->code == 334) {
+        // The failure comes as a 334 challenge holding a JSON error; an empty response
+        // ends the exchange and brings the real reply (535 5.7.8 at Gmail).
+        std::string empty;
+        if (!co_await send(std::move(empty), "")) co_return false;
+        reply = co_await read_reply();
+      }
+    } else if (use(AuthMechanism::Plain, "PLAIN")) {
       f_.smtp.auth_mechanism = "PLAIN";
       std::string token;
       token += '\0';
@@ -426,7 +450,7 @@ class Attempt {
       std::string line = "AUTH PLAIN " + base64(token);
       if (!co_await send(std::move(line), "AUTH PLAIN ***")) co_return false;
       reply = co_await read_reply();
-    } else if (offers("LOGIN")) {
+    } else if (use(AuthMechanism::Login, "LOGIN")) {
       f_.smtp.auth_mechanism = "LOGIN";
       std::string login = "AUTH LOGIN";
       if (!co_await send(std::move(login))) co_return false;
@@ -439,6 +463,9 @@ class Attempt {
         reply = co_await read_reply();
       }
     } else {
+      if (c.mechanism == AuthMechanism::Plain) f_.smtp.auth_mechanism = "PLAIN";
+      if (c.mechanism == AuthMechanism::Login) f_.smtp.auth_mechanism = "LOGIN";
+      if (c.mechanism == AuthMechanism::Xoauth2) f_.smtp.auth_mechanism = "XOAUTH2";
       co_return fail(Ending::NoAuthMechanism);
     }
     if (!reply) co_return false;

@@ -673,3 +673,57 @@ TEST_CASE("the status page shows the diagnosis in a real browser (headless Chrom
   CHECK(dom.find("class=\"failure\" data-class=\"certificate-expired\"") != std::string::npos);
   CHECK(dom.find("data-class=\"certificate-expired\"><title>") != std::string::npos);  // timeline
 }
+
+TEST_CASE("XOAUTH2: the bearer token is read at each use and never shown", "[relay][auth]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  const std::string token = "ya29.a0-test-token";
+  Server peer(
+      peer_argv({"--auth-user", "me@example.org", "--auth-password", token, "--capture", capture}));
+  const std::string token_file = dir.path() + "/token";
+  auto write_token = [&](const std::string& t) {
+    std::ofstream(token_file) << t << "\n";
+    REQUIRE(chmod(token_file.c_str(), 0600) == 0);
+  };
+  write_token(token);
+  Upstream u = peer_upstream("gmail", peer.port());
+  u.toml += "auth_user = \"me@example.org\"\nauth_mechanism = \"xoauth2\"\noauth_token_file = \"" +
+            token_file + "\"\n";
+  Relay relay({u});
+  const std::string first = relay_one(relay.port());
+  INFO(first << "\n" << relay.events(1));
+  REQUIRE(SmtpClient::code(first) == 250);
+  const std::string seen = read_file(capture);
+  // The peer offers PLAIN too: the forced mechanism is what went out.
+  CHECK(seen.find("AUTH XOAUTH2 ") != std::string::npos);
+  CHECK(seen.find("AUTH PLAIN") == std::string::npos);
+
+  // The helper that refreshes the token wrote a stale one: the next message says so, and
+  // nothing needed a reload to read it.
+  write_token("ya29.expired");
+  const std::string r = relay_one(relay.port());
+  INFO(r);
+  CHECK(r.rfind("451 ", 0) == 0);
+  CHECK(r.find("auth-failed") != std::string::npos);
+  const std::string events = relay.events(2);
+  CHECK(events.find("\"C: AUTH XOAUTH2 ***\"") != std::string::npos);
+  CHECK(events.find("ya29") == std::string::npos);
+  CHECK(events.find("eWEy") == std::string::npos);  // nor in base64 ("ya2" encoded)
+}
+
+TEST_CASE("a forced mechanism the server lacks is auth-unavailable, never a fallback",
+          "[relay][auth]") {
+  TempDir dir;
+  Server peer(peer_argv({"--auth-user", "u", "--auth-password", "p"}));
+  const std::string secret = dir.path() + "/secret";
+  std::ofstream(secret) << "p\n";
+  REQUIRE(chmod(secret.c_str(), 0600) == 0);
+  Upstream login = peer_upstream("login", peer.port());
+  login.toml +=
+      "auth_user = \"u\"\nauth_mechanism = \"login\"\nauth_password_file = \"" + secret + "\"\n";
+  Relay relay({login});
+  const std::string r = relay_one(relay.port());
+  INFO(r << "\n" << relay.events(1));
+  REQUIRE(SmtpClient::code(r) == 250);
+  CHECK(relay.events(1).find("\"C: AUTH LOGIN\"") != std::string::npos);
+}

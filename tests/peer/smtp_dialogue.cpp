@@ -46,6 +46,8 @@ std::string_view to_string(SmtpDialogue::State state) {
       return "auth-login-user";
     case SmtpDialogue::State::AuthLoginPassword:
       return "auth-login-password";
+    case SmtpDialogue::State::AuthXoauth2Error:
+      return "auth-xoauth2-error";
     case SmtpDialogue::State::Data:
       return "data";
     case SmtpDialogue::State::Closed:
@@ -128,6 +130,9 @@ SmtpDialogue::Step SmtpDialogue::on_line(std::string_view text) {
     case State::AuthLoginUser:
     case State::AuthLoginPassword:
       return on_auth_line(text);
+    case State::AuthXoauth2Error:
+      // Whatever the client answers to the error challenge, the exchange fails.
+      return finish_auth(false);
     case State::Refused:
     case State::Command:
       break;
@@ -194,7 +199,7 @@ SmtpDialogue::Step SmtpDialogue::on_ehlo(std::string_view args) {
     out += config_.behaviour.kind == Behaviour::StarttlsMasked ? "250-XXXXXXXA\r\n"
                                                                : "250-STARTTLS\r\n";
   }
-  if (offers_auth()) out += "250-AUTH PLAIN LOGIN\r\n";
+  if (offers_auth()) out += "250-AUTH PLAIN LOGIN XOAUTH2\r\n";
   out += "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n";
   return {out};
 }
@@ -242,6 +247,29 @@ SmtpDialogue::Step SmtpDialogue::on_auth(std::string_view args) {
     enter(State::AuthLoginUser);
     if (!initial.empty()) return on_auth_line(initial);
     return reply("334 VXNlcm5hbWU6");
+  }
+  if (mechanism == "XOAUTH2") {
+    // Google's SASL XOAUTH2: base64("user=" U "\x01" "auth=Bearer " TOKEN "\x01\x01") as the
+    // initial response; the "password" configured for the peer is the token it accepts.
+    const auto decoded = base64_decode(initial);
+    const std::string_view d = decoded ? std::string_view(*decoded) : std::string_view();
+    const auto user_end = d.find('\x01');
+    const std::string_view bearer =
+        "\x01"
+        "auth=Bearer ";
+    bool ok = decoded && d.starts_with("user=") && user_end != std::string_view::npos &&
+              d.substr(user_end).starts_with(bearer) && d.ends_with("\x01\x01");
+    if (ok) {
+      const auto token_at = user_end + bearer.size();
+      ok = check(d.substr(5, user_end - 5), d.substr(token_at, d.size() - 2 - token_at));
+    }
+    if (ok) return finish_auth(true);
+    enter(State::AuthXoauth2Error);
+    // base64 of {"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"}
+    return {
+        "334 "
+        "eyJzdGF0dXMiOiI0MDAiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS"
+        "8ifQ==\r\n"};
   }
   return reply("504 5.5.4 Error: unsupported authentication mechanism");
 }

@@ -43,6 +43,7 @@ class SmtpDialogue {
     AuthPlain,          // after "334 " for AUTH PLAIN without an initial response
     AuthLoginUser,      // after "334 VXNlcm5hbWU6"
     AuthLoginPassword,  // after "334 UGFzc3dvcmQ6"
+    AuthXoauth2Error,   // after a failed XOAUTH2: the 334 error challenge, awaiting "" (Gmail)
     Data,               // after 354, until the lone "."
     Closed,
   };
