@@ -59,6 +59,7 @@ RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig
     : io_(io),
       config_(std::move(config)),
       config_path_(std::move(config_path)),
+      pool_(io),
       signals_(io, SIGTERM, SIGINT, SIGHUP),
       shutdown_timer_(io) {
   telemetry_ = std::make_unique<Telemetry>(config_->settings.log.events.value_or(""),
@@ -81,8 +82,8 @@ void RelayServer::start() {
     asio::co_spawn(io_, accept_loop(acc), asio::detached);
   }
   if (const auto& where = config_->settings.http.listen) {
-    http_ =
-        std::make_unique<HttpServer>(io_, status_routes([this] { return config_; }, *telemetry_));
+    http_ = std::make_unique<HttpServer>(io_, status_routes([this] { return config_; }, *telemetry_,
+                                                            [this] { return pool_.size(); }));
     const std::string bound = shown(http_->start(to_endpoint(*where)));
     std::cout << "http " << bound << std::endl;
     log_line("", "event=http-listening address=" + bound);
@@ -134,6 +135,7 @@ void RelayServer::reload() {
     }
     config_ = std::move(fresh);
     telemetry_->health().set_hold_down(config_->settings.policy.hold_down);
+    pool_.clear();  // connections opened under the old config are not reused
     log_line("", "event=reload status=ok upstreams=" + std::to_string(config_->upstreams.size()));
   } catch (const std::exception& e) {
     std::string why = e.what();
@@ -151,6 +153,7 @@ void RelayServer::stop() {
     a.close(ignored);
   }
   if (http_) http_->stop();
+  pool_.shutdown();
   signals_.cancel();
   for (auto& [ptr, weak] : sessions_) {
     if (auto s = weak.lock()) s->request_stop();
@@ -209,7 +212,8 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     }
     char id[32];
     std::snprintf(id, sizeof id, "%lx", ++next_id_);
-    auto session = std::make_shared<ServerSession>(std::move(socket), config_, *telemetry_, id);
+    auto session =
+        std::make_shared<ServerSession>(std::move(socket), config_, *telemetry_, pool_, id);
     sessions_[session.get()] = session;
     ++per_client_[client];
     asio::co_spawn(io_, run_session(session, client), asio::detached);

@@ -17,6 +17,7 @@
 #include "proxy/relay_config.hpp"
 #include "proxy/server_session.hpp"
 #include "proxy/telemetry.hpp"
+#include "proxy/upstream_pool.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -50,6 +51,7 @@ class RelayServer {
   std::string config_path_;
   std::unique_ptr<Telemetry> telemetry_;
   std::unique_ptr<HttpServer> http_;  // /metrics, /status, / when [http] listen is set
+  UpstreamPool pool_;                 // idle upstream connections for reuse
   std::list<boost::asio::ip::tcp::acceptor> acceptors_;
   std::map<ServerSession*, std::weak_ptr<ServerSession>> sessions_;
   std::map<std::string, std::size_t> per_client_;

@@ -76,10 +76,18 @@ constexpr std::chrono::seconds kRememberedDnsAge{60};
 }  // namespace
 
 asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> config,
-                                        Telemetry& telemetry, const RouteRequest& request) {
+                                        Telemetry& telemetry, UpstreamPool& pool,
+                                        const RouteRequest& request) {
   RouteResult result;
   const auto& policy = config->settings.policy;
   const std::vector<std::size_t> order = upstream_order(*config, telemetry.health());
+  if (request.allow_pool && !order.empty()) {
+    result.session = pool.take(config->upstreams[order.front()].target.name, config.get());
+    if (result.session) {
+      result.pooled = true;
+      co_return result;
+    }
+  }
   const auto deadline = Clock::now() + policy.deadline;
   int attempts = 0;
   std::set<std::size_t> upstreams_tried;
@@ -140,6 +148,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
     if (attempt.stream) {
       result.session =
           std::make_unique<UpstreamSession>(std::move(attempt.stream), std::move(attempt.facts));
+      result.session->set_reusable(!cur.compat && !cur.plaintext);
       co_return result;
     }
     if (cur.addresses.empty() && opt.target.connect_address.empty() &&

@@ -3,7 +3,8 @@
 // its class (config/policy_rules.hpp: retry with backoff, next address, next upstream,
 // compat profile, gated plaintext, defer, reject), all within one deadline. Every attempt
 // is written to the event log with the transaction id and feeds route health; an upstream
-// or address that route health holds down is tried after the others, never skipped.
+// or address that route health holds down is tried after the others, never skipped. An idle
+// pooled connection to the first upstream in that order is used before a new one.
 //
 // Runs on the calling session's executor (the relay's single thread).
 #pragma once
@@ -15,6 +16,7 @@
 
 #include "proxy/relay_config.hpp"
 #include "proxy/telemetry.hpp"
+#include "proxy/upstream_pool.hpp"
 #include "proxy/upstream_session.hpp"
 #include "tls/classifier.hpp"
 
@@ -29,14 +31,17 @@ struct RouteResult {
   std::unique_ptr<UpstreamSession> session;  // set when a route is open
   std::vector<FailedAttempt> failures;       // attempts that failed before, oldest first
   tls::Reply failure_reply;                  // when no route could be opened
+  bool pooled = false;                       // the session came idle from the pool
 };
 
 struct RouteRequest {
   std::string transaction_id;
   bool require_tls = false;  // REQUIRETLS (RFC 8689): verified TLS >= 1.2 on every attempt
+  bool allow_pool = true;    // false: a pooled connection just turned out dead
 };
 
 boost::asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> config,
-                                               Telemetry& telemetry, const RouteRequest& request);
+                                               Telemetry& telemetry, UpstreamPool& pool,
+                                               const RouteRequest& request);
 
 }  // namespace tlsrelay::proxy

@@ -39,11 +39,12 @@ std::string iso_seconds(std::chrono::system_clock::time_point t) {
 
 ServerSession::ServerSession(asio::ip::tcp::socket socket,
                              std::shared_ptr<const RelayConfig> config, Telemetry& telemetry,
-                             std::string id)
+                             UpstreamPool& pool, std::string id)
     : client_(socket.get_executor()),
       deadline_(socket.get_executor(), client_.socket()),
       config_(std::move(config)),
       telemetry_(telemetry),
+      pool_(pool),
       id_(std::move(id)),
       fsm_(config_->server) {
   client_.socket() = std::move(socket);
@@ -144,7 +145,7 @@ asio::awaitable<void> ServerSession::run() {
     }
     if (!ok) break;
   }
-  co_await drop_upstream(true);
+  co_await release_upstream();
   co_await client_.close();
   log_line(id_,
            "event=disconnect client=" + peer_ + " transactions=" + std::to_string(transactions_));
@@ -155,6 +156,21 @@ asio::awaitable<void> ServerSession::reset_upstream() {
   std::string rset = "RSET";
   auto r = co_await upstream_->command(std::move(rset), config_->command_timeout);
   if (!r.reply || r.reply->code != 250) co_await drop_upstream(false);
+}
+
+asio::awaitable<void> ServerSession::release_upstream() {
+  if (!upstream_) co_return;
+  // Whatever the client left half done (MAIL, RCPT) is cleared before anybody reuses it;
+  // a connection that does not answer RSET with 250 is not clean and is closed.
+  if (!upstream_->broken() && upstream_->reusable()) {
+    std::string rset = "RSET";
+    auto r = co_await upstream_->command(std::move(rset), config_->command_timeout);
+    if (r.reply && r.reply->code == 250) {
+      pool_.give(std::move(upstream_), config_);
+      co_return;
+    }
+  }
+  co_await drop_upstream(!upstream_->broken());
 }
 
 asio::awaitable<void> ServerSession::drop_upstream(bool polite) {
@@ -172,45 +188,60 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
   transaction_start_ = std::chrono::steady_clock::now();
   failures_.clear();
   if (upstream_ && upstream_->broken()) co_await drop_upstream(false);
-  if (!upstream_) {
-    const RouteRequest request{transaction_id_, mail.requiretls};
-    RouteResult route = co_await open_route(config_, telemetry_, request);
-    failures_ = std::move(route.failures);
-    if (!route.session) {
-      log_transaction(route.failure_reply, 0);
-      fsm_.mail_done(route.failure_reply);
-      co_return co_await send(route.failure_reply);
+  // Round 2 only when a reused connection (kept from this session's last transaction, or
+  // from the pool) turned out dead at MAIL: that is not the message's failure, so open a
+  // fresh route transparently.
+  Reply reply;
+  for (int round = 1; round <= 2; ++round) {
+    bool reused = upstream_ != nullptr;
+    if (!upstream_) {
+      const RouteRequest request{transaction_id_, mail.requiretls, round == 1};
+      RouteResult route = co_await open_route(config_, telemetry_, pool_, request);
+      for (auto& f : route.failures) failures_.push_back(std::move(f));
+      if (!route.session) {
+        log_transaction(route.failure_reply, 0);
+        fsm_.mail_done(route.failure_reply);
+        co_return co_await send(route.failure_reply);
+      }
+      upstream_ = std::move(route.session);
+      reused = route.pooled;
     }
-    upstream_ = std::move(route.session);
-  }
-  const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
-  // RFC 8689 4.2.1: REQUIRETLS goes on only over verified TLS to a server that offers it.
-  if (mail.requiretls && (!caps.requiretls || !upstream_->facts().tls.handshake_done)) {
-    Reply refused = requiretls_reply(upstream_->describe());
-    log_transaction(refused, 0);
-    fsm_.mail_done(refused);
-    co_return co_await send(refused);
-  }
-  std::string command = format_mail(mail, caps);
-  // What the message needs and the upstream lacks (RFC 6531 3.4, RFC 3030 3).
-  for (const std::string& missing : missing_extensions(mail, caps)) {
-    if (missing == "SMTPUTF8" || missing == "BINARYMIME") {
-      Reply refused = extension_missing_reply(upstream_->describe(), missing);
+    const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
+    // RFC 8689 4.2.1: REQUIRETLS goes on only over verified TLS to a server that offers it.
+    if (mail.requiretls && (!caps.requiretls || !upstream_->facts().tls.handshake_done)) {
+      Reply refused = requiretls_reply(upstream_->describe());
       log_transaction(refused, 0);
       fsm_.mail_done(refused);
       co_return co_await send(refused);
     }
-  }
-  auto r = co_await upstream_->command(std::move(command), config_->command_timeout);
-  Reply reply;
-  if (!r.reply) {
-    reply = lost_upstream_reply(upstream_->describe(), "MAIL FROM", r.timed_out);
-    co_await drop_upstream(false);
-  } else if (r.reply->code < 200 || (r.reply->code >= 300 && r.reply->code < 400)) {
-    reply = unexpected_reply(upstream_->describe(), "MAIL FROM", *r.reply);
-    co_await drop_upstream(false);
-  } else {
-    reply = *r.reply;
+    std::string command = format_mail(mail, caps);
+    // What the message needs and the upstream lacks (RFC 6531 3.4, RFC 3030 3).
+    for (const std::string& missing : missing_extensions(mail, caps)) {
+      if (missing == "SMTPUTF8" || missing == "BINARYMIME") {
+        Reply refused = extension_missing_reply(upstream_->describe(), missing);
+        log_transaction(refused, 0);
+        fsm_.mail_done(refused);
+        co_return co_await send(refused);
+      }
+    }
+    auto r = co_await upstream_->command(std::move(command), config_->command_timeout);
+    // A server that timed out the idle connection may have said 421 before closing it.
+    if (reused && round == 1 && (!r.reply || r.reply->code == 421)) {
+      log_line(id_, "event=reused-upstream-lost upstream=" + upstream_->describe() +
+                        " action=reconnect");
+      co_await drop_upstream(false);
+      continue;
+    }
+    if (!r.reply) {
+      reply = lost_upstream_reply(upstream_->describe(), "MAIL FROM", r.timed_out);
+      co_await drop_upstream(false);
+    } else if (r.reply->code < 200 || (r.reply->code >= 300 && r.reply->code < 400)) {
+      reply = unexpected_reply(upstream_->describe(), "MAIL FROM", *r.reply);
+      co_await drop_upstream(false);
+    } else {
+      reply = *r.reply;
+    }
+    break;
   }
   if (reply.code == 421) co_await drop_upstream(false);  // the upstream is closing
   if (reply.code / 100 != 2) log_transaction(reply, 0);

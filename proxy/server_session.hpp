@@ -23,7 +23,7 @@ namespace tlsrelay::proxy {
 class ServerSession {
  public:
   ServerSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const RelayConfig> config,
-                Telemetry& telemetry, std::string id);
+                Telemetry& telemetry, UpstreamPool& pool, std::string id);
 
   boost::asio::awaitable<void> run();
   // Graceful shutdown: an idle client gets 421 now, a transaction in flight finishes first.
@@ -38,12 +38,15 @@ class ServerSession {
   boost::asio::awaitable<bool> relay_data();
   boost::asio::awaitable<void> drop_upstream(bool polite);
   boost::asio::awaitable<void> reset_upstream();
+  // At the end of the client session: a clean upstream connection goes to the pool.
+  boost::asio::awaitable<void> release_upstream();
   void log_transaction(const Reply& final_reply, std::uint64_t size);
 
   tls::SmtpStream client_;
   tls::Deadline deadline_;
   std::shared_ptr<const RelayConfig> config_;
   Telemetry& telemetry_;
+  UpstreamPool& pool_;
   std::string id_;
   std::string peer_;
   ServerFsm fsm_;

@@ -5,8 +5,10 @@
 namespace tlsrelay::proxy {
 
 HttpServer::Handler status_routes(std::function<std::shared_ptr<const RelayConfig>()> config,
-                                  Telemetry& telemetry) {
-  return [config = std::move(config), &telemetry](const std::string& path) {
+                                  Telemetry& telemetry,
+                                  std::function<std::size_t()> pooled_connections) {
+  return [config = std::move(config), &telemetry,
+          pooled = std::move(pooled_connections)](const std::string& path) {
     HttpResponse r;
     const auto now = SysClock::now();
     if (path == "/status") {
@@ -27,6 +29,7 @@ HttpServer::Handler status_routes(std::function<std::shared_ptr<const RelayConfi
       in.now = now;
       in.address_labels = cfg->settings.http.address_labels;
       in.event_log_dropped = telemetry.events().dropped();
+      in.pooled_upstream_connections = pooled();
       r.body = telemetry.metrics().render(in);
     } else if (path == "/" || path == "/index.html") {
       r.content_type = "text/html; charset=utf-8";

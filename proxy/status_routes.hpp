@@ -14,7 +14,8 @@
 namespace tlsrelay::proxy {
 
 HttpServer::Handler status_routes(std::function<std::shared_ptr<const RelayConfig>()> config,
-                                  Telemetry& telemetry);
+                                  Telemetry& telemetry,
+                                  std::function<std::size_t()> pooled_connections);
 
 // The page's HTML (generated from proxy/status_page.html at build time).
 extern const char* const kStatusPageHtml;

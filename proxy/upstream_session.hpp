@@ -43,12 +43,16 @@ class UpstreamSession {
   // "gmail smtp.gmail.com[142.250.102.108]:587"
   std::string describe() const;
   bool broken() const { return broken_; }
+  // Opened with the upstream's normal profile, so the pool may keep it (upstream_pool.hpp).
+  bool reusable() const { return reusable_; }
+  void set_reusable(bool r) { reusable_ = r; }
 
  private:
   std::unique_ptr<tls::SmtpStream> stream_;
   tls::AttemptFacts facts_;
   tls::Deadline deadline_;
   bool broken_ = false;
+  bool reusable_ = false;
 };
 
 }  // namespace tlsrelay::proxy

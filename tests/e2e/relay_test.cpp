@@ -727,3 +727,55 @@ TEST_CASE("a forced mechanism the server lacks is auth-unavailable, never a fall
   REQUIRE(SmtpClient::code(r) == 250);
   CHECK(relay.events(1).find("\"C: AUTH LOGIN\"") != std::string::npos);
 }
+
+TEST_CASE(
+    "upstream reuse: the next session takes the pooled connection; a dead one is "
+    "replaced transparently",
+    "[relay][pool]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  auto peer = std::make_unique<Server>(peer_argv({"--capture", capture}));
+  const unsigned short upstream_port = peer->port();
+  const unsigned short http = free_port();
+  Relay relay({peer_upstream("primary", upstream_port)}, "",
+              "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n");
+  // The connection goes to the pool after the client's QUIT (RSET first): wait for it.
+  auto wait_pooled = [&] {
+    for (int i = 0; i < 500; ++i) {
+      if (http_get(http, "/metrics").find("tlsrelay_upstream_pooled_connections 1\n") !=
+          std::string::npos) {
+        return true;
+      }
+      poll(nullptr, 0, 10);
+    }
+    return false;
+  };
+  REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+  REQUIRE(wait_pooled());
+  REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+  REQUIRE(wait_pooled());
+  std::string seen = read_file(capture);
+  INFO(seen);
+  // Two messages from two client sessions, one upstream connection (one STARTTLS) and one
+  // attempt record: the second session took the pooled connection.
+  auto count = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count(seen, "STARTTLS") == 1);
+  CHECK(count(seen, "MAIL FROM:<a@example.org>") == 2);
+  CHECK(count(seen, "RSET") >= 1);  // cleaned before it went into the pool
+  CHECK(count(relay.events(1), "\n") == 1);
+
+  // The upstream goes away and comes back on the same port: the pooled connection is dead,
+  // which is not the message's failure.
+  peer.reset();
+  peer = std::make_unique<Server>(
+      peer_argv({"--capture", capture, "--listen", "127.0.0.1:" + std::to_string(upstream_port)}));
+  const std::string r = relay_one(relay.port());
+  INFO(relay.log());
+  CHECK(SmtpClient::code(r) == 250);
+  CHECK(relay.log().find("event=reused-upstream-lost") != std::string::npos);
+  CHECK(count(relay.events(2), "\n") == 2);  // one new attempt, no failure recorded
+}

@@ -1,0 +1,61 @@
+// Idle upstream connections kept for the next transaction, whichever client session it
+// comes from: a pool per upstream with an idle time-out ([proxy] idle_upstream_s) and a cap
+// ([proxy] pool_size_per_upstream). Only connections opened with the upstream's normal
+// profile (verified TLS, or tls = "none" by config) are kept: a compat or plaintext
+// fallback is a per-message decision of the policy and is never reused behind its back.
+//
+// A connection comes back only after RSET was answered 250, so it is clean and was alive a
+// moment ago; if it died since, the session reconnects transparently (server_session.cpp).
+// Single-threaded: used on the relay's io_context.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "proxy/relay_config.hpp"
+#include "proxy/upstream_session.hpp"
+
+namespace tlsrelay::proxy {
+
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(boost::asio::io_context& io);
+
+  // An idle connection to `upstream` opened under this very config (a reload empties the
+  // pool's use), or null.
+  std::unique_ptr<UpstreamSession> take(const std::string& upstream, const RelayConfig* config);
+  // Keeps a clean, reusable connection, or closes it (QUIT) when reuse is off or the
+  // upstream's pool is full.
+  void give(std::unique_ptr<UpstreamSession> session, std::shared_ptr<const RelayConfig> config);
+  // Closes every idle connection (reload); shutdown() also stops keeping new ones.
+  void clear();
+  void shutdown() {
+    closed_ = true;
+    clear();
+  }
+  std::size_t size() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Idle {
+    std::unique_ptr<UpstreamSession> session;
+    std::shared_ptr<const RelayConfig> config;
+    Clock::time_point since;
+  };
+  void close(std::unique_ptr<UpstreamSession> session);
+  void sweep();
+  void arm();
+
+  boost::asio::io_context& io_;
+  std::map<std::string, std::deque<Idle>> idle_;  // newest at the back
+  boost::asio::steady_timer sweeper_;
+  bool armed_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace tlsrelay::proxy
