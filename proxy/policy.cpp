@@ -75,13 +75,19 @@ Reply extension_missing_reply(const std::string& upstream, const std::string& ex
       "tlsrelay: " + upstream + " does not support " + extension + ", which this message needs");
 }
 
-Reply lost_upstream_reply(const std::string& upstream, const std::string& stage, bool timed_out) {
-  return one_line(
-      451, timed_out ? "4.4.1" : "4.4.2",
-      "tlsrelay: " + std::string(timed_out ? "timeout from " : "lost connection to ") + upstream +
-          " while sending " + stage +
-          (stage == "end of DATA" ? "; the message may have been delivered, a duplicate is possible"
-                                  : ""));
+// Like every deferral, it names the class (interfaces.md), so the MTA's queue says why.
+Reply lost_upstream_reply(const std::string& upstream, const std::string& stage,
+                          tls::FailureClass lost) {
+  const bool timeout = lost == tls::FailureClass::Timeout;
+  std::string what = timeout ? "no reply in time to " + stage
+                     : lost == tls::FailureClass::ConnectionReset
+                         ? "the connection was reset during " + stage
+                         : "the connection was closed during " + stage;
+  // RFC 1047: after the final dot went out, only the reply was lost.
+  what += stage == "end of DATA" ? "; the message may have been delivered, a duplicate is possible"
+                                 : "; the message was not delivered, retry later";
+  return one_line(451, timeout ? "4.4.1" : "4.4.2",
+                  "tlsrelay: " + upstream + " " + std::string(tls::to_string(lost)) + ": " + what);
 }
 
 Reply unexpected_reply(const std::string& upstream, const std::string& stage, const Reply& got) {

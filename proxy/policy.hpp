@@ -38,7 +38,8 @@ Reply extension_missing_reply(const std::string& upstream, const std::string& ex
 // The upstream went away (or timed out) while `stage` ("MAIL FROM", "RCPT TO", "DATA",
 // "end of DATA") was in progress. After the final dot this is the RFC 1047 window: the
 // message may have been delivered, so the client must not take it as a hard failure.
-Reply lost_upstream_reply(const std::string& upstream, const std::string& stage, bool timed_out);
+Reply lost_upstream_reply(const std::string& upstream, const std::string& stage,
+                          tls::FailureClass lost);
 
 // The upstream answered something that makes no sense at this point (e.g. 354 to RCPT).
 Reply unexpected_reply(const std::string& upstream, const std::string& stage, const Reply& got);

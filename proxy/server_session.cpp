@@ -233,7 +233,7 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
       continue;
     }
     if (!r.reply) {
-      reply = lost_upstream_reply(upstream_->describe(), "MAIL FROM", r.timed_out);
+      reply = lost_upstream_reply(upstream_->describe(), "MAIL FROM", r.lost);
       co_await drop_upstream(false);
     } else if (r.reply->code < 200 || (r.reply->code >= 300 && r.reply->code < 400)) {
       reply = unexpected_reply(upstream_->describe(), "MAIL FROM", *r.reply);
@@ -252,13 +252,13 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
 asio::awaitable<bool> ServerSession::relay_rcpt(const RcptParams& rcpt) {
   Reply reply;
   if (!upstream_) {
-    reply = lost_upstream_reply("the upstream", "RCPT TO", false);
+    reply = lost_upstream_reply("the upstream", "RCPT TO", tls::FailureClass::ConnectionClosed);
   } else {
     const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
     std::string command = format_rcpt(rcpt, caps);
     auto r = co_await upstream_->command(std::move(command), config_->command_timeout);
     if (!r.reply) {
-      reply = lost_upstream_reply(upstream_->describe(), "RCPT TO", r.timed_out);
+      reply = lost_upstream_reply(upstream_->describe(), "RCPT TO", r.lost);
       co_await drop_upstream(false);
     } else if (r.reply->code < 200 || (r.reply->code >= 300 && r.reply->code < 400)) {
       reply = unexpected_reply(upstream_->describe(), "RCPT TO", *r.reply);
@@ -276,7 +276,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
   // Without an upstream (it died after RCPT) the client still gets a reply to DATA, and no
   // 354: nothing is read as message data that we could not deliver.
   if (!upstream_) {
-    Reply reply = lost_upstream_reply("the upstream", "DATA", false);
+    Reply reply = lost_upstream_reply("the upstream", "DATA", tls::FailureClass::ConnectionClosed);
     log_transaction(reply, 0);
     fsm_.transaction_done();
     co_return co_await send(reply);
@@ -286,7 +286,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
   if (!r.reply || r.reply->code != 354) {
     Reply reply;
     if (!r.reply) {
-      reply = lost_upstream_reply(upstream_->describe(), "DATA", r.timed_out);
+      reply = lost_upstream_reply(upstream_->describe(), "DATA", r.lost);
       co_await drop_upstream(false);
     } else if (r.reply->code / 100 == 4 || r.reply->code / 100 == 5) {
       reply = *r.reply;
@@ -379,12 +379,14 @@ asio::awaitable<bool> ServerSession::relay_data() {
     reply = *reader.error();
     co_await drop_upstream(false);
   } else if (!upstream_ok) {
-    reply = lost_upstream_reply(upstream_ ? upstream_->describe() : "the upstream", "DATA", false);
+    reply =
+        lost_upstream_reply(upstream_ ? upstream_->describe() : "the upstream", "DATA",
+                            upstream_ ? upstream_->lost() : tls::FailureClass::ConnectionClosed);
     co_await drop_upstream(false);
   } else {
     auto fin = co_await upstream_->reply(config_->data_done_timeout);
     if (!fin.reply) {
-      reply = lost_upstream_reply(upstream_->describe(), "end of DATA", fin.timed_out);
+      reply = lost_upstream_reply(upstream_->describe(), "end of DATA", fin.lost);
       co_await drop_upstream(false);
     } else if (fin.reply->code / 100 == 2 || fin.reply->code / 100 == 4 ||
                fin.reply->code / 100 == 5) {

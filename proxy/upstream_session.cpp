@@ -25,7 +25,8 @@ asio::awaitable<UpstreamReply> UpstreamSession::reply(std::chrono::milliseconds 
   for (;;) {
     if (auto ec = co_await stream_->read_line(line, tls::kMaxReplyLine, true)) {
       out.timed_out = deadline_.expired();
-      broken_ = true;
+      lose(ec);
+      out.lost = lost_;
       break;
     }
     auto status = parser.feed(line);
@@ -42,7 +43,12 @@ asio::awaitable<UpstreamReply> UpstreamSession::command(std::string line,
                                                         std::chrono::milliseconds timeout) {
   line += "\r\n";
   const bool written = co_await write(line, timeout);
-  if (!written) co_return UpstreamReply{};
+  if (!written) {
+    UpstreamReply lost;
+    lost.timed_out = lost_ == tls::FailureClass::Timeout;
+    lost.lost = lost_;
+    co_return lost;
+  }
   UpstreamReply r = co_await reply(timeout);
   co_return r;
 }
@@ -53,8 +59,19 @@ asio::awaitable<bool> UpstreamSession::write(std::string_view bytes,
   deadline_.arm(timeout);
   auto ec = co_await stream_->write(bytes);
   deadline_.disarm();
-  if (ec) broken_ = true;
+  if (ec) lose(ec);
   co_return !ec;
+}
+
+void UpstreamSession::lose(const boost::system::error_code& ec) {
+  broken_ = true;
+  if (deadline_.expired()) {
+    lost_ = tls::FailureClass::Timeout;
+  } else if (ec == boost::asio::error::connection_reset || ec == boost::asio::error::broken_pipe) {
+    lost_ = tls::FailureClass::ConnectionReset;
+  } else {
+    lost_ = tls::FailureClass::ConnectionClosed;
+  }
 }
 
 asio::awaitable<void> UpstreamSession::quit() {

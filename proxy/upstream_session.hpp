@@ -13,6 +13,7 @@
 
 #include "tls/attempt.hpp"
 #include "tls/deadline.hpp"
+#include "tls/failure_class.hpp"
 #include "tls/smtp_reply.hpp"
 #include "tls/smtp_stream.hpp"
 
@@ -21,6 +22,9 @@ namespace tlsrelay::proxy {
 struct UpstreamReply {
   std::optional<tls::Reply> reply;  // empty when the connection failed or timed out
   bool timed_out = false;
+  // Without a reply: what happened, as a failure class (connection-reset, connection-closed
+  // or timeout), so that the reply to our client names it like every other deferral.
+  tls::FailureClass lost = tls::FailureClass::ConnectionClosed;
 };
 
 class UpstreamSession {
@@ -43,6 +47,8 @@ class UpstreamSession {
   // "gmail smtp.gmail.com[142.250.102.108]:587"
   std::string describe() const;
   bool broken() const { return broken_; }
+  // Once broken: how the connection was lost (connection-reset, -closed or timeout).
+  tls::FailureClass lost() const { return lost_; }
   // Opened with the upstream's normal profile, so the pool may keep it (upstream_pool.hpp).
   bool reusable() const { return reusable_; }
   void set_reusable(bool r) { reusable_ = r; }
@@ -51,7 +57,10 @@ class UpstreamSession {
   std::unique_ptr<tls::SmtpStream> stream_;
   tls::AttemptFacts facts_;
   tls::Deadline deadline_;
+  void lose(const boost::system::error_code& ec);
+
   bool broken_ = false;
+  tls::FailureClass lost_ = tls::FailureClass::ConnectionClosed;
   bool reusable_ = false;
 };
 

@@ -117,6 +117,15 @@ Verdict classify_network(const AttemptFacts& f) {
                       ", or a firewall rejects with a reset; check the port (587 for "
                       "STARTTLS, 465 for implicit TLS, 25) and that the server runs");
     }
+    if (e == ECONNRESET || e == ECONNABORTED || e == EPIPE) {
+      // The handshake completed and the reset came before we saw it complete: the listener
+      // took the connection and dropped it at once (not a routing problem).
+      return make(ConnectionReset, Phase::Connect,
+                  errno_name(e) + " right after connecting to " + at,
+                  at + " accepted the connection and reset it at once: the server may limit "
+                       "connections (per client or in total) or be shutting down, or a "
+                       "firewall resets it");
+    }
     return make(NetworkUnreachable, Phase::Connect, errno_name(e) + " connecting to " + at,
                 "no route to " + f.network.address + " (" + errno_name(e) +
                     "): check routing and IPv6 connectivity (`ip route get " + f.network.address +

@@ -557,7 +557,8 @@ TEST_CASE("policy: reject gives a permanent 5.7.x", "[relay][policy]") {
 
 TEST_CASE("SIGUSR1 reopens the event log after logrotate moved it", "[relay]") {
   Server peer(peer_argv({}));
-  Relay relay({peer_upstream("primary", peer.port())});
+  // Without reuse, so that each message makes one attempt record.
+  Relay relay({peer_upstream("primary", peer.port())}, "pool_size_per_upstream = 0\n");
   const std::string events = relay.dir() + "/events.jsonl";
   REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
   REQUIRE(std::rename(events.c_str(), (events + ".1").c_str()) == 0);
@@ -590,7 +591,9 @@ TEST_CASE("route health: a failing primary is held down, and /status and /metric
   Server bad(peer_argv({"--cert", "expired"}));
   Server good(peer_argv({"--capture", capture}));
   const unsigned short http = free_port();
-  Relay relay({peer_upstream("primary", bad.port()), peer_upstream("backup", good.port())}, "",
+  // Without reuse: the second message must choose its route afresh.
+  Relay relay({peer_upstream("primary", bad.port()), peer_upstream("backup", good.port())},
+              "pool_size_per_upstream = 0\n",
               "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n");
   REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
   REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
@@ -689,7 +692,7 @@ TEST_CASE("XOAUTH2: the bearer token is read at each use and never shown", "[rel
   Upstream u = peer_upstream("gmail", peer.port());
   u.toml += "auth_user = \"me@example.org\"\nauth_mechanism = \"xoauth2\"\noauth_token_file = \"" +
             token_file + "\"\n";
-  Relay relay({u});
+  Relay relay({u}, "pool_size_per_upstream = 0\n");  // a new login for each message
   const std::string first = relay_one(relay.port());
   INFO(first << "\n" << relay.events(1));
   REQUIRE(SmtpClient::code(first) == 250);

@@ -138,6 +138,13 @@ std::vector<Row> rows() {
          return f;
        },
        NetworkUnreachable, Phase::Connect, ""},
+      {"accepted and reset at once: a reset, not a routing problem",
+       [] {
+         auto f = base(Phase::Connect, Ending::SocketError);
+         f.network.errno_value = ECONNRESET;
+         return f;
+       },
+       ConnectionReset, Phase::Connect, "reset it at once"},
       // after connect
       {"reset in EHLO",
        [] {
