@@ -42,7 +42,8 @@ for name in healthy expired leaf-only middlebox mtu-black-hole port-465 tls-1.0-
 done
 echo
 echo "=== 4. The relay: tlsrelay serve in front of the demo upstreams ==========="
-relay relay-a expired healthy
+http_port=${TLSRELAY_DEMO_HTTP_PORT:-9325}
+relay_extra=$(printf '[http]\nlisten = "127.0.0.1:%s"\n' "$http_port") relay relay-a expired healthy
 relay relay-b leaf-only
 send() {
   swaks --server "127.0.0.1:$1" --ehlo mta.demo --from alice@demo.test --to bob@example.org \
@@ -57,5 +58,17 @@ echo "  headers the healthy upstream received:"
 grep -a -A1 -E '^TLS-Relay(-Failure)?:' "$work/healthy.capture" | grep -v '^--' | sed 's/^/    /'
 echo "Relay B has only 'leaf-only' (its intermediate is missing); the MTA keeps the message:"
 send "${port[relay-b]}" "demo two"
+echo
+echo "=== 5. What relay A knows now: route health (GET /metrics, /status, and / in a browser) ==="
+send "${port[relay-a]}" "demo three"
+echo "  'expired' is failing and held down, so 'demo three' went straight to 'healthy':"
+grep -a -E '^TLS-Relay:' "$work/healthy.capture" | tail -1 | sed 's/^/    /'
+curl -s "http://127.0.0.1:$http_port/metrics" | grep -E '^tlsrelay_route_health.* 1$' | sed 's/^/    /'
+if [ "${TLSRELAY_DEMO_HOLD:-0}" = 1 ]; then
+  echo "  The status page is at http://127.0.0.1:$http_port/ ; press Enter to stop the demo."
+  read -r _
+else
+  echo "  (TLSRELAY_DEMO_HOLD=1 $0 keeps relay A running to look at http://127.0.0.1:$http_port/)"
+fi
 echo
 echo "Try one yourself: $bin probe --help   (e.g. $bin probe smtp.gmail.com:587)"

@@ -25,7 +25,7 @@ start() {
 }
 
 # relay NAME UPSTREAM...: starts `tlsrelay serve` with those demo upstreams in that order;
-# its port lands in ${port[NAME]}.
+# its port lands in ${port[NAME]}. $relay_extra (TOML) is appended to its config.
 relay() {
   local name=$1
   shift
@@ -38,6 +38,7 @@ relay() {
       printf '[[upstream]]\nname = "%s"\nhost = "mx.test"\nport = %s\n' "$u" "${port[$u]}"
       printf 'connect = "127.0.0.1"\ntimeout_s = 2\n'
     done
+    printf '%s\n' "${relay_extra:-}"
   } >"$conf"
   local fifo="$work/$name.ready"
   mkfifo "$fifo"
