@@ -485,6 +485,7 @@ std::optional<std::string> tls_version(TableReader& r, std::string_view key) {
 void read_tls(TableReader& r, TlsSettings& t) {
   set_if(r.string("ca_file"), t.ca_file);
   set_if(tls_version(r, "min_version"), t.min_version);
+  set_if(r.boolean("session_resumption"), t.session_resumption);
   r.finish();
 }
 

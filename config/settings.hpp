@@ -63,6 +63,7 @@ struct ProxySettings {
 struct TlsSettings {
   std::string ca_file = "/etc/ssl/certs/ca-certificates.crt";
   std::string min_version = "1.2";  // "1.0" | "1.1" | "1.2" | "1.3"
+  bool session_resumption = true;   // offer a verified earlier session to the same server
 };
 
 // The lowered TLS profile of the `compat` action; unset fields keep the default profile's.

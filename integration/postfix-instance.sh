@@ -6,6 +6,10 @@
 #   postfix-instance.sh queue DIR                        postqueue -j (one JSON object per message)
 #   postfix-instance.sh flush DIR                        postqueue -f
 #   postfix-instance.sh stop DIR
+#   postfix-instance.sh start DIR PORT RELAYHOST EXTRA_CF   EXTRA_CF: main.cf lines to set
+#   postfix-instance.sh reload DIR                       postfix reload
+#   postfix-instance.sh run DIR COMMAND [ARG...]         any command inside the instance
+#                                                        (postconf -e, postsuper, mailq, ...)
 #
 # Postfix refuses a non-default config directory that the system's main.cf does not list,
 # so each command runs in a private mount namespace where DIR/etc is /etc/postfix. Needs root.
@@ -16,6 +20,11 @@ dir=${2:?directory}
 
 in_instance() {
   unshare -m sh -c "mount --bind '$dir/etc' /etc/postfix && $*"
+}
+
+# Like in_instance, with each argument passed as it is (no word splitting).
+in_instance_argv() {
+  unshare -m sh -c 'mount --bind "$1/etc" /etc/postfix && shift && exec "$@"' sh "$dir" "$@"
 }
 
 case "$cmd" in
@@ -53,6 +62,12 @@ minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 queue_run_delay = 1s
 CF
+  # Extra settings, one "name = value" a line, set or replaced (e.g. a smarthost's TLS, SASL).
+  if [ -n "${5:-}" ]; then
+    while IFS= read -r line; do
+      case "$line" in '' | '#'*) ;; *) postconf -c "$dir/etc" -e "$line" ;; esac
+    done <"$5"
+  fi
   # smtpd on our port only, every service outside any chroot (the queue is ours, not
   # /var/spool/postfix).
   sed -i -e "s/^smtp      inet .*/127.0.0.1:$port inet n - n - - smtpd/" \
@@ -61,6 +76,11 @@ CF
   ;;
 queue) in_instance postqueue -j ;;
 flush) in_instance postqueue -f ;;
+reload) in_instance postfix reload ;;
+run)
+  shift 2
+  in_instance_argv "$@"
+  ;;
 stop)
   if [ -f "$dir/queue/pid/master.pid" ]; then
     pid=$(tr -d ' ' <"$dir/queue/pid/master.pid")
@@ -71,7 +91,7 @@ stop)
   fi
   ;;
 *)
-  echo "usage: $0 start|queue|flush|stop DIR ..." >&2
+  echo "usage: $0 start|queue|flush|reload|run|stop DIR ..." >&2
   exit 2
   ;;
 esac

@@ -1,5 +1,7 @@
 #include "proxy/probe_report.hpp"
 
+#include "tls/attempt_record.hpp"
+
 #include <cstdio>
 #include <iomanip>
 
@@ -120,6 +122,7 @@ void print_probe_report(std::ostream& out, const AttemptFacts& f, const Verdict&
       << (v.transient ? "transient" : "permanent") << ")\n";
   out << "  detail: " << v.detail << "\n";
   out << "  hint:   " << v.hint << "\n";
+  out << "  runbook: " << tls::runbook_anchor(v.cls) << "\n";
 }
 
 }  // namespace tlsrelay::proxy

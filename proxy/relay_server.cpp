@@ -92,7 +92,12 @@ void RelayServer::start() {
   if (const auto& user = config_->settings.proxy.user) {
     const passwd* pw = getpwnam(user->c_str());
     if (!pw) throw std::runtime_error("[proxy] user \"" + *user + "\" does not exist");
-    if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+    // Already that user (systemd's User=, or runuser): nothing to give up, and setgroups
+    // would fail without CAP_SETGID.
+    const bool already = getuid() == pw->pw_uid && geteuid() == pw->pw_uid &&
+                         getgid() == pw->pw_gid && getegid() == pw->pw_gid;
+    if (!already &&
+        (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)) {
       throw std::runtime_error("cannot switch to user " + *user);
     }
     // Secrets are read at each use, now as this user: find out here, not at the first

@@ -9,6 +9,10 @@
 
 namespace tlsrelay::tls {
 
+std::string runbook_anchor(FailureClass c) {
+  return "docs/failures.md#" + std::string(to_string(c));
+}
+
 using json = nlohmann::ordered_json;
 
 namespace {
@@ -90,6 +94,8 @@ json attempt_record(const AttemptFacts& f, const Verdict& v) {
   rec["transient"] = v.transient;
   rec["fault"] = str_or_null(to_string(ci.fault));
   rec["hint"] = ok ? json(nullptr) : str_or_null(v.hint);
+  // The runbook section for the class: what to check and fix, with commands.
+  rec["runbook"] = ok ? json(nullptr) : json(runbook_anchor(v.cls));
   rec["detail"] = str_or_null(v.detail);
   rec["upstream"] = {{"name", f.upstream.name},
                      {"host", f.upstream.host},

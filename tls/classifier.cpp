@@ -144,7 +144,8 @@ Verdict classify_network(const AttemptFacts& f) {
           "the server sent nothing after our ClientHello: a middlebox that stalls TLS, "
           "or a server that does not speak TLS on this port; try `openssl s_client "
           "-starttls smtp -connect " +
-          at + "`";
+          f.network.address + ":" + std::to_string(f.upstream.port) + " -servername " +
+          f.upstream.host + "`";
     } else if (f.phase == Phase::Banner) {
       hint = "connected, but " + at +
              " sent no SMTP greeting: an overloaded server, a "
@@ -442,8 +443,12 @@ std::optional<Verdict> classify_by_reason(const AttemptFacts& f) {
   if (ssl_reason(f, SSL_R_WRONG_VERSION_NUMBER) || ssl_reason(f, SSL_R_PACKET_LENGTH_TOO_LONG) ||
       ssl_reason(f, SSL_R_RECORD_LENGTH_MISMATCH) || ssl_reason(f, SSL_R_HTTPS_PROXY_REQUEST) ||
       ssl_reason(f, SSL_R_HTTP_REQUEST)) {
-    return make(TlsError, Phase::TlsHandshake, openssl_detail(f),
-                "the server's reply to our ClientHello is not TLS; check the port and tls mode");
+    // failure-classes.md names OpenSSL's "wrong version number" as tls-mode-mismatch: the
+    // server answered our ClientHello with something that is not TLS.
+    return make(TlsModeMismatch, Phase::TlsHandshake, openssl_detail(f),
+                "the server's reply to our ClientHello is not TLS: implicit TLS spoken to a "
+                "plaintext port? Check the port and tls mode (465 = implicit, 587/25 = "
+                "starttls)");
   }
   return std::nullopt;
 }

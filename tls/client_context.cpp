@@ -82,11 +82,64 @@ std::variant<std::shared_ptr<ClientContext>, std::string> ClientContext::create(
   // certificate; SMTP never needs renegotiation.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-  return std::shared_ptr<ClientContext>(new ClientContext(ctx, p));
+  auto made = std::shared_ptr<ClientContext>(new ClientContext(ctx, p));
+  SSL_CTX_set_app_data(ctx, made.get());
+  SSL_CTX_sess_set_new_cb(ctx, &ClientContext::on_new_session);
+  return made;
 }
 
 ClientContext::~ClientContext() {
+  for (auto& [identity, session] : sessions_) SSL_SESSION_free(session);
   SSL_CTX_free(ctx_);
+}
+
+namespace {
+
+// The identity a connection's sessions are kept under: owned by the SSL (freed with it),
+// because a TLS 1.3 ticket may arrive long after the attempt that made the connection.
+int identity_index() {
+  static const int index = SSL_get_ex_new_index(
+      0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<std::string*>(ptr);
+      });
+  return index;
+}
+
+}  // namespace
+
+void ClientContext::prepare_resumption(SSL* ssl, const std::string& identity, bool offer) {
+  SSL_set_ex_data(ssl, identity_index(), new std::string(identity));
+  if (!offer || !resumption_) return;
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(identity);
+  if (it != sessions_.end()) SSL_set_session(ssl, it->second);  // takes its own reference
+}
+
+int ClientContext::on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* self = static_cast<ClientContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  const auto* identity = static_cast<const std::string*>(SSL_get_ex_data(ssl, identity_index()));
+  // Only a session whose certificate verified may stand in for a verification later:
+  // resumption skips the certificate check.
+  if (!self || !identity || !self->resumption_ || SSL_get_verify_result(ssl) != X509_V_OK) {
+    return 0;
+  }
+  self->remember(*identity, session);
+  return 1;
+}
+
+void ClientContext::remember(const std::string& identity, SSL_SESSION* session) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(identity);
+  if (it != sessions_.end()) {
+    SSL_SESSION_free(it->second);
+    it->second = session;
+    return;
+  }
+  if (sessions_.size() >= kMaxSessions) {
+    SSL_SESSION_free(sessions_.begin()->second);
+    sessions_.erase(sessions_.begin());
+  }
+  sessions_.emplace(identity, session);
 }
 
 }  // namespace tlsrelay::tls

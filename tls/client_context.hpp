@@ -2,14 +2,21 @@
 // OpenSSL context built from it.
 //
 // Default profile per ../shared/spec/interfaces.md: TLS 1.2 and 1.3, OpenSSL's DEFAULT
-// ciphers and groups at security level 2, verification against the CA file. A context is
-// immutable once built and may be shared by many connections (OpenSSL contexts are
-// thread-safe for SSL_new).
+// ciphers and groups at security level 2, verification against the CA file. The profile is
+// immutable once built and the context may be shared by many connections (OpenSSL contexts
+// are thread-safe for SSL_new).
+//
+// TLS session resumption (RFC 8446 2.2, RFC 5077): the context keeps the last session per
+// server identity (name checked, SNI, port), only from handshakes whose certificate
+// verified, at most kMaxSessions of them; a connection that sets the same identity offers
+// it. The cache has its own mutex.
 #pragma once
 
 #include <openssl/ssl.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <variant>
 
@@ -42,10 +49,23 @@ class ClientContext {
   SSL_CTX* native() const { return ctx_; }
   const ClientProfile& profile() const { return profile_; }
 
+  static constexpr std::size_t kMaxSessions = 1024;
+  // Before the handshake: remember sessions of this connection under `identity`, and offer
+  // the one remembered for it, if any (when resumption is on).
+  void prepare_resumption(SSL* ssl, const std::string& identity, bool offer);
+  void set_resumption(bool on) { resumption_ = on; }
+  bool resumption() const { return resumption_; }
+
  private:
   ClientContext(SSL_CTX* ctx, ClientProfile profile) : ctx_(ctx), profile_(std::move(profile)) {}
+  static int on_new_session(SSL* ssl, SSL_SESSION* session);
+  void remember(const std::string& identity, SSL_SESSION* session);  // takes the reference
+
   SSL_CTX* ctx_;
   ClientProfile profile_;
+  bool resumption_ = true;
+  std::mutex mutex_;
+  std::map<std::string, SSL_SESSION*> sessions_;
 };
 
 }  // namespace tlsrelay::tls

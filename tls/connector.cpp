@@ -347,6 +347,8 @@ class Attempt {
                        : SSL_set1_host(ssl.get(), t.host.c_str());
     if (set != 1) return nullptr;
     f_.certificate.verify_name = t.host;
+    // A session is only ever offered back to the same name, SNI and port.
+    ctx_->prepare_resumption(ssl.get(), t.host + "|" + sni + "|" + std::to_string(t.port), true);
     return ssl;
   }
 

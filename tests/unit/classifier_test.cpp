@@ -254,6 +254,9 @@ std::vector<Row> rows() {
          return f;
        },
        NotSmtp, Phase::TlsHandshake, "SSH"},
+      {"not TLS in reply to the ClientHello, bytes not kept: still a mode mismatch",
+       [] { return tls_fail({}, {SSL_R_WRONG_VERSION_NUMBER}); }, TlsModeMismatch,
+       Phase::TlsHandshake, "tls mode"},
       // TLS
       {"alert protocol_version", [] { return tls_fail({alert::kProtocolVersion}); },
        TlsProtocolMismatch, Phase::TlsHandshake, ""},

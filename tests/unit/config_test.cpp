@@ -792,3 +792,86 @@ TEST_CASE("check-config: ok line, error lines, usage errors", "[config][check-co
     }
   }
 }
+
+TEST_CASE("[milter]: every key read, and each bad value named at its line and column",
+          "[config][milter]") {
+  SECTION("all keys") {
+    const Settings s = parse_settings(std::string(kUpstream) +
+                                          "[milter]\n"
+                                          "socket = \"inet6:8891@::1\"\n"
+                                          "status_url = \"http://[::1]:9325/status\"\n"
+                                          "policy = \"hold\"\n"
+                                          "failing_states = [\"failing\", \"degraded\"]\n"
+                                          "cache_s = 2.5\n"
+                                          "timeout_s = 0.2\n"
+                                          "route_header = false\n"
+                                          "inbound_header = false\n",
+                                      "m.toml");
+    REQUIRE(s.milter);
+    const MilterSettings& m = *s.milter;
+    CHECK(m.socket == "inet6:8891@::1");
+    CHECK(m.status_url == "http://[::1]:9325/status");
+    CHECK(m.status_host == "::1");
+    CHECK(m.status_port == 9325);
+    CHECK(m.status_target == "/status");
+    CHECK(m.policy == MilterPolicy::Hold);
+    CHECK(m.degraded_is_failing);
+    CHECK(m.cache == 2500ms);
+    CHECK(m.timeout == 200ms);
+    CHECK_FALSE(m.route_header);
+    CHECK_FALSE(m.inbound_header);
+    CHECK(m.at.to_string() == "m.toml:4:1");
+  }
+  SECTION("defaults") {
+    const Settings s = parse_settings(std::string(kUpstream) +
+                                          "[milter]\nsocket = \"unix:/run/m.sock\"\n"
+                                          "status_url = \"http://localhost\"\n",
+                                      "m.toml");
+    REQUIRE(s.milter);
+    CHECK(s.milter->policy == MilterPolicy::Accept);
+    CHECK_FALSE(s.milter->degraded_is_failing);
+    CHECK(s.milter->cache == 1s);
+    CHECK(s.milter->timeout == 500ms);
+    CHECK(s.milter->status_host == "localhost");
+    CHECK(s.milter->status_port == 80);
+    CHECK(s.milter->status_target == "/");
+    CHECK(s.milter->route_header);
+    CHECK(s.milter->inbound_header);
+  }
+  SECTION("bad values") {
+    auto [what, lines, where,
+          phrase] = GENERATE(table<std::string, std::string, std::string, std::string>({
+        {"Postfix's socket order", "socket = \"inet:127.0.0.1:8891\"", "2:10",
+         "is written PORT@HOST here (libmilter), e.g. \"inet:8891@127.0.0.1\""},
+        {"socket without a kind", "socket = \"/run/m.sock\"", "2:10",
+         "must start with \"unix:\", \"local:\", \"inet:\" or \"inet6:\""},
+        {"relative unix socket", "socket = \"unix:m.sock\"", "2:10", "needs an absolute path"},
+        {"socket port 0", "socket = \"inet:0@127.0.0.1\"", "2:10", "needs a port from 1 to 65535"},
+        {"socket bad host", "socket = \"inet:25@bad host\"", "2:10",
+         "neither an IP address nor a domain name"},
+        {"https status", "status_url = \"https://127.0.0.1/status\"", "2:14", "must be http://"},
+        {"status without scheme", "status_url = \"127.0.0.1:9325/status\"", "2:14",
+         "must start with \"http://\""},
+        {"status bad port", "status_url = \"http://127.0.0.1:99999/status\"", "2:14",
+         "needs a port from 1 to 65535"},
+        {"status no host", "status_url = \"http:///status\"", "2:14", "needs a host"},
+        {"policy", "policy = \"drop\"", "2:10", "must be \"accept\", \"tempfail\" or \"hold\""},
+        {"failing_states without failing", "failing_states = [\"degraded\"]", "2:18",
+         "must include \"failing\""},
+        {"failing_states unknown word", "failing_states = [\"failing\", \"down\"]", "2:30",
+         "failing_states[1] must be \"failing\" or \"degraded\", not \"down\""},
+        {"cache_s zero", "cache_s = 0", "2:11", "cache_s must be from 0.1 to 60 seconds"},
+        {"timeout_s too long", "timeout_s = 30", "2:13", "timeout_s must be from 0.01 to 10"},
+        {"route_header not a bool", "route_header = 1", "2:16",
+         "route_header must be true or false"},
+        {"unknown key", "polcy = \"hold\"", "2:1",
+         "unknown key \"polcy\" in [milter] (did you mean \"policy\"?)"},
+    }));
+    INFO(what);
+    const std::string message = error_of("[milter]\n" + lines + "\n" + kUpstream);
+    REQUIRE_FALSE(message.empty());
+    const std::string first = message.substr(0, message.find('\n'));
+    CHECK(first.rfind("t.toml:" + where + ": ", 0) == 0);
+    CHECK_THAT(first, Catch::Contains(phrase));
+  }
+}

@@ -1,0 +1,143 @@
+// The integration rig for tests: a real Postfix in front (integration/postfix-instance.sh),
+// `tlsrelay serve`, tlsrelay-faultinject, and a real Postfix smarthost with STARTTLS and SASL
+// AUTH (integration/smarthost.sh). Each piece is started on its own ports in its own temporary
+// directory and stopped by process id when it goes out of scope, also when a test fails.
+//
+// Needs root (Postfix instances in mount namespaces). Not thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/process.hpp"
+#include "tests/e2e/smtp_client.hpp"
+
+namespace tlsrelay::integration {
+
+// Polls `ready` every 50 ms until it holds or `limit` passes; the last answer.
+bool wait_until(const std::function<bool()>& ready, std::chrono::milliseconds limit);
+
+// Wall-clock seconds since the epoch (to correlate with Postfix's log).
+double wall_now();
+
+const std::string& faultinject_bin();
+
+class Smarthost {
+ public:
+  explicit Smarthost(const std::string& cert_dir);
+  ~Smarthost();
+  Smarthost(const Smarthost&) = delete;
+  Smarthost& operator=(const Smarthost&) = delete;
+
+  unsigned short port() const { return port_; }
+  std::string maillog() const;
+  bool queue_empty() const;
+  // Serves NAME.key / NAME.chain.pem from the certificate directory (postfix reload).
+  void set_cert(const std::string& name);
+  // Every delivered message's value of `header` (one entry per delivery), from the Maildir.
+  std::vector<std::string> delivered(const std::string& header) const;
+  static const std::string& user();
+  static const std::string& password();
+
+ private:
+  std::string script(const std::string& cmd) const;
+  e2e::TempDir dir_;
+  unsigned short port_;
+};
+
+class FrontPostfix {
+ public:
+  explicit FrontPostfix(unsigned short relay_port);
+  ~FrontPostfix();
+  FrontPostfix(const FrontPostfix&) = delete;
+  FrontPostfix& operator=(const FrontPostfix&) = delete;
+
+  unsigned short port() const { return port_; }
+  std::string maillog() const;
+  std::string queue() const;  // postqueue -j
+  bool queue_empty() const;
+  void flush() const;
+  // postsuper -h QUEUE_ID: no more tries until released (postsuper -H ALL).
+  void hold(const std::string& queue_id) const;
+  void release_all() const;
+
+ private:
+  e2e::TempDir dir_;
+  unsigned short port_;
+};
+
+class Injector {
+ public:
+  Injector(unsigned short target_port, const std::string& plan, std::uint64_t seed = 1);
+  unsigned short port() const { return server_->port(); }
+  // Sends one control command ("plan SPEC", "off", "stats"); returns the answer line.
+  std::string ctl(const std::string& command) const;
+  std::string log() const;
+  // The points at which faults fired, counted ("reply=6" -> 3).
+  std::map<std::string, int> fired() const;
+
+ private:
+  e2e::TempDir dir_;
+  unsigned short control_port_;
+  std::string log_path_;
+  std::unique_ptr<e2e::Server> server_;
+};
+
+// `tlsrelay serve` on a fixed port (so that it can be killed and restarted under Postfix),
+// with one upstream, AUTH, short time-outs, and `extra` appended to the config.
+class Relay {
+ public:
+  // reuse = false: no upstream connection pool, so every message opens a connection (and
+  // passes through every phase the injector may hit).
+  Relay(unsigned short upstream_port, const std::string& ca_file, const std::string& extra = "",
+        bool reuse = true);
+  unsigned short port() const { return port_; }
+  pid_t pid() const { return server_ ? server_->pid() : -1; }
+  void kill9();
+  void restart();
+  // The daemon's stderr over every run, and its event log.
+  std::string log() const;
+  std::string events() const;
+
+ private:
+  void start();
+  e2e::TempDir dir_;
+  unsigned short port_;
+  std::string config_;
+  std::string earlier_log_;
+  std::unique_ptr<e2e::Server> server_;
+};
+
+// A blocking SMTP submission of messages into a server (the front Postfix), one session.
+class Submitter {
+ public:
+  explicit Submitter(unsigned short port);
+  ~Submitter();
+  // One message whose `X-Soak-Id:` header is `id`, `body_bytes` of body; true on 250.
+  bool send(const std::string& id, std::size_t body_bytes, const std::string& to);
+
+ private:
+  std::unique_ptr<e2e::SmtpClient> client_;
+};
+
+// A deferral as Postfix logged it: the reason in its "status=deferred (...)" and the class
+// id in it (tlsrelay's), or how Postfix itself failed to reach tlsrelay.
+struct Deferral {
+  std::string queue_id;
+  std::string reason;
+  std::string kind;  // a tlsrelay class id; "no-class-id"; or "postfix:connect-refused" ...
+  bool from_tlsrelay = false;  // the reason is a reply of tlsrelay ("... said: 451 ...")
+  double time = 0;             // seconds since the epoch (this year), from the log line
+};
+std::vector<Deferral> deferrals(const std::string& maillog);
+
+// queue id -> X-Soak-Id / Message-ID local part from the front's cleanup lines.
+std::map<std::string, std::string> message_ids(const std::string& maillog);
+
+}  // namespace tlsrelay::integration
