@@ -5,6 +5,7 @@
 
 #include "proxy/check_config_command.hpp"
 #include "proxy/probe_command.hpp"
+#include "proxy/report_command.hpp"
 #include "proxy/serve_command.hpp"
 #include "tls/build_info.hpp"
 
@@ -15,7 +16,7 @@ commands:
   probe HOST[:PORT]        one upstream attempt, diagnosed (tlsrelay probe --help)
   serve --config PATH      run the relay in the foreground
   check-config PATH        validate a configuration (--explain: the effective policy)
-  report                   summarise an event log (not yet available)
+  report                   summarise an event log, or write an RFC 8460 TLS report
 options: --help, --version
 )";
 
@@ -60,10 +61,7 @@ int main(int argc, char** argv) {
     return tlsrelay::proxy::serve_command(args);
   }
   if (cmd == "check-config") return tlsrelay::proxy::check_config_command(args);
-  if (cmd == "report") {
-    std::cerr << "tlsrelay: " << cmd << " is not available in this version yet\n";
-    return 2;
-  }
+  if (cmd == "report") return tlsrelay::proxy::report_command(args);
   std::cerr << "tlsrelay: unknown command \"" << cmd << "\" (probe, serve, check-config, report)\n";
   return 2;
 }

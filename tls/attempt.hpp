@@ -125,6 +125,7 @@ struct SmtpFacts {
 
 struct NetworkFacts {
   std::string address;                 // the IP we connected (or tried to connect) to
+  std::string local_address;           // our side of the connection, once connected
   std::vector<std::string> addresses;  // everything DNS returned
   int errno_value = 0;
   std::uint64_t bytes_received_in_phase = 0;

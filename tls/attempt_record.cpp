@@ -128,7 +128,8 @@ json attempt_record(const AttemptFacts& f, const Verdict& v) {
       {"unparsed", f.smtp.unparsed.empty() ? json(nullptr) : json(safe(f.smtp.unparsed))}};
   rec["network"] = {{"errno", str_or_null(errno_name(f.network.errno_value))},
                     {"bytes_received_in_phase", f.network.bytes_received_in_phase},
-                    {"addresses", f.network.addresses}};
+                    {"addresses", f.network.addresses},
+                    {"local_address", str_or_null(f.network.local_address)}};
   rec["openssl_errors"] = f.tls.openssl_errors;
   rec["timings_ms"] = {
       {"dns", opt_ms(f.timings.dns)},           {"connect", opt_ms(f.timings.connect)},

@@ -251,6 +251,10 @@ class Attempt {
     if (ec) co_return fail_io(ec);
     error_code ignored;
     stream_->socket().set_option(tcp::no_delay(true), ignored);
+    // Our side of the connection: TLS-RPT's sending-mta-ip (RFC 8460 4.3).
+    if (auto local = stream_->socket().local_endpoint(ignored); !ignored) {
+      f_.network.local_address = local.address().to_string();
+    }
     leave(f_.timings.connect);
     co_return true;
   }
