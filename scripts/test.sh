@@ -25,3 +25,6 @@ echo "== tests (ASan + UBSan)"
 # and exercise the same code paths as the relay tests that do run here.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2 -E '^(soak|faults_by_phase|deploy-.*|e2e_status_page)$'
+
+echo "== fuzz (libFuzzer + ASan + UBSan, bounded)"
+bash scripts/fuzz.sh 20
