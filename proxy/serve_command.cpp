@@ -1,6 +1,7 @@
 #include "proxy/serve_command.hpp"
 
 #include <signal.h>
+#include <sys/prctl.h>
 
 #include <boost/asio/io_context.hpp>
 #include <iostream>
@@ -34,6 +35,9 @@ int serve_command(const std::vector<std::string>& args) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  // The daemon reads passwords and tokens at each use: no core dump may carry them, and no
+  // other process of the same user may read its memory (ptrace, /proc/PID/mem).
+  prctl(PR_SET_DUMPABLE, 0);
   try {
     auto config = make_relay_config(config::load_settings(path));
     boost::asio::io_context io;
