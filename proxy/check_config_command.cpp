@@ -9,6 +9,7 @@
 #include "config/policy_rules.hpp"
 #include "config/secret_file.hpp"
 #include "proxy/cli_args.hpp"
+#include "proxy/server_tls.hpp"
 #include "tls/failure_class.hpp"
 
 namespace tlsrelay::proxy {
@@ -85,6 +86,12 @@ config::Settings check_config(const std::string& path, const CheckOptions& optio
   for (const auto& u : s.upstreams) {
     check_secret(u.auth_password_file, u.auth_password_file_at, "auth_password_file", problems);
     check_secret(u.oauth_token_file, u.oauth_token_file_at, "oauth_token_file", problems);
+  }
+  // The STARTTLS certificate and key, checked as serve loads them.
+  try {
+    (void)ServerTls::load(s);
+  } catch (const config::ConfigError& e) {
+    problems.push_back(e.what());
   }
   if (!problems.empty()) throw config::ConfigError(std::move(problems));
   return s;

@@ -23,17 +23,13 @@ std::chrono::milliseconds ms(config::Duration d) {
 }  // namespace
 
 std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
-  // Refuse what this version cannot do rather than run without it: a relay told to offer
-  // STARTTLS to its clients must not silently take their mail in clear.
-  if (s.proxy.tls_cert || s.proxy.tls_key) {
-    throw config::ConfigError(s.source +
-                              ": [proxy] tls_cert/tls_key: STARTTLS towards the local MTA is not "
-                              "supported by this version yet; remove them");
-  }
   auto rc = std::make_shared<RelayConfig>();
   rc->server.hostname = s.proxy.hostname;
   rc->server.max_message_size = s.proxy.max_message_size;
   rc->server.max_recipients = s.proxy.max_recipients;
+  // Fails (naming the key's place) rather than take mail in clear that should be in TLS.
+  rc->server_tls = ServerTls::load(s);
+  rc->server.starttls = rc->server_tls != nullptr;
   rc->command_timeout = ms(s.proxy.timeouts.command);
   rc->data_block_timeout = ms(s.proxy.timeouts.data_block);
   rc->data_done_timeout = ms(s.proxy.timeouts.data_done);
@@ -48,6 +44,7 @@ std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
   auto made = tls::ClientContext::create(profile);
   if (auto* p = std::get_if<std::shared_ptr<tls::ClientContext>>(&made)) {
     shared = *p;
+    shared->set_resumption(s.tls.session_resumption);
   } else {
     shared_error = std::get<std::string>(made);
   }
@@ -80,6 +77,7 @@ std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
       auto made_compat = tls::ClientContext::create(lowered);
       if (auto* p = std::get_if<std::shared_ptr<tls::ClientContext>>(&made_compat)) {
         uc.compat_context = *p;
+        uc.compat_context->set_resumption(s.tls.session_resumption);
       } else {
         uc.compat_error = std::get<std::string>(made_compat);
       }

@@ -14,6 +14,7 @@
 #include "config/secret_file.hpp"
 #include "config/settings.hpp"
 #include "proxy/server_fsm.hpp"
+#include "proxy/server_tls.hpp"
 #include "tls/client_context.hpp"
 #include "tls/connector.hpp"
 
@@ -37,6 +38,7 @@ struct UpstreamConfig {
 struct RelayConfig {
   config::Settings settings;
   ServerOptions server;
+  std::shared_ptr<const ServerTls> server_tls;  // STARTTLS to our clients; null when off
   std::vector<UpstreamConfig> upstreams;
   std::chrono::milliseconds command_timeout{300000};
   std::chrono::milliseconds data_block_timeout{180000};

@@ -28,6 +28,8 @@ std::string_view to_string(ServerFsm::State s) {
       return "rcpt-given";
     case ServerFsm::State::Data:
       return "data";
+    case ServerFsm::State::Chunking:
+      return "chunking";
     case ServerFsm::State::Closed:
       return "closed";
   }
@@ -70,7 +72,12 @@ Reply ServerFsm::ehlo_reply() const {
              "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "DSN",
              // We can keep the promise: every upstream hop is verified TLS unless policy
              // allows plaintext, which a REQUIRETLS message never gets (RFC 8689 4.1).
-             "REQUIRETLS"};
+             "REQUIRETLS",
+             // BDAT is turned into lines and relayed as DATA, so BINARYMIME (content without
+             // lines, RFC 3030 3) is not offered with it.
+             "CHUNKING"};
+  // RFC 3207 4.2: once TLS is up, STARTTLS is not offered again.
+  if (opt_.starttls && !tls_active_) r.lines.emplace_back("STARTTLS");
   return r;
 }
 
@@ -84,7 +91,8 @@ ServerFsm::Action ServerFsm::on_command(std::string_view line) {
   }
   const Command& cmd = std::get<Command>(parsed);
   using V = Command::Verb;
-  const bool in_transaction = state_ == State::MailGiven || state_ == State::RcptGiven;
+  const bool in_transaction =
+      state_ == State::MailGiven || state_ == State::RcptGiven || state_ == State::Chunking;
 
   switch (cmd.verb) {
     case V::Ehlo:
@@ -120,6 +128,11 @@ ServerFsm::Action ServerFsm::on_command(std::string_view line) {
         return a;
       }
       MailParams mp = std::get<MailParams>(p);
+      // Not offered (see ehlo_reply): binary content cannot be turned into the lines we
+      // relay, and RFC 3030 3 forbids DATA for it.
+      if (mp.body == MailParams::Body::BinaryMime) {
+        return error(555, "5.5.4", "Error: BODY=BINARYMIME is not supported");
+      }
       if (mp.size && *mp.size > opt_.max_message_size) {
         return error(552, "5.3.4", "Message size exceeds fixed limit");
       }
@@ -135,6 +148,7 @@ ServerFsm::Action ServerFsm::on_command(std::string_view line) {
     }
     case V::Rcpt: {
       if (!in_transaction) return error(503, "5.5.1", "Error: need MAIL command");
+      if (state_ == State::Chunking) return error(503, "5.5.1", "Error: RCPT after BDAT");
       if (recipients_ >= opt_.max_recipients) {
         // RFC 5321 4.5.3.1.10: 452 "too many recipients", the client retries the rest.
         return reply(452, "4.5.3", "Error: too many recipients");
@@ -153,6 +167,8 @@ ServerFsm::Action ServerFsm::on_command(std::string_view line) {
     }
     case V::Data: {
       if (!cmd.arg.empty()) return error(501, "5.5.4", "Syntax: DATA");
+      // RFC 3030 2: DATA and BDAT do not mix in one transaction; the chunks stay valid.
+      if (state_ == State::Chunking) return error(503, "5.5.1", "Error: DATA after BDAT");
       if (state_ == State::MailGiven) {
         return error(554, "5.5.1", "Error: no valid recipients");
       }
@@ -163,7 +179,7 @@ ServerFsm::Action ServerFsm::on_command(std::string_view line) {
       return a;
     }
     case V::Bdat:
-      return error(502, "5.5.1", "Error: CHUNKING is not offered");
+      return on_bdat(cmd.arg, in_transaction);
     case V::Rset: {
       if (!cmd.arg.empty()) return error(501, "5.5.4", "Syntax: RSET");
       Action a = reply(250, "2.0.0", "Ok");
@@ -187,14 +203,54 @@ ServerFsm::Action ServerFsm::on_command(std::string_view line) {
       return error(502, "5.5.1", "Error: command not implemented");
     case V::Help:
       return reply(214, "2.0.0", "Ok, see RFC 5321");
-    case V::Starttls:
-      return error(502, "5.5.1", "Error: STARTTLS is not offered");
+    case V::Starttls: {
+      if (!opt_.starttls) return error(502, "5.5.1", "Error: STARTTLS is not offered");
+      if (!cmd.arg.empty()) return error(501, "5.5.4", "Syntax: STARTTLS");
+      // RFC 3207 4.2: no second handshake on top of the first.
+      if (tls_active_) return error(503, "5.5.1", "Error: TLS already active");
+      if (state_ == State::Greeting) return error(503, "5.5.1", "Error: send EHLO first");
+      if (in_transaction) return error(503, "5.5.1", "Error: MAIL transaction in progress");
+      Action a = reply(220, "2.0.0", "Ready to start TLS");
+      a.kind = Action::Kind::StartTls;
+      return a;
+    }
     case V::Auth:
       return error(503, "5.5.1", "Error: authentication not enabled");
     case V::Unknown:
       return error(500, "5.5.2", "Error: command not recognized");
   }
   return error(500, "5.5.2", "Error: command not recognized");
+}
+
+// RFC 3030 2: the chunk's octets follow the BDAT line whatever we answer, so every BDAT we
+// refuse still has its octets read and dropped; they are never taken as commands. Only a
+// BDAT whose size we cannot read leaves us unable to find the next command: we hang up.
+ServerFsm::Action ServerFsm::on_bdat(std::string_view arg, bool in_transaction) {
+  auto p = parse_bdat(arg);
+  if (auto* bad = std::get_if<Reply>(&p)) {
+    Action a;
+    a.kind = Action::Kind::Close;
+    a.reply = *bad;
+    enter(State::Closed);
+    return a;
+  }
+  const BdatParams bdat = std::get<BdatParams>(p);
+  if (!in_transaction) return discard(bdat.size, error(503, "5.5.1", "Error: need MAIL command"));
+  if (state_ == State::MailGiven) {
+    return discard(bdat.size, error(554, "5.5.1", "Error: no valid recipients"));
+  }
+  Action a;
+  a.kind = Action::Kind::RelayBdat;
+  a.bdat = bdat;
+  enter(State::Chunking);
+  return a;
+}
+
+ServerFsm::Action ServerFsm::discard(std::uint64_t size, Action a) {
+  if (a.kind == Action::Kind::Close) return a;  // too many errors: we hang up instead
+  a.kind = Action::Kind::DiscardBdat;
+  a.bdat.size = size;
+  return a;
 }
 
 void ServerFsm::mail_done(const Reply& upstream) {
@@ -211,6 +267,20 @@ void ServerFsm::rcpt_done(const Reply& upstream) {
     ++recipients_;
     enter(State::RcptGiven);
   }
+}
+
+void ServerFsm::bdat_chunk_done() {
+  assert(state_ == State::Chunking);
+}
+
+void ServerFsm::tls_started() {
+  assert(!tls_active_);
+  tls_active_ = true;
+  helo_.clear();
+  esmtp_ = false;
+  mail_ = MailParams{};
+  recipients_ = rcpt_commands_ = 0;
+  enter(State::Greeting);
 }
 
 void ServerFsm::transaction_done() {

@@ -1,5 +1,6 @@
 #include "proxy/server_session.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -7,6 +8,7 @@
 #include "proxy/data_writer.hpp"
 #include "proxy/limits.hpp"
 #include "proxy/policy.hpp"
+#include "proxy/server_tls.hpp"
 #include "tls/attempt_record.hpp"
 #include "tls/errors.hpp"
 #include "tls/text.hpp"
@@ -130,7 +132,11 @@ asio::awaitable<void> ServerSession::run() {
         ok = false;
         break;
       case K::ResetTransaction:
-        co_await reset_upstream();
+        if (bdat_) {
+          co_await abandon_bdat();
+        } else {
+          co_await reset_upstream();
+        }
         ok = co_await send(a.reply);
         break;
       case K::RelayMail:
@@ -142,9 +148,19 @@ asio::awaitable<void> ServerSession::run() {
       case K::RelayData:
         ok = co_await relay_data();
         break;
+      case K::RelayBdat:
+        ok = co_await relay_bdat(a.bdat);
+        break;
+      case K::DiscardBdat:
+        ok = co_await discard_bdat(a.bdat, a.reply);
+        break;
+      case K::StartTls:
+        ok = co_await start_tls(a.reply, commands);
+        break;
     }
     if (!ok) break;
   }
+  if (bdat_) co_await abandon_bdat();
   co_await release_upstream();
   co_await client_.close();
   log_line(id_,
@@ -272,70 +288,93 @@ asio::awaitable<bool> ServerSession::relay_rcpt(const RcptParams& rcpt) {
   co_return co_await send(reply);
 }
 
-asio::awaitable<bool> ServerSession::relay_data() {
-  // Without an upstream (it died after RCPT) the client still gets a reply to DATA, and no
-  // 354: nothing is read as message data that we could not deliver.
+asio::awaitable<std::optional<Reply>> ServerSession::open_upstream_data() {
+  // Without an upstream (it died after RCPT) the client still gets a reply, and no 354:
+  // nothing is read as message data that we could not deliver.
   if (!upstream_) {
-    Reply reply = lost_upstream_reply("the upstream", "DATA", tls::FailureClass::ConnectionClosed);
-    log_transaction(reply, 0);
-    fsm_.transaction_done();
-    co_return co_await send(reply);
+    co_return lost_upstream_reply("the upstream", "DATA", tls::FailureClass::ConnectionClosed);
   }
   std::string data_command = "DATA";
   auto r = co_await upstream_->command(std::move(data_command), config_->command_timeout);
-  if (!r.reply || r.reply->code != 354) {
-    Reply reply;
-    if (!r.reply) {
-      reply = lost_upstream_reply(upstream_->describe(), "DATA", r.lost);
-      co_await drop_upstream(false);
-    } else if (r.reply->code / 100 == 4 || r.reply->code / 100 == 5) {
-      reply = *r.reply;
-      // The upstream still holds MAIL and RCPT; clear them before the next transaction.
-      co_await reset_upstream();
-    } else {
-      reply = unexpected_reply(upstream_->describe(), "DATA", *r.reply);
-      co_await drop_upstream(false);
-    }
-    log_transaction(reply, 0);
+  if (r.reply && r.reply->code == 354) co_return std::nullopt;
+  Reply reply;
+  if (!r.reply) {
+    reply = lost_upstream_reply(upstream_->describe(), "DATA", r.lost);
+    co_await drop_upstream(false);
+  } else if (r.reply->code / 100 == 4 || r.reply->code / 100 == 5) {
+    reply = *r.reply;
+    // The upstream still holds MAIL and RCPT; clear them before the next transaction.
+    co_await reset_upstream();
+  } else {
+    reply = unexpected_reply(upstream_->describe(), "DATA", *r.reply);
+    co_await drop_upstream(false);
+  }
+  co_return reply;
+}
+
+DataLimits ServerSession::data_limits() const {
+  return DataLimits{config_->settings.proxy.max_line_length, config_->server.max_message_size,
+                    config_->settings.proxy.bare_newlines == config::BareNewlines::Reject
+                        ? BareNewlines::Reject
+                        : BareNewlines::Normalize};
+}
+
+// Our trace headers go first (interfaces.md "Per-message headers").
+void ServerSession::write_trace_headers(DataWriter& writer) const {
+  if (!config_->settings.headers.enabled || !upstream_) return;
+  const auto& f = upstream_->facts();
+  int attempt = 0;
+  std::vector<std::string> fields;
+  for (const auto& failed : failures_) {
+    ++attempt;
+    fields.push_back(format_header_field(
+        "TLS-Relay-Failure",
+        "attempt=" + std::to_string(attempt) + "; upstream=" + failed.facts.upstream.name +
+            "; address=" +
+            (failed.facts.network.address.empty() ? "-" : failed.facts.network.address) +
+            "; class=" + std::string(tls::to_string(failed.verdict.cls)) +
+            "; phase=" + std::string(tls::to_string(failed.verdict.phase)) +
+            "; time=" + iso_seconds(failed.facts.started)));
+  }
+  std::string relay = "upstream=" + f.upstream.name + "; host=" + f.upstream.host +
+                      "; address=" + f.network.address +
+                      "; tls=" + (f.tls.version.empty() ? "none" : f.tls.version);
+  if (!f.tls.cipher.empty()) relay += "; cipher=" + f.tls.cipher;
+  relay += std::string("; verify=") + (f.tls.handshake_done ? "ok" : "none") +
+           "; attempts=" + std::to_string(failures_.size() + 1);
+  writer.line(format_header_field("TLS-Relay", relay));
+  for (const auto& field : fields) writer.line(field);
+}
+
+asio::awaitable<Reply> ServerSession::upstream_final_reply() {
+  Reply reply;
+  auto fin = co_await upstream_->reply(config_->data_done_timeout);
+  if (!fin.reply) {
+    reply = lost_upstream_reply(upstream_->describe(), "end of DATA", fin.lost);
+    co_await drop_upstream(false);
+  } else if (fin.reply->code / 100 == 2 || fin.reply->code / 100 == 4 ||
+             fin.reply->code / 100 == 5) {
+    reply = *fin.reply;
+  } else {
+    reply = unexpected_reply(upstream_->describe(), "end of DATA", *fin.reply);
+    co_await drop_upstream(false);
+  }
+  co_return reply;
+}
+
+asio::awaitable<bool> ServerSession::relay_data() {
+  if (auto refused = co_await open_upstream_data()) {
+    log_transaction(*refused, 0);
     fsm_.transaction_done();
-    co_return co_await send(reply);
+    co_return co_await send(*refused);
   }
   const Reply go_ahead = simple(354, "", "End data with <CR><LF>.<CR><LF>");
   if (!co_await send(go_ahead)) co_return false;
 
-  DataReader reader(DataLimits{config_->settings.proxy.max_line_length,
-                               config_->server.max_message_size,
-                               config_->settings.proxy.bare_newlines == config::BareNewlines::Reject
-                                   ? BareNewlines::Reject
-                                   : BareNewlines::Normalize});
+  DataReader reader(data_limits());
   std::string out;
   DataWriter writer(out);
-
-  // Our trace headers go first (interfaces.md "Per-message headers").
-  if (config_->settings.headers.enabled) {
-    const auto& f = upstream_->facts();
-    int attempt = 0;
-    std::vector<std::string> fields;
-    for (const auto& failed : failures_) {
-      ++attempt;
-      fields.push_back(format_header_field(
-          "TLS-Relay-Failure",
-          "attempt=" + std::to_string(attempt) + "; upstream=" + failed.facts.upstream.name +
-              "; address=" +
-              (failed.facts.network.address.empty() ? "-" : failed.facts.network.address) +
-              "; class=" + std::string(tls::to_string(failed.verdict.cls)) +
-              "; phase=" + std::string(tls::to_string(failed.verdict.phase)) +
-              "; time=" + iso_seconds(failed.facts.started)));
-    }
-    std::string relay = "upstream=" + f.upstream.name + "; host=" + f.upstream.host +
-                        "; address=" + f.network.address +
-                        "; tls=" + (f.tls.version.empty() ? "none" : f.tls.version);
-    if (!f.tls.cipher.empty()) relay += "; cipher=" + f.tls.cipher;
-    relay += std::string("; verify=") + (f.tls.handshake_done ? "ok" : "none") +
-             "; attempts=" + std::to_string(failures_.size() + 1);
-    writer.line(format_header_field("TLS-Relay", relay));
-    for (const auto& field : fields) writer.line(field);
-  }
+  write_trace_headers(writer);
 
   bool upstream_ok = true;
   std::uint64_t size = 0;
@@ -384,22 +423,170 @@ asio::awaitable<bool> ServerSession::relay_data() {
                             upstream_ ? upstream_->lost() : tls::FailureClass::ConnectionClosed);
     co_await drop_upstream(false);
   } else {
-    auto fin = co_await upstream_->reply(config_->data_done_timeout);
-    if (!fin.reply) {
-      reply = lost_upstream_reply(upstream_->describe(), "end of DATA", fin.lost);
-      co_await drop_upstream(false);
-    } else if (fin.reply->code / 100 == 2 || fin.reply->code / 100 == 4 ||
-               fin.reply->code / 100 == 5) {
-      reply = *fin.reply;
-    } else {
-      reply = unexpected_reply(upstream_->describe(), "end of DATA", *fin.reply);
-      co_await drop_upstream(false);
-    }
+    reply = co_await upstream_final_reply();
   }
   if (reply.code == 421) co_await drop_upstream(false);
   log_transaction(reply, size);
   fsm_.transaction_done();
   co_return co_await send(reply);
+}
+
+// RFC 3030 with an upstream that may not offer CHUNKING: each chunk's octets become logical
+// lines exactly as DATA's do (same bare CR/LF policy, same limits), and go upstream as DATA
+// with our own stuffing and final dot. A chunk is answered 250 only once its lines are
+// written upstream; the LAST chunk gets the upstream's reply to our final dot.
+asio::awaitable<bool> ServerSession::relay_bdat(const BdatParams& bdat) {
+  const bool first = !bdat_;
+  if (first) bdat_ = std::make_unique<BdatTransfer>(data_limits());
+  BdatTransfer& t = *bdat_;
+  // The announced size is checked against max_message_size before a byte is read.
+  t.reader.begin_chunk(bdat.size, bdat.last);
+  std::optional<Reply> failure = t.reader.error();
+  if (!failure && first) {
+    failure = co_await open_upstream_data();
+    if (!failure) {
+      t.data_open = true;
+      write_trace_headers(t.writer);
+    }
+  }
+  bool upstream_ok = !failure && t.data_open;
+  const auto sink = [&t](std::string_view line) { t.writer.line(line); };
+  while (t.reader.in_chunk()) {
+    if (client_.buffered().empty() && t.reader.chunk_remaining() > 0) {
+      deadline_.arm(config_->data_block_timeout);
+      auto ec = co_await client_.read_more();
+      deadline_.disarm();
+      if (ec) {
+        // Mid-chunk: the upstream must not get a final dot.
+        bdat_.reset();
+        co_await drop_upstream(false);
+        log_transaction(simple(421, "4.4.2", "client lost during BDAT"), 0);
+        fsm_.transaction_done();
+        if (deadline_.expired()) {
+          const Reply timeout =
+              simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
+          (void)co_await send(timeout);
+        }
+        co_return false;
+      }
+    }
+    std::string chunk = client_.take();
+    auto fed = t.reader.feed(chunk, sink);
+    // Bytes past the chunk are the client's next command (RFC 3030 4.2 pipelining).
+    if (fed.consumed < chunk.size()) {
+      client_.put_back(std::string_view(chunk).substr(fed.consumed));
+    }
+    if (upstream_ok && t.out.size() >= kDataFlushBytes) {
+      upstream_ok = co_await upstream_->write(t.out, config_->data_block_timeout);
+      t.out.clear();
+    } else if (!upstream_ok) {
+      t.out.clear();
+    }
+  }
+  const std::uint64_t size = t.reader.size();
+  if (!failure && t.reader.error()) failure = *t.reader.error();
+  if (!failure && upstream_ok) {
+    if (bdat.last) t.writer.finish();
+    if (!t.out.empty()) {
+      upstream_ok = co_await upstream_->write(t.out, config_->data_block_timeout);
+      t.out.clear();
+    }
+  }
+  if (!failure && !upstream_ok) {
+    failure =
+        lost_upstream_reply(upstream_ ? upstream_->describe() : "the upstream", "BDAT",
+                            upstream_ ? upstream_->lost() : tls::FailureClass::ConnectionClosed);
+  }
+  if (failure) {
+    // RFC 3030 2: a 4xx/5xx to any chunk fails the whole transaction; the upstream, if it
+    // is in DATA, is closed without its final dot so nothing of the message is delivered.
+    const bool in_data = t.data_open;
+    bdat_.reset();
+    if (in_data) {
+      co_await drop_upstream(false);
+    } else {
+      // Refused before DATA went upstream (an oversize first chunk): the upstream still
+      // holds MAIL and RCPT; clear them before the next transaction.
+      co_await reset_upstream();
+    }
+    if (failure->code == 421) co_await drop_upstream(false);
+    log_transaction(*failure, size);
+    fsm_.transaction_done();
+    co_return co_await send(*failure);
+  }
+  if (!bdat.last) {
+    fsm_.bdat_chunk_done();
+    const Reply accepted = simple(250, "2.0.0", std::to_string(bdat.size) + " octets received");
+    co_return co_await send(accepted);
+  }
+  bdat_.reset();
+  Reply reply = co_await upstream_final_reply();
+  if (reply.code == 421) co_await drop_upstream(false);
+  log_transaction(reply, size);
+  fsm_.transaction_done();
+  co_return co_await send(reply);
+}
+
+asio::awaitable<bool> ServerSession::discard_bdat(const BdatParams& bdat, const Reply& reply) {
+  std::uint64_t remaining = bdat.size;
+  while (remaining > 0) {
+    if (client_.buffered().empty()) {
+      deadline_.arm(config_->data_block_timeout);
+      auto ec = co_await client_.read_more();
+      deadline_.disarm();
+      if (ec) co_return false;
+    }
+    std::string chunk = client_.take();
+    const auto used = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, chunk.size()));
+    remaining -= used;
+    if (used < chunk.size()) client_.put_back(std::string_view(chunk).substr(used));
+  }
+  co_return co_await send(reply);
+}
+
+asio::awaitable<void> ServerSession::abandon_bdat() {
+  if (!bdat_) co_return;
+  const bool in_data = bdat_->data_open;
+  const std::uint64_t size = bdat_->reader.size();
+  bdat_.reset();
+  if (in_data) co_await drop_upstream(false);
+  log_transaction(simple(421, "4.4.2", "client abandoned BDAT transaction"), size);
+}
+
+// RFC 3207 4.2 and CVE-2011-0411: whatever the client sent after the STARTTLS line came in
+// plaintext and may have been injected by a man in the middle; it is dropped unread (Postfix's
+// vstream_fpurge), never executed under TLS. The state machine then starts afresh: EHLO.
+asio::awaitable<bool> ServerSession::start_tls(const Reply& ready, CommandReader& commands) {
+  if (!config_->server_tls) co_return false;
+  if (!co_await send(ready)) co_return false;
+  const std::size_t dropped = client_.take().size() + commands.buffered();
+  commands.reset();
+  if (dropped > 0) {
+    log_line(id_, "event=starttls-discard client=" + peer_ + " bytes=" + std::to_string(dropped) +
+                      " reason=pipelined-after-starttls");
+  }
+  tls::SslPtr ssl = config_->server_tls->new_ssl();
+  if (!ssl) {
+    log_line(id_, "event=starttls-failed client=" + peer_ + " reason=ssl-new");
+    client_.close_now();
+    co_return false;
+  }
+  client_.start_tls(std::move(ssl), tls::TlsChannel::Role::Server);
+  deadline_.arm(config_->command_timeout);
+  auto ec = co_await client_.tls()->handshake();
+  deadline_.disarm();
+  if (ec) {
+    std::string why = deadline_.expired() ? std::string("timeout") : ec.message();
+    for (const auto& e : client_.tls()->error_text()) why += "; " + e;
+    log_line(id_, "event=starttls-failed client=" + peer_ + " reason=\"" +
+                      tls::printable(why, 300) + "\"");
+    client_.close_now();
+    co_return false;
+  }
+  client_tls_ = describe_tls(client_.tls()->ssl());
+  log_line(id_, "event=starttls client=" + peer_ + " tls=" + client_tls_);
+  fsm_.tls_started();
+  co_return true;
 }
 
 void ServerSession::log_transaction(const Reply& final_reply, std::uint64_t size) {
@@ -415,6 +602,7 @@ void ServerSession::log_transaction(const Reply& final_reply, std::uint64_t size
                tls::printable(fsm_.mail().reverse_path, 256) +
                "> rcpts=" + std::to_string(fsm_.recipients()) + " size=" + std::to_string(size) +
                " upstream=" + (upstream_ ? upstream_->facts().upstream.name : std::string("-")) +
+               " client_tls=" + (client_tls_.empty() ? std::string("none") : client_tls_) +
                " reply=\"" + tls::printable(final_reply.first_line(), 300) + "\" ms=" + buf);
 }
 

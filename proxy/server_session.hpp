@@ -9,8 +9,12 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "proxy/command_parser.hpp"
+#include "proxy/data_reader.hpp"
+#include "proxy/data_writer.hpp"
 #include "proxy/event_log.hpp"
 #include "proxy/relay_config.hpp"
 #include "proxy/route.hpp"
@@ -36,6 +40,20 @@ class ServerSession {
   boost::asio::awaitable<bool> relay_mail(const MailParams& mail);
   boost::asio::awaitable<bool> relay_rcpt(const RcptParams& rcpt);
   boost::asio::awaitable<bool> relay_data();
+  boost::asio::awaitable<bool> relay_bdat(const BdatParams& bdat);
+  // RFC 3030 2: a refused BDAT's octets are read and dropped, then `reply` is sent.
+  boost::asio::awaitable<bool> discard_bdat(const BdatParams& bdat, const Reply& reply);
+  // RSET, EHLO or the end of the session in the middle of BDAT chunks: the upstream is in
+  // its DATA phase and must never get a final dot, so it is closed, not RSET.
+  boost::asio::awaitable<void> abandon_bdat();
+  // STARTTLS (RFC 3207): 220, every plaintext byte after the command dropped, handshake.
+  boost::asio::awaitable<bool> start_tls(const Reply& ready, CommandReader& commands);
+  // DATA upstream up to its 354; the reply for our client when that failed.
+  boost::asio::awaitable<std::optional<Reply>> open_upstream_data();
+  // The upstream's reply to our final dot, as the reply for our client.
+  boost::asio::awaitable<Reply> upstream_final_reply();
+  void write_trace_headers(DataWriter& writer) const;
+  DataLimits data_limits() const;
   boost::asio::awaitable<void> drop_upstream(bool polite);
   boost::asio::awaitable<void> reset_upstream();
   // At the end of the client session: a clean upstream connection goes to the pool.
@@ -51,6 +69,16 @@ class ServerSession {
   std::string peer_;
   ServerFsm fsm_;
   std::unique_ptr<UpstreamSession> upstream_;
+  // A BDAT transaction between its first chunk and its LAST (RFC 3030), relayed as DATA.
+  struct BdatTransfer {
+    explicit BdatTransfer(const DataLimits& limits) : reader(limits) {}
+    BdatReader reader;
+    std::string out;  // our DATA octets not yet written upstream
+    DataWriter writer{out};
+    bool data_open = false;  // the upstream said 354 and has not had its final dot
+  };
+  std::unique_ptr<BdatTransfer> bdat_;
+  std::string client_tls_;  // "TLSv1.3/TLS_AES_..." after STARTTLS, for the transaction log
   std::vector<FailedAttempt> failures_;  // this transaction's failed attempts, for headers
   std::string transaction_id_;
   unsigned transactions_ = 0;

@@ -73,10 +73,10 @@ asio::awaitable<error_code> SmtpStream::read_more() {
   co_return co_await fill();
 }
 
-void SmtpStream::start_tls(SslPtr ssl) {
+void SmtpStream::start_tls(SslPtr ssl, TlsChannel::Role role) {
   assert(buffer_.empty() && "plaintext buffered across STARTTLS");
   buffer_.clear();
-  tls_ = std::make_unique<TlsChannel>(socket_, std::move(ssl));
+  tls_ = std::make_unique<TlsChannel>(socket_, std::move(ssl), role);
 }
 
 void SmtpStream::close_now() {

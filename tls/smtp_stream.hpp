@@ -36,8 +36,8 @@ class SmtpStream {
   std::string take() { return std::exchange(buffer_, {}); }
   void put_back(std::string_view rest) { buffer_.insert(0, rest); }
 
-  // Switches to TLS. Precondition: buffered().empty().
-  void start_tls(SslPtr ssl);
+  // Switches to TLS (as the server with Role::Server). Precondition: buffered().empty().
+  void start_tls(SslPtr ssl, TlsChannel::Role role = TlsChannel::Role::Client);
   // Sends close_notify (under TLS) and closes the socket.
   boost::asio::awaitable<void> close();
   // Closes at once, without a word: after a failure the record stream may be broken and a

@@ -20,14 +20,18 @@ constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kChunk = 16 * 1024;
 }  // namespace
 
-TlsChannel::TlsChannel(asio::ip::tcp::socket& socket, SslPtr ssl)
+TlsChannel::TlsChannel(asio::ip::tcp::socket& socket, SslPtr ssl, Role role)
     : socket_(socket), ssl_(std::move(ssl)) {
   in_ = BIO_new(BIO_s_mem());
   out_ = BIO_new(BIO_s_mem());
   // An empty input BIO must mean "no data yet" (retry), not end of stream.
   BIO_set_mem_eof_return(in_, -1);
   SSL_set_bio(ssl_.get(), in_, out_);
-  SSL_set_connect_state(ssl_.get());
+  if (role == Role::Server) {
+    SSL_set_accept_state(ssl_.get());
+  } else {
+    SSL_set_connect_state(ssl_.get());
+  }
   io_buffer_.resize(kChunk);
 }
 

@@ -24,9 +24,11 @@ using SslPtr = std::unique_ptr<SSL, SslDeleter>;
 
 class TlsChannel {
  public:
+  enum class Role { Client, Server };
+
   // Takes a fresh SSL and makes it the client side (SNI, verification and callbacks already set on
-  // it).
-  TlsChannel(boost::asio::ip::tcp::socket& socket, SslPtr ssl);
+  // it), or with Role::Server the accepting side (the relay's STARTTLS towards its clients).
+  TlsChannel(boost::asio::ip::tcp::socket& socket, SslPtr ssl, Role role = Role::Client);
 
   // Errors: socket errors (eof, reset, operation_aborted on time-out), or Errc::TlsFailure
   // with OpenSSL's error queue left for the caller to read.

@@ -35,13 +35,13 @@ Upstream peer_upstream(const std::string& name, unsigned short port) {
 class Relay {
  public:
   Relay(const std::vector<Upstream>& upstreams, const std::string& proxy_extra = "",
-        const std::string& tail = "") {
+        const std::string& tail = "", const std::string& tls_extra = "") {
     config_ = dir_.path() + "/relay.toml";
     events_ = dir_.path() + "/events.jsonl";
     std::ofstream f(config_);
     f << "[proxy]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n"
-      << proxy_extra << "\n[tls]\nca_file = \"" << cert("ca.pem") << "\"\n\n[log]\nevents = \""
-      << events_ << "\"\n\n";
+      << proxy_extra << "\n[tls]\nca_file = \"" << cert("ca.pem") << "\"\n"
+      << tls_extra << "\n[log]\nevents = \"" << events_ << "\"\n\n";
     for (const auto& u : upstreams) f << u.toml << "\n";
     f << tail;
     f.close();
@@ -781,4 +781,394 @@ TEST_CASE(
   CHECK(SmtpClient::code(r) == 250);
   CHECK(relay.log().find("event=reused-upstream-lost") != std::string::npos);
   CHECK(count(relay.events(2), "\n") == 2);  // one new attempt, no failure recorded
+}
+
+TEST_CASE("TLS session resumption: the next connection resumes a verified session",
+          "[relay][resumption]") {
+  Server peer(peer_argv({}));
+  for (const bool on : {true, false}) {
+    INFO("session_resumption = " << on);
+    const std::string tls_extra = on ? "" : "session_resumption = false\n";
+    // No pool, so that the second message needs a new connection.
+    Relay relay({peer_upstream("primary", peer.port())}, "pool_size_per_upstream = 0\n", "",
+                tls_extra);
+    REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+    REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+    const std::string events = relay.events(2);
+    const auto second = nlohmann::json::parse(
+        events.substr(events.find('\n') + 1, events.rfind('\n') - events.find('\n')));
+    CHECK(nlohmann::json::parse(events.substr(0, events.find('\n')))["tls"]["session_reused"] ==
+          false);
+    CHECK(second["tls"]["session_reused"] == on);
+    CHECK(second["class"] == "ok");
+  }
+}
+
+// ---- CHUNKING/BDAT (RFC 3030) and STARTTLS (RFC 3207) towards our clients ---------------
+
+namespace {
+
+// EHLO, MAIL, RCPT on a fresh plaintext session.
+void open_transaction(SmtpClient& c) {
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  const std::string ehlo = c.cmd("EHLO client.test");
+  REQUIRE(SmtpClient::code(ehlo) == 250);
+  REQUIRE(ehlo.find("CHUNKING") != std::string::npos);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+}
+
+std::string bdat(const std::string& chunk, bool last = false) {
+  return "BDAT " + std::to_string(chunk.size()) + (last ? " LAST" : "") + "\r\n" + chunk;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("BDAT: two chunks and LAST are relayed as DATA, byte-exact and dot-stuffed",
+          "[relay][bdat]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  open_transaction(c);
+  // A line split across chunks, a CRLF split across chunks, and dots that BDAT never
+  // stuffs: ".leading dot" is content, so it must go upstream stuffed as "..leading dot".
+  c.send(bdat("Subject: chunks\r\n\r\nline o"));
+  const std::string first = c.reply();
+  CHECK(first.rfind("250 2.0.0", 0) == 0);
+  c.send(bdat("ne\r\n.leading dot\r"));
+  CHECK(SmtpClient::code(c.reply()) == 250);
+  c.send(bdat("\n\xc3\xa9t\xc3\xa9\r\n", true));
+  const std::string final_reply = c.reply();
+  INFO("relay log: " << relay.log());
+  CHECK(SmtpClient::code(final_reply) == 250);
+  CHECK(final_reply.find("queued as") != std::string::npos);  // the upstream's own reply
+  CHECK(SmtpClient::code(c.cmd("QUIT")) == 221);
+  const std::string seen = read_file(capture);
+  INFO("upstream capture:\n" << seen);
+  CHECK(seen.find("TLS-Relay: upstream=primary;") != std::string::npos);
+  CHECK(seen.find("\r\nSubject: chunks\r\n\r\nline one\r\n..leading dot\r\n"
+                  "\xc3\xa9t\xc3\xa9\r\n.\r\n") != std::string::npos);
+  CHECK(seen.find("BDAT") == std::string::npos);
+  CHECK(occurrences(seen, "\r\n.\r\n") == 1);
+}
+
+TEST_CASE("BDAT: a \".\" line inside a chunk is content, never the end of data", "[relay][bdat]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  open_transaction(c);
+  // Everything pipelined in one write: the chunk's octets are never read as commands.
+  c.send(bdat("Subject: s\r\n\r\na\r\n.\r\nMAIL FROM:<evil@example.org>\r\n") +
+         bdat("RCPT TO:<x@example.org>\r\n", true) + "NOOP\r\n");
+  CHECK(SmtpClient::code(c.reply()) == 250);
+  const std::string last = c.reply();
+  CHECK(SmtpClient::code(last) == 250);
+  CHECK(last.find("queued as") != std::string::npos);
+  CHECK(c.reply().rfind("250 2.0.0 Ok", 0) == 0);  // the NOOP after the LAST chunk
+  const std::string seen = read_file(capture);
+  INFO("upstream capture:\n" << seen);
+  CHECK(seen.find("\r\na\r\n..\r\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<x@example.org>\r\n"
+                  ".\r\n") != std::string::npos);
+  CHECK(occurrences(seen, "MAIL FROM:") == 2);  // ours, and the content line
+  CHECK(occurrences(seen, "\r\nMAIL FROM:<evil") == 1);
+  CHECK(occurrences(seen, "\r\n.\r\n") == 1);
+}
+
+TEST_CASE("BDAT out of sequence: 503, its octets read and dropped, never executed",
+          "[relay][bdat]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  c.send(bdat("QUIT\r\n", true));
+  CHECK(c.reply().rfind("503 5.5.1", 0) == 0);
+  CHECK(SmtpClient::code(c.cmd("NOOP")) == 250);  // QUIT inside the chunk did not run
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+  c.send(bdat("x\r\n"));
+  CHECK(SmtpClient::code(c.reply()) == 250);
+  CHECK(SmtpClient::code(c.cmd("DATA")) == 503);  // DATA and BDAT do not mix
+  c.send(bdat("y\r\n", true));
+  CHECK(SmtpClient::code(c.reply()) == 250);
+}
+
+TEST_CASE("BDAT: bare LF or an oversize chunk fails the transaction; no final dot upstream",
+          "[relay][bdat]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())}, "max_message_size = 2000");
+  SmtpClient c(relay.port());
+  open_transaction(c);
+  SECTION("bare LF") {
+    c.send(bdat("Subject: s\r\n\r\nhello\n.\nMAIL FROM:<evil@example.org>\r\n"));
+    CHECK(c.reply().rfind("554 5.5.2", 0) == 0);
+    c.send(bdat("more\r\n", true));  // the transaction is gone
+    CHECK(SmtpClient::code(c.reply()) == 503);
+  }
+  SECTION("announced size over max_message_size, refused before it is read") {
+    c.send(bdat("x\r\n"));
+    CHECK(SmtpClient::code(c.reply()) == 250);
+    c.send(bdat(std::string(2500, 'y'), true));
+    CHECK(c.reply().rfind("552 5.3.4", 0) == 0);
+  }
+  SECTION("an oversize first chunk: the upstream is reset, the next transaction works") {
+    c.send(bdat(std::string(2500, 'y'), true));
+    CHECK(c.reply().rfind("552 5.3.4", 0) == 0);
+    REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+    REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+    c.send(bdat("Subject: ok\r\n\r\nsmall\r\n", true));
+    CHECK(SmtpClient::code(c.reply()) == 250);
+  }
+  CHECK(SmtpClient::code(c.cmd("NOOP")) == 250);
+  CHECK(SmtpClient::code(c.cmd("QUIT")) == 221);
+  CHECK(c.closed());
+  const std::string seen = read_file(capture);
+  INFO(seen);
+  CHECK(occurrences(seen, "\r\n.\r\n") == occurrences(seen, "Subject: ok\r\n"));
+  CHECK(seen.find("yyyy") == std::string::npos);
+  CHECK(seen.find("evil@example.org") == std::string::npos);
+}
+
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <sys/time.h>
+
+namespace {
+
+// A blocking SMTP client that can switch to TLS after STARTTLS (OpenSSL over the socket).
+// Reads have a 20 s receive time-out so a broken relay fails the test, never hangs it.
+class StarttlsClient {
+ public:
+  explicit StarttlsClient(unsigned short port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    timeval tv{20, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~StarttlsClient() {
+    if (ssl_) SSL_free(ssl_);
+    if (ctx_) SSL_CTX_free(ctx_);
+    ::close(fd_);
+  }
+  StarttlsClient(const StarttlsClient&) = delete;
+  StarttlsClient& operator=(const StarttlsClient&) = delete;
+
+  void send(const std::string& bytes) {
+    if (ssl_) {
+      REQUIRE(SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
+              static_cast<int>(bytes.size()));
+    } else {
+      REQUIRE(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+              static_cast<ssize_t>(bytes.size()));
+    }
+  }
+  // One whole reply; "" on close or time-out.
+  std::string reply() {
+    std::string out;
+    for (;;) {
+      auto nl = buffer_.find("\r\n");
+      if (nl == std::string::npos) {
+        char b[4096];
+        const int n =
+            ssl_ ? SSL_read(ssl_, b, sizeof b) : static_cast<int>(::recv(fd_, b, sizeof b, 0));
+        if (n <= 0) return "";
+        buffer_.append(b, static_cast<std::size_t>(n));
+        continue;
+      }
+      const std::string line = buffer_.substr(0, nl + 2);
+      buffer_.erase(0, nl + 2);
+      out += line;
+      if (line.size() < 4 || line[3] != '-') return out;
+    }
+  }
+  std::string cmd(const std::string& line) {
+    send(line + "\r\n");
+    return reply();
+  }
+  // The client side of the handshake, trusting the test CA for relay.test's certificate.
+  bool handshake() {
+    REQUIRE(buffer_.empty());  // nothing of the plaintext phase may be left
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx_, cert("ca.pem").c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    ssl_ = SSL_new(ctx_);
+    SSL_set_tlsext_host_name(ssl_, "mx.test");
+    SSL_set1_host(ssl_, "mx.test");
+    SSL_set_fd(ssl_, fd_);
+    return SSL_connect(ssl_) == 1;
+  }
+  // True when the server closes the connection (or the TLS session) within the time-out.
+  bool closed() {
+    char b[256];
+    const int n =
+        ssl_ ? SSL_read(ssl_, b, sizeof b) : static_cast<int>(::recv(fd_, b, sizeof b, 0));
+    return n <= 0;
+  }
+
+ private:
+  int fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  std::string buffer_;
+};
+
+// [proxy] lines offering STARTTLS with the test peer's "good" certificate (for mx.test), the
+// key copied to a 0600 file of our own.
+std::string starttls_proxy(const TempDir& dir, mode_t key_mode = 0600) {
+  const std::string key = dir.path() + "/relay.key";
+  {
+    std::ofstream k(key);
+    k << read_file(cert("good.key"));
+  }
+  ::chmod(key.c_str(), key_mode);
+  return "tls_cert = \"" + cert("good.chain.pem") + "\"\ntls_key = \"" + key + "\"\n";
+}
+
+}  // namespace
+
+TEST_CASE("STARTTLS to our client: offered once, state reset, then mail flows under TLS",
+          "[relay][starttls-server]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())}, starttls_proxy(dir));
+  StarttlsClient c(relay.port());
+  REQUIRE(c.reply().rfind("220 ", 0) == 0);
+  const std::string ehlo = c.cmd("EHLO client.test");
+  CHECK(ehlo.find("STARTTLS") != std::string::npos);
+  CHECK(c.cmd("STARTTLS foo").rfind("501 ", 0) == 0);
+  CHECK(c.cmd("STARTTLS").rfind("220 2.0.0", 0) == 0);
+  REQUIRE(c.handshake());
+  // RFC 3207 4.2: the session starts afresh.
+  CHECK(c.cmd("MAIL FROM:<a@example.org>").rfind("503 ", 0) == 0);
+  const std::string ehlo2 = c.cmd("EHLO client.test");
+  CHECK(ehlo2.rfind("250-relay.test", 0) == 0);
+  CHECK(ehlo2.find("STARTTLS") == std::string::npos);
+  CHECK(c.cmd("STARTTLS").rfind("503 ", 0) == 0);
+  CHECK(c.cmd("MAIL FROM:<a@example.org>").rfind("250", 0) == 0);
+  CHECK(c.cmd("RCPT TO:<b@example.org>").rfind("250", 0) == 0);
+  CHECK(c.cmd("DATA").rfind("354", 0) == 0);
+  c.send("Subject: over TLS\r\n\r\nhi\r\n.\r\n");
+  CHECK(c.reply().rfind("250", 0) == 0);
+  CHECK(c.cmd("QUIT").rfind("221", 0) == 0);
+  INFO(relay.log());
+  CHECK(wait_for_log(relay, "client_tls=TLSv1.3/"));
+  CHECK(relay.log().find("event=starttls client=127.0.0.1 tls=TLSv1.3/") != std::string::npos);
+  CHECK(read_file(capture).find("Subject: over TLS\r\n\r\nhi\r\n.\r\n") != std::string::npos);
+}
+
+TEST_CASE("STARTTLS injection (CVE-2011-0411): a command pipelined after STARTTLS is dropped",
+          "[relay][starttls-server]") {
+  TempDir dir;
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())}, starttls_proxy(dir));
+  const std::string injected =
+      GENERATE(as<std::string>{}, "RSET", "NOOP", "EHLO evil.test", "MAIL FROM:<evil@example.org>");
+  INFO("injected: " << injected);
+  StarttlsClient c(relay.port());
+  REQUIRE(c.reply().rfind("220 ", 0) == 0);
+  REQUIRE(c.cmd("EHLO client.test").rfind("250", 0) == 0);
+  c.send("STARTTLS\r\n" + injected + "\r\n");  // one write
+  REQUIRE(c.reply().rfind("220 2.0.0", 0) == 0);
+  REQUIRE(c.handshake());
+  // The next reply is to our own EHLO: nothing answered the injected command.
+  const std::string ehlo = c.cmd("EHLO client.test");
+  CHECK(ehlo.rfind("250-relay.test", 0) == 0);
+  CHECK(c.cmd("NOOP") == "250 2.0.0 Ok\r\n");
+  // Not in a transaction (an injected MAIL never ran): MAIL is accepted, not "nested".
+  CHECK(c.cmd("MAIL FROM:<a@example.org>").rfind("250", 0) == 0);
+  INFO(relay.log());
+  CHECK(wait_for_log(relay, "event=starttls-discard"));
+}
+
+TEST_CASE("STARTTLS: a failed handshake closes the session and is logged",
+          "[relay][starttls-server]") {
+  TempDir dir;
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())}, starttls_proxy(dir));
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("STARTTLS")) == 220);
+  c.send("this is not a TLS ClientHello\r\n");
+  CHECK(c.closed());
+  CHECK(wait_for_log(relay, "event=starttls-failed"));
+}
+
+TEST_CASE("STARTTLS key and certificate problems fail check-config and serve with FILE:LINE:COL",
+          "[relay][starttls-server]") {
+  TempDir dir;
+  const std::string config = dir.path() + "/relay.toml";
+  auto write_config = [&](const std::string& proxy) {
+    std::ofstream f(config);
+    f << "[proxy]\nlisten = [\"127.0.0.1:0\"]\n"
+      << proxy << "\n"
+      << peer_upstream("primary", 25).toml;
+  };
+  SECTION("a group-readable key") {
+    write_config(starttls_proxy(dir, 0640));
+    auto r = run({tlsrelay_bin(), "check-config", config});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find(config + ":4:11: [proxy] tls_key: key file") != std::string::npos);
+    CHECK(r.err.find("chmod 600") != std::string::npos);
+    auto s = run({tlsrelay_bin(), "serve", "--config", config}, std::chrono::seconds(20));
+    CHECK(s.exit_code != 0);
+    CHECK(s.err.find(config + ":4:11: [proxy] tls_key:") != std::string::npos);
+  }
+  SECTION("a key that does not match the certificate") {
+    std::string proxy = starttls_proxy(dir);
+    const std::string other = dir.path() + "/other.key";
+    REQUIRE(run({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-out", other})
+                .exit_code == 0);
+    ::chmod(other.c_str(), 0600);
+    proxy = proxy.substr(0, proxy.find("tls_key")) + "tls_key = \"" + other + "\"\n";
+    write_config(proxy);
+    auto r = run({tlsrelay_bin(), "check-config", config});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find(":4:11: [proxy] tls_key:") != std::string::npos);
+    CHECK(r.err.find("does not match") != std::string::npos);
+  }
+  SECTION("a certificate file that is not there") {
+    write_config("tls_cert = \"" + dir.path() + "/missing.pem\"\ntls_key = \"/x\"\n");
+    auto r = run({tlsrelay_bin(), "check-config", config});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find(config + ":3:12: [proxy] tls_cert:") != std::string::npos);
+  }
+}
+
+TEST_CASE("swaks --tls through the relay", "[relay][starttls-server]") {
+  if (::access("/usr/bin/swaks", X_OK) != 0 ||
+      run({"perl", "-MNet::SSLeay", "-e", "1"}).exit_code != 0) {
+    WARN("swaks with TLS support (Net::SSLeay) is not installed; skipped");
+    return;
+  }
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())}, starttls_proxy(dir));
+  auto r = run({"/usr/bin/swaks", "--server", "127.0.0.1", "--port", std::to_string(relay.port()),
+                "--tls", "--from", "a@example.org", "--to", "b@example.org", "--ehlo",
+                "client.test", "--header", "Subject: swaks"},
+               std::chrono::seconds(30));
+  INFO(r.out << r.err << relay.log());
+  CHECK(r.exit_code == 0);
+  CHECK(read_file(capture).find("Subject: swaks") != std::string::npos);
 }
