@@ -27,4 +27,4 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 UBSAN_OPTI
   ctest --test-dir build-asan --output-on-failure -j2 -E '^(soak|faults_by_phase|deploy-.*|e2e_status_page)$'
 
 echo "== fuzz (libFuzzer + ASan + UBSan, bounded)"
-bash scripts/fuzz.sh 20
+bash scripts/fuzz.sh 10
