@@ -1172,3 +1172,26 @@ TEST_CASE("swaks --tls through the relay", "[relay][starttls-server]") {
   CHECK(r.exit_code == 0);
   CHECK(read_file(capture).find("Subject: swaks") != std::string::npos);
 }
+
+TEST_CASE("DSN parameters reach an upstream that offers DSN (RFC 3461)", "[relay][dsn]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  const std::string ehlo = c.cmd("EHLO client.test");
+  REQUIRE(SmtpClient::code(ehlo) == 250);
+  CHECK(ehlo.find("DSN") != std::string::npos);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=QQ314159")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org> NOTIFY=SUCCESS,DELAY "
+                                 "ORCPT=rfc822;b@example.org")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  c.send("Subject: dsn\r\n\r\nbody\r\n.\r\n");
+  REQUIRE(SmtpClient::code(c.reply()) == 250);
+  const std::string seen = read_file(capture);
+  INFO(seen);
+  CHECK(seen.find("MAIL FROM:<a@example.org> RET=HDRS ENVID=QQ314159") != std::string::npos);
+  CHECK(seen.find("RCPT TO:<b@example.org> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b@example.org") !=
+        std::string::npos);
+}

@@ -200,7 +200,9 @@ SmtpDialogue::Step SmtpDialogue::on_ehlo(std::string_view args) {
                                                                : "250-STARTTLS\r\n";
   }
   if (offers_auth()) out += "250-AUTH PLAIN LOGIN XOAUTH2\r\n";
-  out += "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n";
+  // DSN (RFC 3461): its MAIL/RCPT parameters are accepted as they come, so a test can see
+  // that the relay passes them on.
+  out += "250-8BITMIME\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n";
   return {out};
 }
 
