@@ -152,6 +152,7 @@ TEST_CASE("faults by phase: Postfix's queue names tlsrelay's class id", "[faults
   FrontPostfix postfix(relay.port());
   std::ostringstream table;
   std::vector<std::string> ids;
+  std::vector<std::string> queue_ids;
   int n = 0;
   for (const PhaseCase& pc : cases()) {
     const std::string id = "pfphase-" + std::to_string(++n);
@@ -178,7 +179,9 @@ TEST_CASE("faults by phase: Postfix's queue names tlsrelay's class id", "[faults
         std::chrono::seconds(30));
     INFO("fault " << pc.rule << "\nPostfix log:\n" << postfix.maillog());
     REQUIRE(deferred);
-    // Held, so that later faults of this loop cannot touch it again.
+    queue_ids.push_back(queue_id);
+    // Held, so that later faults of this loop cannot touch it again (Postfix may still have
+    // retried it once before the hold: counted below from its log).
     postfix.hold(queue_id);
     const Deferral& d = mine.front();
     table << "  " << pc.rule << std::string(28 - std::min<std::size_t>(27, pc.rule.size()), ' ')
@@ -198,9 +201,27 @@ TEST_CASE("faults by phase: Postfix's queue names tlsrelay's class id", "[faults
   REQUIRE(wait_until([&] { return postfix.queue_empty(); }, std::chrono::seconds(60)));
   REQUIRE(wait_until([&] { return smarthost.queue_empty(); }, std::chrono::seconds(30)));
   const auto delivered = smarthost.delivered("X-Soak-Id");
+  const auto all_deferrals = deferrals(postfix.maillog());
   for (std::size_t i = 0; i < ids.size(); ++i) {
     INFO(ids[i] << " (" << cases()[i].rule << ")");
-    // Never lost; twice exactly where the smarthost's 250 to the dot was lost on the way.
-    CHECK(count_of(delivered, ids[i]) == (cases()[i].after_dot ? 2 : 1));
+    // Never lost. An extra copy only where the smarthost's 250 to the dot was lost on the
+    // way, and then one per such deferral in Postfix's log (RFC 1047): a retry before the
+    // hold took effect may have met the same fault again.
+    std::size_t maybe_delivered = 0;
+    for (const Deferral& d : all_deferrals) {
+      if (d.queue_id == queue_ids[i] &&
+          d.reason.find("duplicate is possible") != std::string::npos) {
+        ++maybe_delivered;
+      }
+    }
+    // (A fault mid-body may also say "duplicate is possible" when our dot had already been
+    // written; there the smarthost never saw it, so one copy is right.)
+    const std::size_t copies = count_of(delivered, ids[i]);
+    if (cases()[i].after_dot) {
+      CHECK(copies >= 2);
+      CHECK(copies <= 1 + maybe_delivered);
+    } else {
+      CHECK(copies == 1);
+    }
   }
 }
