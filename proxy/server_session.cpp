@@ -174,6 +174,20 @@ asio::awaitable<void> ServerSession::reset_upstream() {
   if (!r.reply || r.reply->code != 250) co_await drop_upstream(false);
 }
 
+// The client went away or stalled in the middle of a message: the upstream must not get a
+// final dot (it would deliver a truncated message), so it is closed; the client gets 421 if
+// it is still there.
+asio::awaitable<void> ServerSession::abandon_message(const char* why, std::uint64_t size) {
+  co_await drop_upstream(false);
+  log_transaction(simple(421, "4.4.2", why), size);
+  fsm_.transaction_done();
+  if (deadline_.expired()) {
+    const Reply timeout =
+        simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
+    (void)co_await send(timeout);
+  }
+}
+
 asio::awaitable<void> ServerSession::release_upstream() {
   if (!upstream_) co_return;
   // Whatever the client left half done (MAIL, RCPT) is cleared before anybody reuses it;
@@ -383,15 +397,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
     auto ec = co_await client_.read_more();
     deadline_.disarm();
     if (ec) {
-      // The client went away or stalled mid-DATA: the upstream must not get a final dot.
-      co_await drop_upstream(false);
-      log_transaction(simple(421, "4.4.2", "client lost during DATA"), reader.size());
-      fsm_.transaction_done();
-      if (deadline_.expired()) {
-        const Reply timeout =
-            simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
-        (void)co_await send(timeout);
-      }
+      co_await abandon_message("client lost during DATA", reader.size());
       co_return false;
     }
     std::string chunk = client_.take();
@@ -457,16 +463,8 @@ asio::awaitable<bool> ServerSession::relay_bdat(const BdatParams& bdat) {
       auto ec = co_await client_.read_more();
       deadline_.disarm();
       if (ec) {
-        // Mid-chunk: the upstream must not get a final dot.
         bdat_.reset();
-        co_await drop_upstream(false);
-        log_transaction(simple(421, "4.4.2", "client lost during BDAT"), 0);
-        fsm_.transaction_done();
-        if (deadline_.expired()) {
-          const Reply timeout =
-              simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
-          (void)co_await send(timeout);
-        }
+        co_await abandon_message("client lost during BDAT", 0);
         co_return false;
       }
     }

@@ -58,6 +58,7 @@ class ServerSession {
   boost::asio::awaitable<void> reset_upstream();
   // At the end of the client session: a clean upstream connection goes to the pool.
   boost::asio::awaitable<void> release_upstream();
+  boost::asio::awaitable<void> abandon_message(const char* why, std::uint64_t size);
   void log_transaction(const Reply& final_reply, std::uint64_t size);
 
   tls::SmtpStream client_;
