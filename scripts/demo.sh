@@ -50,7 +50,7 @@ send() {
     --header "Subject: $2" --body "Hello through tlsrelay." 2>&1 |
     awk '/^ *-> \.$/ { dot = 1; next }
          /^ *<[-~*]+ +[45][0-9][0-9] / || (dot && /^ *<[-~*]+ +[0-9][0-9][0-9] /) {
-           sub(/^ *<[-~*]+ +/, "  reply: "); print; exit }'
+           sub(/^ *<[-~*]+ +/, "  reply: "); print; exit }' || true  # swaks exits non-zero on 4xx
 }
 echo "Relay A tries 'expired' first, then 'healthy':"
 send "${port[relay-a]}" "demo one"
@@ -62,7 +62,7 @@ echo
 echo "=== 5. What relay A knows now: route health (GET /metrics, /status, and / in a browser) ==="
 send "${port[relay-a]}" "demo three"
 echo "  'expired' is failing and held down, so 'demo three' went straight to 'healthy':"
-grep -a -E '^TLS-Relay:' "$work/healthy.capture" | tail -1 | sed 's/^/    /'
+grep -a -A1 -E '^TLS-Relay:' "$work/healthy.capture" | tail -2 | sed 's/^/    /'
 curl -s "http://127.0.0.1:$http_port/metrics" | grep -E '^tlsrelay_route_health.* 1$' | sed 's/^/    /'
 if [ "${TLSRELAY_DEMO_HOLD:-0}" = 1 ]; then
   echo "  The status page is at http://127.0.0.1:$http_port/ ; press Enter to stop the demo."
