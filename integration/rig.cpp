@@ -215,7 +215,8 @@ Relay::Relay(unsigned short upstream_port, const std::string& ca_file, const std
     << "max_connections = 1000\nmax_connections_per_client = 1000\n"
     << (reuse ? "" : "pool_size_per_upstream = 0\n")
     << "[proxy.timeouts]\ncommand_s = 3\ndata_block_s = 30\ndata_done_s = 3\n\n"
-    << "[tls]\nca_file = \"" << ca_file << "\"\n\n"
+    << "[tls]\nca_file = \"" << ca_file << "\"\n"
+    << (reuse ? "" : "session_resumption = false\n") << "\n"
     << "[log]\nevents = \"" << dir_.path() << "/events.jsonl\"\n\n"
     << "[[upstream]]\nname = \"smarthost\"\nhost = \"mx.test\"\nport = " << upstream_port
     << "\nconnect = \"127.0.0.1\"\ntimeout_s = 2\nauth_user = \"" << Smarthost::user()

@@ -93,8 +93,9 @@ class Injector {
 // with one upstream, AUTH, short time-outs, and `extra` appended to the config.
 class Relay {
  public:
-  // reuse = false: no upstream connection pool, so every message opens a connection (and
-  // passes through every phase the injector may hit).
+  // reuse = false: no upstream connection pool and no TLS session resumption, so every
+  // message opens a connection with a full handshake (and passes through every phase the
+  // injector may hit, and sees a swapped certificate at once).
   Relay(unsigned short upstream_port, const std::string& ca_file, const std::string& extra = "",
         bool reuse = true);
   unsigned short port() const { return port_; }
