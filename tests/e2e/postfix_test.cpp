@@ -137,10 +137,23 @@ TEST_CASE("with an expired upstream certificate Postfix's queue says why", "[pos
   INFO("maillog:\n" << log);
   CHECK(log.find("451 4.7.5 tlsrelay: smarthost mx.test[127.0.0.1]:" +
                  std::to_string(upstream.port()) + " certificate-expired") != std::string::npos);
-  const std::string queue = postfix.queue();
+  // The maillog line comes before the queue manager moves the message to the deferred
+  // queue; until then postqueue shows it active, without a delay reason.
+  std::string queue;
+  std::string reason;
+  REQUIRE(wait_until(
+      [&] {
+        queue = postfix.queue();
+        const auto entry = nlohmann::json::parse(queue.substr(0, queue.find('\n')), nullptr, false);
+        const auto why = entry.is_object() ? entry.value("/recipients/0/delay_reason"_json_pointer,
+                                                         nlohmann::json())
+                                           : nlohmann::json();
+        if (!why.is_string()) return false;
+        reason = why.get<std::string>();
+        return true;
+      },
+      std::chrono::seconds(30)));
   INFO("postqueue -j:\n" << queue);
-  auto entry = nlohmann::json::parse(queue.substr(0, queue.find('\n')));
-  const std::string reason = entry["recipients"][0]["delay_reason"];
   CHECK(reason.find("certificate-expired") != std::string::npos);
   CHECK(reason.find("expired 2021-01-01") != std::string::npos);
   CHECK(log.find("status=sent") == std::string::npos);
