@@ -112,7 +112,26 @@ void ClientContext::prepare_resumption(SSL* ssl, const std::string& identity, bo
   if (!offer || !resumption_) return;
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(identity);
-  if (it != sessions_.end()) SSL_set_session(ssl, it->second);  // takes its own reference
+  if (it == sessions_.end()) return;
+  if (!still_resumable(it->second, std::time(nullptr))) {
+    SSL_SESSION_free(it->second);
+    sessions_.erase(it);
+    return;
+  }
+  SSL_set_session(ssl, it->second);  // takes its own reference
+}
+
+bool ClientContext::still_resumable(const SSL_SESSION* session, std::time_t now) {
+  // A session stands in for a verification done when it was made: only for a while, and
+  // never past the certificate's own dates. A TLS 1.3 ticket's lifetime is the server's
+  // choice (OpenSSL's default is two hours, others give days), so it is no bound of ours.
+  const long age = static_cast<long>(now) - SSL_SESSION_get_time(session);
+  if (age < 0 || age >= kSessionCacheTimeout) return false;
+  X509* peer = SSL_SESSION_get0_peer(const_cast<SSL_SESSION*>(session));
+  if (peer == nullptr) return false;
+  // X509_cmp_time: -1 earlier than `now`, 1 later, 0 when the date cannot be read.
+  return X509_cmp_time(X509_get0_notBefore(peer), &now) < 0 &&
+         X509_cmp_time(X509_get0_notAfter(peer), &now) > 0;
 }
 
 int ClientContext::on_new_session(SSL* ssl, SSL_SESSION* session) {

@@ -9,11 +9,14 @@
 // TLS session resumption (RFC 8446 2.2, RFC 5077): the context keeps the last session per
 // server identity (name checked, SNI, port), only from handshakes whose certificate
 // verified, at most kMaxSessions of them; a connection that sets the same identity offers
-// it. The cache has its own mutex.
+// it, unless it is older than kSessionCacheTimeout or its server certificate is outside its
+// validity by now (a resumed handshake skips verification, so these are checked before
+// offering). The cache has its own mutex.
 #pragma once
 
 #include <openssl/ssl.h>
 
+#include <ctime>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,6 +53,8 @@ class ClientContext {
   const ClientProfile& profile() const { return profile_; }
 
   static constexpr std::size_t kMaxSessions = 1024;
+  // Postfix's smtp_tls_session_cache_timeout default.
+  static constexpr long kSessionCacheTimeout = 3600;
   // Before the handshake: remember sessions of this connection under `identity`, and offer
   // the one remembered for it, if any (when resumption is on).
   void prepare_resumption(SSL* ssl, const std::string& identity, bool offer);
@@ -59,6 +64,7 @@ class ClientContext {
  private:
   ClientContext(SSL_CTX* ctx, ClientProfile profile) : ctx_(ctx), profile_(std::move(profile)) {}
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
+  static bool still_resumable(const SSL_SESSION* session, std::time_t now);
   void remember(const std::string& identity, SSL_SESSION* session);  // takes the reference
 
   SSL_CTX* ctx_;
