@@ -55,6 +55,9 @@ struct ProxySettings {
   std::uint64_t max_connections = 200;
   std::uint64_t max_connections_per_client = 50;
   Duration idle_upstream{std::chrono::seconds(30)};
+  // How long after it opened an upstream connection may still take a new transaction
+  // (Postfix's smtp_connection_reuse_time_limit): its certificate was checked only then.
+  Duration reuse_time_limit{std::chrono::seconds(300)};
   std::uint64_t pool_size_per_upstream = 8;
 
   static std::vector<Cidr> default_allow_clients();  // 127.0.0.1/32, ::1/128

@@ -28,8 +28,7 @@ std::unique_ptr<UpstreamSession> UpstreamPool::take(const std::string& upstream,
   while (!q.empty()) {
     Idle idle = std::move(q.back());  // the most recently used: least likely to be dead
     q.pop_back();
-    const auto max_idle = idle.config->settings.proxy.idle_upstream;
-    if (idle.config.get() == config && !idle.session->broken() && now - idle.since < max_idle) {
+    if (idle.config.get() == config && !idle.session->broken() && still_usable(idle, now)) {
       return std::move(idle.session);
     }
     close(std::move(idle.session));
@@ -43,7 +42,8 @@ void UpstreamPool::give(std::unique_ptr<UpstreamSession> session,
   const std::string name = session->facts().upstream.name;
   auto& q = idle_[name];
   if (closed_ || session->broken() || !session->reusable() || proxy.pool_size_per_upstream == 0 ||
-      proxy.idle_upstream.count() == 0) {
+      proxy.idle_upstream.count() == 0 ||
+      Clock::now() - session->opened_at() >= proxy.reuse_time_limit) {
     close(std::move(session));
     return;
   }
@@ -85,15 +85,24 @@ void UpstreamPool::arm() {
   });
 }
 
+bool UpstreamPool::still_usable(const Idle& idle, Clock::time_point now) {
+  const auto& proxy = idle.config->settings.proxy;
+  return now - idle.since < proxy.idle_upstream &&
+         now - idle.session->opened_at() < proxy.reuse_time_limit;
+}
+
 void UpstreamPool::sweep() {
   const auto now = Clock::now();
   bool any = false;
   for (auto& [name, q] : idle_) {
-    while (!q.empty()) {
-      const Idle& oldest = q.front();
-      if (now - oldest.since < oldest.config->settings.proxy.idle_upstream) break;
-      close(std::move(q.front().session));
-      q.pop_front();
+    // Any entry may have reached its age limit, not only the longest idle one.
+    for (auto it = q.begin(); it != q.end();) {
+      if (still_usable(*it, now)) {
+        ++it;
+        continue;
+      }
+      close(std::move(it->session));
+      it = q.erase(it);
     }
     any = any || !q.empty();
   }

@@ -1,8 +1,10 @@
 // Idle upstream connections kept for the next transaction, whichever client session it
-// comes from: a pool per upstream with an idle time-out ([proxy] idle_upstream_s) and a cap
-// ([proxy] pool_size_per_upstream). Only connections opened with the upstream's normal
-// profile (verified TLS, or tls = "none" by config) are kept: a compat or plaintext
-// fallback is a per-message decision of the policy and is never reused behind its back.
+// comes from: a pool per upstream with an idle time-out ([proxy] idle_upstream_s), a cap
+// ([proxy] pool_size_per_upstream) and a limit on a connection's age ([proxy]
+// reuse_time_limit_s, like Postfix's smtp_connection_reuse_time_limit: the upstream's
+// certificate was verified when the connection opened, never since). Only connections opened with
+// the upstream's normal profile (verified TLS, or tls = "none" by config) are kept: a compat or
+// plaintext fallback is a per-message decision of the policy and is never reused behind its back.
 //
 // A connection comes back only after RSET was answered 250, so it is clean and was alive a
 // moment ago; if it died since, the session reconnects transparently (server_session.cpp).
@@ -47,6 +49,7 @@ class UpstreamPool {
     std::shared_ptr<const RelayConfig> config;
     Clock::time_point since;
   };
+  static bool still_usable(const Idle& idle, Clock::time_point now);
   void close(std::unique_ptr<UpstreamSession> session);
   void sweep();
   void arm();

@@ -52,6 +52,8 @@ class UpstreamSession {
   // Opened with the upstream's normal profile, so the pool may keep it (upstream_pool.hpp).
   bool reusable() const { return reusable_; }
   void set_reusable(bool r) { reusable_ = r; }
+  // When the connection was handed over open (greeted, TLS verified, authenticated).
+  std::chrono::steady_clock::time_point opened_at() const { return opened_at_; }
 
  private:
   std::unique_ptr<tls::SmtpStream> stream_;
@@ -62,6 +64,7 @@ class UpstreamSession {
   bool broken_ = false;
   tls::FailureClass lost_ = tls::FailureClass::ConnectionClosed;
   bool reusable_ = false;
+  std::chrono::steady_clock::time_point opened_at_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace tlsrelay::proxy

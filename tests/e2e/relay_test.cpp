@@ -10,6 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -34,8 +37,10 @@ Upstream peer_upstream(const std::string& name, unsigned short port) {
 // A relay with its config, event log and the given upstreams; extra goes into [proxy].
 class Relay {
  public:
+  // `wrapper` runs before the daemon's argv (an environment for it, say).
   Relay(const std::vector<Upstream>& upstreams, const std::string& proxy_extra = "",
-        const std::string& tail = "", const std::string& tls_extra = "") {
+        const std::string& tail = "", const std::string& tls_extra = "",
+        std::vector<std::string> wrapper = {}) {
     config_ = dir_.path() + "/relay.toml";
     events_ = dir_.path() + "/events.jsonl";
     std::ofstream f(config_);
@@ -45,8 +50,8 @@ class Relay {
     for (const auto& u : upstreams) f << u.toml << "\n";
     f << tail;
     f.close();
-    server_ = std::make_unique<Server>(
-        std::vector<std::string>{tlsrelay_bin(), "serve", "--config", config_});
+    wrapper.insert(wrapper.end(), {tlsrelay_bin(), "serve", "--config", config_});
+    server_ = std::make_unique<Server>(std::move(wrapper));
   }
   unsigned short port() const { return server_->port(); }
   // The event log is written by a background thread: wait (bounded) for `lines` records.
@@ -731,6 +736,15 @@ TEST_CASE("a forced mechanism the server lacks is auth-unavailable, never a fall
   CHECK(relay.events(1).find("\"C: AUTH LOGIN\"") != std::string::npos);
 }
 
+// Waits (bounded) until the relay's /metrics holds this sample line.
+bool wait_for_metric(unsigned short http, const std::string& sample) {
+  for (int i = 0; i < 500; ++i) {
+    if (http_get(http, "/metrics").find(sample + "\n") != std::string::npos) return true;
+    poll(nullptr, 0, 10);
+  }
+  return false;
+}
+
 TEST_CASE(
     "upstream reuse: the next session takes the pooled connection; a dead one is "
     "replaced transparently",
@@ -744,14 +758,7 @@ TEST_CASE(
               "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n");
   // The connection goes to the pool after the client's QUIT (RSET first): wait for it.
   auto wait_pooled = [&] {
-    for (int i = 0; i < 500; ++i) {
-      if (http_get(http, "/metrics").find("tlsrelay_upstream_pooled_connections 1\n") !=
-          std::string::npos) {
-        return true;
-      }
-      poll(nullptr, 0, 10);
-    }
-    return false;
+    return wait_for_metric(http, "tlsrelay_upstream_pooled_connections 1");
   };
   REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
   REQUIRE(wait_pooled());
@@ -781,6 +788,93 @@ TEST_CASE(
   CHECK(SmtpClient::code(r) == 250);
   CHECK(relay.log().find("event=reused-upstream-lost") != std::string::npos);
   CHECK(count(relay.events(2), "\n") == 2);  // one new attempt, no failure recorded
+}
+
+TEST_CASE("upstream reuse ends at reuse_time_limit_s: the next message gets a new connection",
+          "[relay][pool]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  const unsigned short http = free_port();
+  Relay relay({peer_upstream("primary", peer.port())}, "reuse_time_limit_s = 0.5\n",
+              "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n");
+  REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+  REQUIRE(wait_for_metric(http, "tlsrelay_upstream_pooled_connections 1"));
+  // Idle for far less than idle_upstream_s (30 s), but past its age limit: the pool lets it go.
+  REQUIRE(wait_for_metric(http, "tlsrelay_upstream_pooled_connections 0"));
+  REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+  const std::string seen = read_file(capture);
+  INFO(seen);
+  std::size_t handshakes = 0;
+  for (auto at = seen.find("STARTTLS"); at != std::string::npos; at = seen.find("STARTTLS", at + 1))
+    ++handshakes;
+  CHECK(handshakes == 2);  // the certificate was verified again on a new connection
+  const std::string events = relay.events(2);
+  CHECK(std::count(events.begin(), events.end(), '\n') == 2);
+}
+
+namespace {
+
+// Seconds from now until the test peer's "good" certificate expires.
+long seconds_until_good_certificate_expires() {
+  FILE* f = std::fopen(cert("good.chain.pem").c_str(), "r");
+  REQUIRE(f != nullptr);
+  X509* leaf = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  REQUIRE(leaf != nullptr);
+  int days = 0;
+  int seconds = 0;
+  const int ok = ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(leaf));
+  X509_free(leaf);
+  REQUIRE(ok == 1);
+  return days * 86400L + seconds;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "TLS session resumption: a session is not offered once it is an hour old or its "
+    "certificate has expired",
+    "[relay][resumption]") {
+  // The relay's wall clock comes from a file (libfaketime), so it can move on between two
+  // messages; its monotonic clock, which drives time-outs, stays real. OpenSSL would still
+  // offer both sessions: a TLS 1.3 ticket of an OpenSSL server lives two hours.
+  Server peer(peer_argv({}));
+  TempDir dir;
+  const std::string clock = dir.path() + "/clock";
+  const std::vector<std::string> faked = {
+      "env", "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+      "FAKETIME_TIMESTAMP_FILE=" + clock, "FAKETIME_NO_CACHE=1", "DONT_FAKE_MONOTONIC=1"};
+  // Replaced whole (rename), so that the relay never reads a half-written file.
+  auto set_clock = [&](long offset) {
+    std::ofstream(clock + ".new") << "+" << offset << "\n";
+    REQUIRE(std::rename((clock + ".new").c_str(), clock.c_str()) == 0);
+  };
+  const long expires_in = seconds_until_good_certificate_expires();
+  struct Case {
+    const char* what;
+    long first, second;  // clock offsets in seconds at the first and second message
+    int code;
+    const char* klass;
+  };
+  for (const Case& c : {Case{"an hour and a half old", 0, 5400, 250, "ok"},
+                        Case{"certificate expired ten minutes after the session was made",
+                             expires_in - 1800, expires_in + 600, 451, "certificate-expired"}}) {
+    INFO(c.what);
+    set_clock(c.first);
+    Relay relay({peer_upstream("primary", peer.port())}, "pool_size_per_upstream = 0\n", "", "",
+                faked);
+    REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+    set_clock(c.second);
+    const std::string r = relay_one(relay.port());
+    INFO(r << relay.log());
+    CHECK(SmtpClient::code(r) == c.code);
+    const std::string events = relay.events(2);
+    auto second = nlohmann::json::parse(
+        events.substr(events.find('\n') + 1, events.rfind('\n') - events.find('\n')));
+    CHECK(second["tls"]["session_reused"] == false);
+    CHECK(second["class"] == c.klass);
+  }
 }
 
 TEST_CASE("TLS session resumption: the next connection resumes a verified session",

@@ -98,6 +98,7 @@ TEST_CASE("a minimal configuration gets every documented default", "[config]") {
   CHECK(s.proxy.max_connections_per_client == 50);
   CHECK(s.proxy.idle_upstream == 30s);
   CHECK(s.proxy.pool_size_per_upstream == 8);
+  CHECK(s.proxy.reuse_time_limit == 300s);
   CHECK(s.tls.ca_file == "/etc/ssl/certs/ca-certificates.crt");
   CHECK(s.tls.min_version == "1.2");
   REQUIRE(s.upstreams.size() == 1);
@@ -142,6 +143,7 @@ replay_memory_bytes = 0
 max_connections = 10
 max_connections_per_client = 10
 idle_upstream_s = 2.5
+reuse_time_limit_s = 120
 pool_size_per_upstream = 0
 [proxy.timeouts]
 command_s = 60
@@ -217,6 +219,7 @@ policy = "tempfail"
   CHECK(s.proxy.max_connections == 10);
   CHECK(s.proxy.max_connections_per_client == 10);
   CHECK(s.proxy.idle_upstream == 2500ms);
+  CHECK(s.proxy.reuse_time_limit == 120s);
   CHECK(s.proxy.pool_size_per_upstream == 0);
   CHECK(s.proxy.timeouts.command == 60s);
   CHECK(s.proxy.timeouts.data_block == 500ms);
@@ -232,7 +235,7 @@ policy = "tempfail"
   CHECK(p.sni == "");
   CHECK(p.auth_user == "me@example.net");
   CHECK(p.auth_password_file == "/etc/tlsrelay/primary.secret");
-  CHECK(p.auth_password_file_at.to_string() == "full.toml:35:1");
+  CHECK(p.auth_password_file_at.to_string() == "full.toml:36:1");
   CHECK(p.auth_mechanism == AuthMechanism::Plain);
   CHECK(p.timeout == 10s);
   REQUIRE(p.compat);
@@ -242,14 +245,14 @@ policy = "tempfail"
   CHECK(p.compat->ciphersuites == "TLS_AES_128_GCM_SHA256");
   CHECK(p.compat->groups == "X25519");
   CHECK(p.compat->security_level == 0);
-  CHECK(p.at.to_string() == "full.toml:27:1");
+  CHECK(p.at.to_string() == "full.toml:28:1");
   const auto& o = s.upstreams[1];
   CHECK(o.host == "2001:db8::25");
   CHECK(o.tls == TlsMode::Implicit);
   CHECK(o.port == 465);
   CHECK(o.auth_mechanism == AuthMechanism::Xoauth2);
   CHECK(o.oauth_token_file == "/etc/tlsrelay/token");
-  CHECK(o.oauth_token_file_at.to_string() == "full.toml:46:1");
+  CHECK(o.oauth_token_file_at.to_string() == "full.toml:47:1");
   const auto& n = s.upstreams[2];
   CHECK(n.tls == TlsMode::None);
   CHECK(n.port == 25);
