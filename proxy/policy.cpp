@@ -1,5 +1,6 @@
 #include "proxy/policy.hpp"
 
+#include "config/policy_rules.hpp"
 #include "tls/text.hpp"
 
 namespace tlsrelay::proxy {
@@ -88,6 +89,21 @@ Reply lost_upstream_reply(const std::string& upstream, const std::string& stage,
                                  : "; the message was not delivered, retry later";
   return one_line(451, timeout ? "4.4.1" : "4.4.2",
                   "tlsrelay: " + upstream + " " + std::string(tls::to_string(lost)) + ": " + what);
+}
+
+bool replay_allowed(const config::PolicySettings& policy, tls::FailureClass lost) {
+  const auto& ci = tls::info(lost);
+  for (const config::Action& a : config::effective_rule(policy, ci.name, ci.group).actions) {
+    using K = config::ActionKind;
+    if (a.kind == K::Retry || a.kind == K::NextAddress || a.kind == K::NextUpstream) return true;
+  }
+  return false;
+}
+
+Reply replay_failed_reply(const Reply& lost, const std::string& why) {
+  std::string text = lost.lines.empty() ? std::string() : lost.lines.front();
+  text = text.substr(std::min(text.size(), lost.enhanced.size() + 1));
+  return one_line(lost.code, lost.enhanced, text + "; replay: " + tls::printable(why, 200));
 }
 
 Reply unexpected_reply(const std::string& upstream, const std::string& stage, const Reply& got) {

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "config/settings.hpp"
 #include "tls/attempt.hpp"
 #include "tls/classifier.hpp"
 #include "tls/smtp_reply.hpp"
@@ -40,6 +41,15 @@ Reply extension_missing_reply(const std::string& upstream, const std::string& ex
 // message may have been delivered, so the client must not take it as a hard failure.
 Reply lost_upstream_reply(const std::string& upstream, const std::string& stage,
                           tls::FailureClass lost);
+
+// Whether a transaction whose upstream was lost (connection-reset, -closed, timeout) before
+// our final dot may be replayed on a new route: when the class's effective rule moves on at
+// all (retry, next-address, next-upstream). A rule of only "defer" or "reject" keeps the
+// first failure, as it would for a failure while opening the route.
+bool replay_allowed(const config::PolicySettings& policy, tls::FailureClass lost);
+
+// A replay that did not take: the loss that started it, and what stopped it.
+Reply replay_failed_reply(const Reply& lost, const std::string& why);
 
 // The upstream answered something that makes no sense at this point (e.g. 354 to RCPT).
 Reply unexpected_reply(const std::string& upstream, const std::string& stage, const Reply& got);

@@ -88,7 +88,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
       co_return result;
     }
   }
-  const auto deadline = Clock::now() + policy.deadline;
+  const auto deadline = request.deadline.value_or(Clock::now() + policy.deadline);
   int attempts = 0;
   std::set<std::size_t> upstreams_tried;
   Cursor cur;

@@ -10,7 +10,9 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,9 @@ struct RouteRequest {
   std::string transaction_id;
   bool require_tls = false;  // REQUIRETLS (RFC 8689): verified TLS >= 1.2 on every attempt
   bool allow_pool = true;    // false: a pooled connection just turned out dead
+  // When all tries for the message must have ended; unset: [policy] deadline_s from now.
+  // A replay mid-transaction (server_session.cpp) gets what is left of the first one.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 boost::asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> config,

@@ -48,7 +48,8 @@ ServerSession::ServerSession(asio::ip::tcp::socket socket,
       telemetry_(telemetry),
       pool_(pool),
       id_(std::move(id)),
-      fsm_(config_->server) {
+      fsm_(config_->server),
+      replay_(config_->settings.proxy.replay_memory_bytes) {
   client_.socket() = std::move(socket);
   error_code ec;
   auto ep = client_.socket().remote_endpoint(ec);
@@ -217,6 +218,10 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
   transaction_id_ = id_ + "." + std::to_string(++transactions_);
   transaction_start_ = std::chrono::steady_clock::now();
   failures_.clear();
+  accepted_rcpts_.clear();
+  replay_.clear();
+  replays_ = 0;
+  replay_failure_.reset();
   if (upstream_ && upstream_->broken()) co_await drop_upstream(false);
   // Round 2 only when a reused connection (kept from this session's last transaction, or
   // from the pool) turned out dead at MAIL: that is not the message's failure, so open a
@@ -281,22 +286,28 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
 
 asio::awaitable<bool> ServerSession::relay_rcpt(const RcptParams& rcpt) {
   Reply reply;
-  if (!upstream_) {
-    reply = lost_upstream_reply("the upstream", "RCPT TO", tls::FailureClass::ConnectionClosed);
-  } else {
+  const std::string stage = "RCPT TO";
+  for (;;) {
+    if (!upstream_) {
+      reply = lost_upstream_reply("the upstream", stage, tls::FailureClass::ConnectionClosed);
+      break;
+    }
     const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
     std::string command = format_rcpt(rcpt, caps);
     auto r = co_await upstream_->command(std::move(command), config_->command_timeout);
     if (!r.reply) {
-      reply = lost_upstream_reply(upstream_->describe(), "RCPT TO", r.lost);
+      reply = lost_upstream_reply(upstream_->describe(), stage, r.lost);
+      if (co_await replace_upstream(stage, r.lost, reply, false)) continue;
       co_await drop_upstream(false);
     } else if (r.reply->code < 200 || (r.reply->code >= 300 && r.reply->code < 400)) {
-      reply = unexpected_reply(upstream_->describe(), "RCPT TO", *r.reply);
+      reply = unexpected_reply(upstream_->describe(), stage, *r.reply);
       co_await drop_upstream(false);
     } else {
       reply = *r.reply;
     }
+    break;
   }
+  if (reply.code / 100 == 2) accepted_rcpts_.push_back(rcpt);
   if (reply.code == 421) co_await drop_upstream(false);
   fsm_.rcpt_done(reply);
   co_return co_await send(reply);
@@ -310,10 +321,17 @@ asio::awaitable<std::optional<Reply>> ServerSession::open_upstream_data() {
   }
   std::string data_command = "DATA";
   auto r = co_await upstream_->command(std::move(data_command), config_->command_timeout);
-  if (r.reply && r.reply->code == 354) co_return std::nullopt;
   Reply reply;
   if (!r.reply) {
     reply = lost_upstream_reply(upstream_->describe(), "DATA", r.lost);
+    if (co_await replace_upstream("DATA", r.lost, reply, false)) {
+      data_command = "DATA";
+      r = co_await upstream_->command(std::move(data_command), config_->command_timeout);
+    }
+  }
+  if (r.reply && r.reply->code == 354) co_return std::nullopt;
+  if (!r.reply) {
+    if (upstream_) reply = lost_upstream_reply(upstream_->describe(), "DATA", r.lost);
     co_await drop_upstream(false);
   } else if (r.reply->code / 100 == 4 || r.reply->code / 100 == 5) {
     reply = *r.reply;
@@ -389,6 +407,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
   std::string out;
   DataWriter writer(out);
   write_trace_headers(writer);
+  std::size_t content_from = out.size();
 
   bool upstream_ok = true;
   std::uint64_t size = 0;
@@ -407,10 +426,10 @@ asio::awaitable<bool> ServerSession::relay_data() {
     if (fed.consumed < chunk.size()) {
       client_.put_back(std::string_view(chunk).substr(fed.consumed));
     }
-    if (upstream_ok && (out.size() >= kDataFlushBytes || reader.done())) {
-      if (reader.done() && !reader.error()) writer.finish();
-      upstream_ok = co_await upstream_->write(out, config_->data_block_timeout);
-      out.clear();
+    if (reader.error()) {
+      out.clear();  // refused: nothing more goes upstream, which never gets a final dot
+    } else if (upstream_ok && (out.size() >= kDataFlushBytes || reader.done())) {
+      upstream_ok = co_await flush_data(out, writer, content_from, reader.done());
     } else if (!upstream_ok) {
       out.clear();
     }
@@ -424,9 +443,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
     reply = *reader.error();
     co_await drop_upstream(false);
   } else if (!upstream_ok) {
-    reply =
-        lost_upstream_reply(upstream_ ? upstream_->describe() : "the upstream", "DATA",
-                            upstream_ ? upstream_->lost() : tls::FailureClass::ConnectionClosed);
+    reply = *replay_failure_;
     co_await drop_upstream(false);
   } else {
     reply = co_await upstream_final_reply();
@@ -453,6 +470,7 @@ asio::awaitable<bool> ServerSession::relay_bdat(const BdatParams& bdat) {
     if (!failure) {
       t.data_open = true;
       write_trace_headers(t.writer);
+      t.content_from = t.out.size();
     }
   }
   bool upstream_ok = !failure && t.data_open;
@@ -475,26 +493,17 @@ asio::awaitable<bool> ServerSession::relay_bdat(const BdatParams& bdat) {
       client_.put_back(std::string_view(chunk).substr(fed.consumed));
     }
     if (upstream_ok && t.out.size() >= kDataFlushBytes) {
-      upstream_ok = co_await upstream_->write(t.out, config_->data_block_timeout);
-      t.out.clear();
+      upstream_ok = co_await flush_data(t.out, t.writer, t.content_from, false);
     } else if (!upstream_ok) {
       t.out.clear();
     }
   }
   const std::uint64_t size = t.reader.size();
   if (!failure && t.reader.error()) failure = *t.reader.error();
-  if (!failure && upstream_ok) {
-    if (bdat.last) t.writer.finish();
-    if (!t.out.empty()) {
-      upstream_ok = co_await upstream_->write(t.out, config_->data_block_timeout);
-      t.out.clear();
-    }
+  if (!failure && upstream_ok && (bdat.last || !t.out.empty())) {
+    upstream_ok = co_await flush_data(t.out, t.writer, t.content_from, bdat.last);
   }
-  if (!failure && !upstream_ok) {
-    failure =
-        lost_upstream_reply(upstream_ ? upstream_->describe() : "the upstream", "BDAT",
-                            upstream_ ? upstream_->lost() : tls::FailureClass::ConnectionClosed);
-  }
+  if (!failure && !upstream_ok) failure = *replay_failure_;
   if (failure) {
     // RFC 3030 2: a 4xx/5xx to any chunk fails the whole transaction; the upstream, if it
     // is in DATA, is closed without its final dot so nothing of the message is delivered.

@@ -1,6 +1,8 @@
 // One client connection from the local MTA: reads its commands, runs them through the
 // ServerFsm, relays MAIL/RCPT/DATA to the upstream in lockstep and answers with the
-// upstream's own replies — 250 to a message only after the upstream's 250 to it.
+// upstream's own replies — 250 to a message only after the upstream's 250 to it. An
+// upstream lost before our final dot may be replaced mid-transaction where the policy
+// allows (server_session_replay.cpp).
 //
 // Owned by its coroutine (co_spawned by the RelayServer); every read and write has a
 // deadline. Not thread-safe: all of it runs on one executor.
@@ -11,12 +13,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "proxy/command_parser.hpp"
 #include "proxy/data_reader.hpp"
 #include "proxy/data_writer.hpp"
 #include "proxy/event_log.hpp"
 #include "proxy/relay_config.hpp"
+#include "proxy/replay_buffer.hpp"
 #include "proxy/route.hpp"
 #include "proxy/server_fsm.hpp"
 #include "tls/deadline.hpp"
@@ -53,6 +57,19 @@ class ServerSession {
   // The upstream's reply to our final dot, as the reply for our client.
   boost::asio::awaitable<Reply> upstream_final_reply();
   void write_trace_headers(DataWriter& writer) const;
+  // Our DATA octets in `out` go upstream, the message part (from `content_from`, past our
+  // trace headers) kept for a replay first; `last`: the message ends here (final dot).
+  // False when the upstream was lost and could not be replaced (replay_failure_ says why).
+  boost::asio::awaitable<bool> flush_data(std::string& out, DataWriter& writer,
+                                          std::size_t& content_from, bool last);
+  // The upstream was lost during `stage`, before our final dot: where the policy allows,
+  // open a new route and replay MAIL, the accepted RCPTs and, `in_data`, DATA with our
+  // trace headers and the data so far (server_session_replay.cpp). True when the new
+  // upstream stands where the old one stood; otherwise `reply` (the loss) is replaced by
+  // what stopped the replay, if one was tried, and there is no upstream.
+  boost::asio::awaitable<bool> replace_upstream(const std::string& stage, tls::FailureClass lost,
+                                                Reply& reply, bool in_data);
+  boost::asio::awaitable<std::optional<std::string>> replay_envelope(bool in_data);
   DataLimits data_limits() const;
   boost::asio::awaitable<void> drop_upstream(bool polite);
   boost::asio::awaitable<void> reset_upstream();
@@ -76,9 +93,15 @@ class ServerSession {
     BdatReader reader;
     std::string out;  // our DATA octets not yet written upstream
     DataWriter writer{out};
-    bool data_open = false;  // the upstream said 354 and has not had its final dot
+    std::size_t content_from = 0;  // where the message starts in `out` (after trace headers)
+    bool data_open = false;        // the upstream said 354 and has not had its final dot
   };
   std::unique_ptr<BdatTransfer> bdat_;
+  // This transaction as the upstream accepted it, for a replay on another connection.
+  std::vector<RcptParams> accepted_rcpts_;
+  ReplayBuffer replay_;
+  int replays_ = 0;
+  std::optional<Reply> replay_failure_;  // set when a replay in the data phase failed
   std::string client_tls_;  // "TLSv1.3/TLS_AES_..." after STARTTLS, for the transaction log
   std::vector<FailedAttempt> failures_;  // this transaction's failed attempts, for headers
   std::string transaction_id_;

@@ -898,6 +898,143 @@ TEST_CASE("TLS session resumption: the next connection resumes a verified sessio
   }
 }
 
+// ---- the replay buffer: an upstream lost before the final dot is replaced ---------------
+
+namespace {
+
+// tlsrelay-faultinject between the relay and an upstream, with its log.
+class Injector {
+ public:
+  Injector(unsigned short target, const std::string& plan) : log_(dir_.path() + "/inject.log") {
+    server_ = std::make_unique<Server>(
+        std::vector<std::string>{FAULTINJECT_BIN, "--target", "127.0.0.1:" + std::to_string(target),
+                                 "--plan", plan, "--log", log_, "--watch-stdin"});
+  }
+  unsigned short port() const { return server_->port(); }
+  std::string log() const { return read_file(log_); }
+  // Waits (bounded) until a connection the injector faulted is over: its RST is out.
+  bool wait_fired() const {
+    for (int i = 0; i < 1000; ++i) {
+      if (log().find("event=end fired=yes") != std::string::npos) return true;
+      poll(nullptr, 0, 10);
+    }
+    return false;
+  }
+
+ private:
+  TempDir dir_;
+  std::string log_;
+  std::unique_ptr<Server> server_;
+};
+
+// Message lines without a leading dot, so the upstream sees them exactly as sent.
+std::string numbered_lines(std::size_t from, std::size_t to) {
+  std::string s;
+  for (std::size_t i = from; i < to; ++i) {
+    s += "line " + std::to_string(i) + " " + std::string(60, static_cast<char>('a' + i % 26)) +
+         "\r\n";
+  }
+  return s;
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// EHLO, MAIL, RCPT, DATA, the first part of the message; then, once the injector has
+// reset the upstream connection in the middle of it, the rest and the final dot.
+std::string send_across_a_reset(unsigned short port, const Injector& injector,
+                                const std::string& first, const std::string& rest) {
+  SmtpClient c(port);
+  c.reply();
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  c.send(first);
+  REQUIRE(injector.wait_fired());
+  c.send(rest + ".\r\n");
+  return c.reply(std::chrono::seconds(60));
+}
+
+}  // namespace
+
+TEST_CASE("replay: an upstream reset mid-DATA is replaced; the message arrives once, whole",
+          "[relay][replay]") {
+  // In memory, and (a bound far below the message) from the unnamed file.
+  const std::string memory = GENERATE(std::string("1048576"), std::string("4096"));
+  INFO("replay_memory_bytes = " << memory);
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  // No AUTH, one recipient: flight 5 is the message data. The first connection is reset
+  // after 20,000 bytes of it; every later one passes.
+  Injector injector(peer.port(), "1:reset@flight=5+20000,*:pass");
+  Relay relay({peer_upstream("primary", injector.port())},
+              "replay_memory_bytes = " + memory + "\n");
+  const std::string first = "Subject: replay\r\n\r\n" + numbered_lines(0, 3000);
+  const std::string rest = numbered_lines(3000, 4000);
+  const std::string r = send_across_a_reset(relay.port(), injector, first, rest);
+  INFO("reply: " << r << "\nrelay log:\n" << relay.log() << "\ninjector log:\n" << injector.log());
+  REQUIRE(SmtpClient::code(r) == 250);
+  const std::string seen = read_file(capture);
+  CHECK(count_of(seen, "MAIL FROM:<a@example.org>") == 2);
+  CHECK(count_of(seen, "\r\n.\r\n") == 1);  // one final dot: one delivery
+  // The whole message, contiguous: only the second connection can have it.
+  CHECK(seen.find(first + rest + ".\r\n") != std::string::npos);
+  CHECK(seen.find("TLS-Relay: upstream=primary;") != std::string::npos);
+  CHECK(seen.find("attempts=2") != std::string::npos);
+  CHECK(seen.find("TLS-Relay-Failure: attempt=1; upstream=primary; address=127.0.0.1;") !=
+        std::string::npos);
+  CHECK(seen.find("class=connection-reset; phase=transaction;") != std::string::npos);
+  CHECK(relay.log().find("event=replay ") != std::string::npos);
+  CHECK(relay.log().find("event=replayed ") != std::string::npos);
+}
+
+TEST_CASE("replay: where the policy only defers, a reset mid-DATA is the client's 451",
+          "[relay][replay]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Injector injector(peer.port(), "1:reset@flight=5+20000,*:pass");
+  Relay deferring({peer_upstream("primary", injector.port())}, "",
+                  "[policy.rules]\n\"connection-reset\" = [\"defer\"]\n");
+  const std::string r = send_across_a_reset(deferring.port(), injector,
+                                            "Subject: x\r\n\r\n" + numbered_lines(0, 3000),
+                                            numbered_lines(3000, 3100));
+  INFO(r << "\n" << deferring.log());
+  CHECK(SmtpClient::code(r) == 451);
+  CHECK(r.find("connection-reset") != std::string::npos);
+  CHECK(deferring.log().find("event=no-replay") != std::string::npos);
+  CHECK(count_of(read_file(capture), "\r\n.\r\n") == 0);
+}
+
+TEST_CASE("replay: a recipient the new upstream refuses ends it with 451; nothing delivered",
+          "[relay][replay]") {
+  TempDir dir;
+  const std::string capture_a = dir.path() + "/a";
+  const std::string capture_b = dir.path() + "/b";
+  Server primary(peer_argv({"--capture", capture_a}));
+  Server backup(peer_argv({"--capture", capture_b, "--reject-rcpt", "b@example.org"}));
+  // The primary's first connection is reset mid-DATA, and every later one refused at once:
+  // the replay goes on to the backup, which does not take the recipient.
+  Injector injector(primary.port(), "1:reset@flight=5+20000,*:reset@connect");
+  Relay relay({peer_upstream("primary", injector.port()), peer_upstream("backup", backup.port())},
+              "", "[policy]\nbackoff_s = [0.05]\n");
+  const std::string r =
+      send_across_a_reset(relay.port(), injector, "Subject: x\r\n\r\n" + numbered_lines(0, 3000),
+                          numbered_lines(3000, 3100));
+  INFO(r << "\n" << relay.log());
+  CHECK(SmtpClient::code(r) == 451);
+  CHECK(r.find("connection-reset") != std::string::npos);
+  CHECK(r.find("replay: backup") != std::string::npos);
+  CHECK(r.find("RCPT TO:<b@example.org> answered \"550") != std::string::npos);
+  CHECK(count_of(read_file(capture_a), "\r\n.\r\n") == 0);
+  CHECK(read_file(capture_b).find("DATA") == std::string::npos);
+}
+
 // ---- CHUNKING/BDAT (RFC 3030) and STARTTLS (RFC 3207) towards our clients ---------------
 
 namespace {
