@@ -100,38 +100,53 @@ void Smarthost::set_cert(const std::string& name) {
   REQUIRE(r.exit_code == 0);
 }
 
-std::vector<std::string> Smarthost::delivered(const std::string& header) const {
+std::vector<std::string> Smarthost::delivered_messages() const {
   std::vector<std::string> out;
   for (const char* sub : {"/sh/mail/sink/new", "/sh/mail/sink/cur"}) {
     const std::string d = dir_.path() + sub;
     DIR* dir = opendir(d.c_str());
     if (!dir) continue;
     while (dirent* e = readdir(dir)) {
-      if (e->d_name[0] == '.') continue;
-      std::ifstream in(d + "/" + e->d_name);
-      std::string line;
-      const std::string key = header + ": ";
-      while (std::getline(in, line)) {
-        if (line.empty() || line == "\r") break;  // end of the header section
-        if (line.rfind(key, 0) == 0) {
-          std::string v = line.substr(key.size());
-          if (!v.empty() && v.back() == '\r') v.pop_back();
-          out.push_back(v);
-          break;
-        }
-      }
+      if (e->d_name[0] != '.') out.push_back(read_file(d + "/" + e->d_name));
     }
     closedir(dir);
   }
   return out;
 }
 
+std::vector<std::string> Smarthost::delivered(const std::string& header) const {
+  std::vector<std::string> out;
+  const std::string key = header + ": ";
+  for (const std::string& message : delivered_messages()) {
+    std::istringstream in(message);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line == "\r") break;  // end of the header section
+      if (line.rfind(key, 0) == 0) {
+        std::string v = line.substr(key.size());
+        if (!v.empty() && v.back() == '\r') v.pop_back();
+        out.push_back(v);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 // ---- FrontPostfix ----------------------------------------------------------------------
 
-FrontPostfix::FrontPostfix(unsigned short relay_port) : port_(free_port()) {
+FrontPostfix::FrontPostfix(unsigned short relay_port, const std::string& extra)
+    : port_(free_port()) {
   chmod(dir_.path().c_str(), 0755);
-  RunResult r = run({dir_of_scripts() + "/postfix-instance.sh", "start", dir_.path() + "/pf",
-                     std::to_string(port_), "[127.0.0.1]:" + std::to_string(relay_port)});
+  std::vector<std::string> argv = {dir_of_scripts() + "/postfix-instance.sh", "start",
+                                   dir_.path() + "/pf", std::to_string(port_),
+                                   "[127.0.0.1]:" + std::to_string(relay_port)};
+  if (!extra.empty()) {
+    const std::string settings = dir_.path() + "/extra.cf";
+    std::ofstream(settings) << extra;
+    argv.push_back(settings);
+  }
+  RunResult r = run(argv);
   INFO("postfix start: " << r.out << r.err << maillog());
   REQUIRE(r.exit_code == 0);
   REQUIRE(wait_until([&] { return answers_220(port_); }, std::chrono::seconds(20)));

@@ -42,6 +42,8 @@ class Smarthost {
   void set_cert(const std::string& name);
   // Every delivered message's value of `header` (one entry per delivery), from the Maildir.
   std::vector<std::string> delivered(const std::string& header) const;
+  // Every delivered message whole, as the Maildir holds it (LF line ends).
+  std::vector<std::string> delivered_messages() const;
   static const std::string& user();
   static const std::string& password();
 
@@ -53,7 +55,8 @@ class Smarthost {
 
 class FrontPostfix {
  public:
-  explicit FrontPostfix(unsigned short relay_port);
+  // `extra`: main.cf settings, one "name = value" a line, set over the rig's own.
+  explicit FrontPostfix(unsigned short relay_port, const std::string& extra = "");
   ~FrontPostfix();
   FrontPostfix(const FrontPostfix&) = delete;
   FrontPostfix& operator=(const FrontPostfix&) = delete;

@@ -62,7 +62,8 @@ TEST_CASE("soak: nothing is lost through faults, an expired certificate and a SI
   Injector injector(smarthost.port(), kSoakPlan, 20261129);
   // The built-in policy (retry network failures once, then defer), short phases.
   // Reuse off: a pooled connection or a resumed TLS session would not see the certificate
-  // swap (an open connection is not re-verified; see the issue note on a reuse time limit).
+  // swap, as in Postfix: an open connection is not verified again before reuse_time_limit_s
+  // (300 s), a resumed session not within its hour.
   Relay relay(injector.port(), tlsrelay::e2e::cert("ca.pem"),
               "[policy]\ndeadline_s = 15\nbackoff_s = [0.2]\n", /*reuse=*/false);
   FrontPostfix postfix(relay.port());
