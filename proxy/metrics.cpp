@@ -165,6 +165,9 @@ std::string Metrics::render(const RenderInput& in) const {
   for (const auto& [k, v] : refused_) {
     w.sample("tlsrelay_client_connections_refused_total", {{"reason", k}}, static_cast<double>(v));
   }
+  w.family("tlsrelay_client_sessions_evicted_total", "counter",
+           "Idle client sessions closed to make room for a new client at max_connections.");
+  w.sample("tlsrelay_client_sessions_evicted_total", {}, static_cast<double>(evicted_));
   w.family("tlsrelay_client_sessions", "gauge", "Client (MTA) sessions open now.");
   w.sample("tlsrelay_client_sessions", {}, static_cast<double>(client_sessions_));
   w.family("tlsrelay_upstream_pooled_connections", "gauge",

@@ -36,6 +36,7 @@ class Metrics {
   void client_session_opened() { ++client_sessions_; }
   void client_session_closed() { --client_sessions_; }
   void client_refused(std::string_view reason) { ++refused_[std::string(reason)]; }
+  void client_evicted() { ++evicted_; }
 
   struct RenderInput {
     std::vector<std::string> upstreams;  // configured names, in order
@@ -64,6 +65,7 @@ class Metrics {
   // transactions by (upstream, outcome)
   std::map<std::array<std::string, 2>, std::uint64_t> transactions_;
   std::map<std::string, std::uint64_t> refused_;
+  std::uint64_t evicted_ = 0;
   std::int64_t client_sessions_ = 0;
 };
 

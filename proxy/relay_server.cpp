@@ -179,6 +179,27 @@ bool RelayServer::allowed(const asio::ip::address& a) const {
   return false;
 }
 
+// Full, and a client is at the door: the session that has waited longest for a command
+// outside a transaction makes room (421). Slow or silent clients (slowloris) hold nothing
+// else, and the longest waiter is one of them long before it is a working MTA, whose
+// commands come in milliseconds; a session in a transaction is never chosen.
+bool RelayServer::evict_one() {
+  ServerSession* oldest = nullptr;
+  std::chrono::steady_clock::time_point since;
+  for (const auto& [raw, weak] : sessions_) {
+    const auto s = weak.lock();
+    const auto waiting = s ? s->waiting_since() : std::nullopt;
+    if (waiting && (!oldest || *waiting < since)) {
+      oldest = raw;
+      since = *waiting;
+    }
+  }
+  if (!oldest) return false;
+  if (auto s = sessions_[oldest].lock()) s->evict();
+  telemetry_->metrics().client_evicted();
+  return true;
+}
+
 asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
@@ -202,8 +223,8 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
       refusal = reply_line(554, "5.7.1 <" + client + ">: Client host rejected: Access denied");
       log_line("", "event=refused client=" + client + " reason=not-in-allow_clients");
       telemetry_->metrics().client_refused("not-allowed");
-    } else if (sessions_.size() >= proxy.max_connections ||
-               per_client_[client] >= proxy.max_connections_per_client) {
+    } else if (per_client_[client] >= proxy.max_connections_per_client ||
+               (sessions_.size() >= proxy.max_connections && !evict_one())) {
       refusal = reply_line(421, "4.7.0 " + proxy.hostname + " Error: too many connections");
       log_line("", "event=refused client=" + client + " reason=connection-limit");
       telemetry_->metrics().client_refused("connection-limit");

@@ -44,6 +44,7 @@ class RelayServer {
   boost::asio::awaitable<void> run_session(std::shared_ptr<ServerSession> session,
                                            std::string client);
   bool allowed(const boost::asio::ip::address& a) const;
+  bool evict_one();
   void wait_signals();
 
   boost::asio::io_context& io_;

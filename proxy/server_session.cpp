@@ -64,6 +64,14 @@ void ServerSession::request_stop() {
   }
 }
 
+void ServerSession::evict() {
+  if (!waiting_since_) return;
+  waiting_since_.reset();  // never chosen twice
+  evicted_ = true;
+  error_code ignored;
+  client_.socket().cancel(ignored);
+}
+
 // g++ 12 mis-copies class prvalues passed into a coroutine (an SSO string copied bitwise,
 // then freed); so coroutines here take references to named objects that outlive the call,
 // or values moved from named locals — never a temporary.
@@ -87,13 +95,29 @@ asio::awaitable<void> ServerSession::run() {
       (void)co_await send(bye);
       break;
     }
+    if (evicted_) {
+      log_line(id_, "event=evicted client=" + peer_ + " reason=connection-limit");
+      const Reply bye = simple(
+          421, "4.7.0",
+          config_->server.hostname + " Error: too many connections; closing the one idle longest");
+      (void)co_await send(bye);
+      break;
+    }
     // One command line; pipelined bytes after it stay buffered for what follows (the next
-    // command, or message data after DATA).
+    // command, or message data after DATA). The time-out is for the whole line, not for
+    // each read: a client that trickles a byte at a time (slowloris) still has to finish.
     bool lost = false;
+    const auto line_deadline = std::chrono::steady_clock::now() + config_->command_timeout;
+    const bool between_transactions =
+        fsm_.state() == ServerFsm::State::Greeting || fsm_.state() == ServerFsm::State::Ready;
+    if (between_transactions && !commands.line_pending()) {
+      waiting_since_ = std::chrono::steady_clock::now();
+    }
     while (!commands.line_pending()) {
       if (client_.buffered().empty()) {
         idle_ = true;
-        deadline_.arm(config_->command_timeout);
+        deadline_.arm(std::max(line_deadline - std::chrono::steady_clock::now(),
+                               std::chrono::steady_clock::duration::zero()));
         auto ec = co_await client_.read_more();
         deadline_.disarm();
         idle_ = false;
@@ -106,8 +130,9 @@ asio::awaitable<void> ServerSession::run() {
       auto r = commands.feed(chunk);
       if (r.consumed < chunk.size()) client_.put_back(std::string_view(chunk).substr(r.consumed));
     }
+    waiting_since_.reset();
     if (lost) {
-      if (stopping_) continue;  // the loop head says goodbye
+      if (stopping_ || evicted_) continue;  // the loop head says goodbye
       if (deadline_.expired()) {
         const Reply timeout =
             simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");

@@ -36,6 +36,13 @@ class ServerSession {
   boost::asio::awaitable<void> run();
   // Graceful shutdown: an idle client gets 421 now, a transaction in flight finishes first.
   void request_stop();
+  // Since when the session has been waiting for a command line outside a transaction (it
+  // holds nothing but its slot); unset while it works or is in a transaction.
+  std::optional<std::chrono::steady_clock::time_point> waiting_since() const {
+    return waiting_since_;
+  }
+  // The relay is full and a new client came: 421 and close, if still waiting (slowloris).
+  void evict();
 
   const std::string& id() const { return id_; }
 
@@ -109,6 +116,8 @@ class ServerSession {
   std::chrono::steady_clock::time_point transaction_start_;
   bool idle_ = false;
   bool stopping_ = false;
+  bool evicted_ = false;
+  std::optional<std::chrono::steady_clock::time_point> waiting_since_;
 };
 
 }  // namespace tlsrelay::proxy

@@ -2,9 +2,11 @@
 // STARTTLS; Postfix's smtp-sink with its fault switches). Checks the relay's promises:
 // 250 only after the upstream's 250, every failure a precise 4xx/5xx, the upstream sees
 // exactly the message meant, never an open relay.
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -462,6 +464,73 @@ std::string relay_one(unsigned short port, const std::string& mail_params = "") 
 
 }  // namespace
 
+namespace {
+
+// A client that connects from `source` (any 127.0.0.0/8 address is this host) and sends
+// the start of a command line, never its end: a slowloris. -1 when it could not connect.
+int slow_client(unsigned short port, const std::string& source) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  (void)::send(fd, "EHLO slow", 9, MSG_NOSIGNAL);
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("slowloris: 1,000 slow clients do not stop a working client from relaying",
+          "[relay][slowloris]") {
+  rlimit files{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &files) == 0);
+  files.rlim_cur = std::min<rlim_t>(files.rlim_max, 8192);
+  REQUIRE(files.rlim_cur >= 2000);
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &files) == 0);  // the relay inherits it
+  Server peer(peer_argv({}));
+  // 200 slots, 50 per client address: 20 addresses hold every slot many times over.
+  Relay relay({peer_upstream("primary", peer.port())}, "allow_clients = [\"127.0.0.0/8\"]\n");
+  std::vector<int> slow;
+  for (int i = 0; i < 1000; ++i) {
+    const int fd = slow_client(relay.port(), "127.0.0." + std::to_string(10 + i / 50));
+    if (fd >= 0) slow.push_back(fd);
+  }
+  INFO(slow.size() << " slow clients connected");
+  CHECK(slow.size() == 1000);
+  // The working client: its message goes through at its first try.
+  const std::string r = relay_one(relay.port());
+  for (const int fd : slow) ::close(fd);
+  INFO(r << "\n" << relay.log().substr(0, 3000));
+  CHECK(SmtpClient::code(r) == 250);
+  CHECK(relay.log().find("event=evicted") != std::string::npos);
+}
+
+TEST_CASE("slowloris: a command line trickled a byte at a time still has command_s to finish",
+          "[relay][slowloris]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())}, "[proxy.timeouts]\ncommand_s = 1\n");
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  // Each byte comes well within a per-read time-out; the line as a whole does not.
+  for (const char b : std::string("EHLO trickling.example\r\n")) {
+    c.send(std::string(1, b));
+    poll(nullptr, 0, 150);  // the attacker's pace, not a wait for the relay
+  }
+  const std::string r = c.reply();
+  INFO(r);
+  CHECK(r.rfind("421 4.4.2", 0) == 0);
+  CHECK(r.find("timeout exceeded") != std::string::npos);
+}
+
 TEST_CASE("policy: retry succeeds after one reset, and the message says so", "[relay][policy]") {
   TempDir dir;
   const std::string capture = dir.path() + "/capture";
@@ -566,6 +635,9 @@ TEST_CASE("SIGUSR1 reopens the event log after logrotate moved it", "[relay]") {
   Relay relay({peer_upstream("primary", peer.port())}, "pool_size_per_upstream = 0\n");
   const std::string events = relay.dir() + "/events.jsonl";
   REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+  // The writer thread has the first record out before the file is moved.
+  const std::string before = relay.events(1);
+  REQUIRE(std::count(before.begin(), before.end(), '\n') == 1);
   REQUIRE(std::rename(events.c_str(), (events + ".1").c_str()) == 0);
   kill(relay.pid(), SIGUSR1);
   REQUIRE(wait_for_log(relay, "event=reopen status=ok"));
