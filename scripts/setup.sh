@@ -8,7 +8,7 @@ packages=(
   clang clang-format clang-tidy libclang-rt-14-dev
   libssl-dev libboost1.81-dev libtomlplusplus-dev nlohmann-json3-dev catch2 libmilter-dev
   faketime iproute2 iptables procps psmisc postfix swaks sasl2-bin libsasl2-modules
-  chromium curl systemd dpkg-dev groff-base man-db util-linux
+  chromium curl systemd dpkg-dev groff-base man-db util-linux prometheus
 )
 
 sudo=""

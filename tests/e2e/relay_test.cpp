@@ -661,6 +661,82 @@ std::string http_get(unsigned short port, const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// One instant query against a Prometheus server's HTTP API; the JSON answer.
+nlohmann::json prometheus_query(unsigned short port, const std::string& query) {
+  auto r = run({"curl", "-sS", "--max-time", "10", "-G", "--data-urlencode", "query=" + query,
+                "http://127.0.0.1:" + std::to_string(port) + "/api/v1/query"});
+  return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+// The first sample's value of an instant query, or "" while there is none.
+std::string first_value(const nlohmann::json& answer) {
+  if (!answer.is_object() || answer.value("status", "") != "success") return "";
+  const auto& result = answer["data"]["result"];
+  if (!result.is_array() || result.empty()) return "";
+  return result[0]["value"][1].get<std::string>();
+}
+
+}  // namespace
+
+TEST_CASE("a real Prometheus server (Debian's) scrapes /metrics: failures by class, histograms",
+          "[relay][prometheus]") {
+  const std::string prometheus = "/usr/bin/prometheus";
+  INFO("scripts/setup.sh installs Debian's prometheus package");
+  REQUIRE(access(prometheus.c_str(), X_OK) == 0);
+  Server bad(peer_argv({"--cert", "expired"}));
+  const unsigned short http = free_port();
+  Relay relay({peer_upstream("primary", bad.port())}, "",
+              "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n");
+  const std::string r = relay_one(relay.port());
+  REQUIRE(SmtpClient::code(r) == 451);
+
+  TempDir dir;
+  const std::string config = dir.path() + "/prometheus.yml";
+  std::ofstream(config) << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                        << "scrape_configs:\n  - job_name: tlsrelay\n    static_configs:\n"
+                        << "      - targets: ['127.0.0.1:" << http << "']\n";
+  const unsigned short web = free_port();
+  // Server waits for "ready PORT" on stdout: said before Prometheus takes over the process.
+  Server prom({"sh", "-c",
+               "echo ready " + std::to_string(web) + "; exec " + prometheus +
+                   " --config.file=" + config + " --storage.tsdb.path=" + dir.path() +
+                   "/data --web.listen-address=127.0.0.1:" + std::to_string(web) +
+                   " --log.level=warn"});
+  std::string attempts;
+  bool scraped = false;
+  for (int i = 0; i < 300 && !scraped; ++i) {
+    attempts = first_value(prometheus_query(
+        web,
+        "sum(tlsrelay_upstream_attempts_total{upstream=\"primary\",class=\"certificate-"
+        "expired\",group=\"certificate\"})"));
+    scraped = !attempts.empty();
+    if (!scraped) poll(nullptr, 0, 100);
+  }
+  INFO("prometheus log:\n" << prom.stderr_text());
+  REQUIRE(scraped);
+  CHECK(attempts == "1");
+  // The whole exposition parsed: the target is up, without a scrape error.
+  CHECK(first_value(prometheus_query(web, "up{job=\"tlsrelay\"}")) == "1");
+  auto targets = run({"curl", "-sS", "--max-time", "10",
+                      "http://127.0.0.1:" + std::to_string(web) + "/api/v1/targets"});
+  const auto t = nlohmann::json::parse(targets.out, nullptr, false);
+  REQUIRE(t.is_object());
+  const auto& active = t["data"]["activeTargets"];
+  REQUIRE(active.size() == 1);
+  CHECK(active[0]["health"] == "up");
+  CHECK(active[0]["lastError"] == "");
+  // Histograms arrive as histograms: a quantile can be computed from the buckets.
+  CHECK_FALSE(
+      first_value(
+          prometheus_query(web,
+                           "histogram_quantile(0.5, sum by (le) "
+                           "(tlsrelay_upstream_phase_duration_seconds_bucket{phase=\"connect\"}))"))
+          .empty());
+  CHECK(first_value(prometheus_query(web, "tlsrelay_transactions_total")) != "");
+}
+
 TEST_CASE("route health: a failing primary is held down, and /status and /metrics say why",
           "[relay][status]") {
   TempDir dir;
