@@ -76,12 +76,18 @@ std::string quoted_reply(const AttemptFacts& f) {
   return "\"" + printable(f.smtp.last_reply->joined(), 200) + "\"";
 }
 
-Verdict make(FailureClass c, Phase p, std::string detail, std::string hint) {
+// Long enough for every hint of the table with the peer text it quotes.
+constexpr std::size_t kMaxVerdictText = 2000;
+
+Verdict make(FailureClass c, Phase p, const std::string& detail, const std::string& hint) {
   Verdict v;
   v.cls = c;
   v.phase = p;
-  v.detail = std::move(detail);
-  v.hint = std::move(hint);
+  // Both quote what the peer sent (a certificate's subject, a reply) and go on into our
+  // replies, JSON records, /status and log lines: escaped here once for every class, so a
+  // certificate whose name is not UTF-8 cannot break a JSON document (found by fuzzing).
+  v.detail = printable(detail, kMaxVerdictText);
+  v.hint = printable(hint, kMaxVerdictText);
   v.transient = info(c).transience == Transience::Always;
   return v;
 }

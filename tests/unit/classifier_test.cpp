@@ -5,11 +5,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <functional>
 #include <set>
 
+#include "tls/attempt_record.hpp"
 #include "tls/classifier.hpp"
 #include "tls/openssl_names.hpp"
 
@@ -506,4 +508,21 @@ TEST_CASE("the classifier reads codes, not message text", "[classifier]") {
   auto f = tls_fail({alert::kProtocolVersion});
   f.tls.openssl_errors = {"error:0A000086:SSL routines::certificate verify failed"};
   CHECK(classify(f).cls == FailureClass::TlsProtocolMismatch);
+}
+
+// Found by fuzz/classifier_fuzz.cpp: a certificate name that is not UTF-8 went raw into the
+// hint, and from there into JSON (`probe --json`, /status), which then could not be written.
+TEST_CASE("peer text in the detail and hint is escaped: a non-UTF-8 certificate name",
+          "[classifier]") {
+  const std::string hostile = "CN=mx\xc6\x01\r\nX-Injected: yes";
+  const AttemptFacts f =
+      verify({{X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, 0}}, {cert(hostile, hostile, true)});
+  const Verdict v = classify(f);
+  CHECK(v.cls == FailureClass::CertificateSelfSigned);
+  INFO(v.hint);
+  CHECK(v.hint.find("mx\\xc6\\x01\\r\\nX-Injected") != std::string::npos);
+  for (const std::string* s : {&v.detail, &v.hint}) {
+    CHECK(std::all_of(s->begin(), s->end(), [](char c) { return c >= 0x20 && c < 0x7f; }));
+  }
+  CHECK_NOTHROW(attempt_record(f, v).dump());
 }
