@@ -189,7 +189,10 @@ int probe_command(const std::vector<std::string>& args) {
 
   const tls::Verdict verdict = tls::classify(result.facts);
   if (o.json) {
-    std::cout << tls::attempt_record(result.facts, verdict).dump() << "\n";
+    // Peer text is escaped in the record; replace, not throw, should anything slip through.
+    std::cout << tls::attempt_record(result.facts, verdict)
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+              << "\n";
   } else {
     print_probe_report(std::cout, result.facts, verdict, isatty(STDOUT_FILENO) == 1);
   }

@@ -18,7 +18,8 @@ HttpServer::Handler status_routes(std::function<std::shared_ptr<const RelayConfi
       r.body += '\n';
     } else if (path == "/timeline") {
       r.content_type = "application/json";
-      r.body = timeline_document(telemetry, now).dump();
+      r.body = timeline_document(telemetry, now)
+                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       r.body += '\n';
     } else if (path == "/metrics") {
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
