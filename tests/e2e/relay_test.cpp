@@ -22,6 +22,7 @@
 
 #include "tests/e2e/fixture.hpp"
 #include "tests/e2e/smtp_client.hpp"
+#include "tls/text.hpp"
 
 using namespace tlsrelay::e2e;
 
@@ -204,6 +205,114 @@ TEST_CASE("bad input gets the RFC reply and the session goes on", "[relay]") {
     std::string seen = read_file(capture);
     CHECK(seen.find("evil@example.org") == std::string::npos);
   }
+}
+
+// ---- SMTP smuggling end to end (SEC Consult 2023; CVE-2023-51764/51765/51766) -----------
+
+namespace {
+
+// Every published fake end-of-data sequence.
+const std::vector<std::string>& smuggling_variants() {
+  static const std::vector<std::string> v = {
+      std::string("\n.\n"),          std::string("\r.\r"),      std::string("\r.\n"),
+      std::string("\n.\r"),          std::string("\n.\r\n"),    std::string("\r\n.\n"),
+      std::string("\r.\r\n"),        std::string("\r\n.\r"),    std::string("\r\n\0.\r\n", 6),
+      std::string("\r\n.\0\r\n", 6), std::string("\r\n.\r\r\n")};
+  return v;
+}
+
+const std::string kSmuggled =
+    "MAIL FROM:<smuggler@evil.example>\r\nRCPT TO:<victim@example.org>\r\nDATA\r\n"
+    "From: ceo@victim.example\r\n\r\nsmuggled\r\n";
+
+std::size_t count_in(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// No CR or LF of the upstream's stream stands outside a CRLF pair.
+bool only_crlf(const std::string& s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\r' && (i + 1 == s.size() || s[i + 1] != '\n')) return false;
+    if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("SMTP smuggling: no fake end of data reaches the upstream, DATA or BDAT, any split",
+          "[relay][smuggling]") {
+  const bool normalize = GENERATE(false, true);
+  INFO("bare_newlines = " << (normalize ? "normalize" : "reject"));
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  // Our trace headers on (the default): the data we write starts with fields of ours.
+  Relay relay({peer_upstream("primary", peer.port())},
+              normalize ? "bare_newlines = \"normalize\"\n" : "");
+  std::size_t delivered = 0;
+  std::size_t sessions = 0;
+  for (const std::string& variant : smuggling_variants()) {
+    for (const std::string placement : {"after DATA", "in the header", "in the body"}) {
+      std::string before = placement == std::string("after DATA")      ? ""
+                           : placement == std::string("in the header") ? "Subject: s"
+                                                                       : "Subject: s\r\n\r\nhi";
+      const std::string message = before + variant + kSmuggled + "tail\r\n";
+      const std::size_t at = before.size();
+      // Split at every offset from just before the fake terminator to just after it.
+      for (std::size_t split = at == 0 ? 0 : at - 1; split <= at + variant.size() + 1; ++split) {
+        const bool bdat = split % 2 == 1;  // every other try as one BDAT LAST chunk
+        INFO("variant " << tlsrelay::tls::printable(variant, 40) << " " << placement
+                        << ", split at " << split << (bdat ? ", BDAT" : ", DATA"));
+        SmtpClient c(relay.port());
+        REQUIRE(SmtpClient::code(c.reply()) == 220);
+        REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+        REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+        REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+        std::string reply;
+        if (bdat) {
+          const std::string chunk = message + "\r\n.\r\n" + kSmuggled;  // all content in BDAT
+          c.send("BDAT " + std::to_string(chunk.size()) + " LAST\r\n" + chunk.substr(0, split));
+          c.send(chunk.substr(split));
+          reply = c.reply();
+        } else {
+          REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+          c.send(message.substr(0, split));
+          c.send(message.substr(split) + ".\r\n");
+          reply = c.reply();
+        }
+        ++sessions;
+        INFO("reply: " << reply);
+        if (normalize) {
+          CHECK(SmtpClient::code(reply) == 250);
+        } else {
+          // A bare CR or LF (or NUL) anywhere: refused whole, never passed on.
+          const bool bare = variant.find('\0') != std::string::npos || !only_crlf(variant);
+          CHECK(SmtpClient::code(reply) == (bare ? 554 : 250));
+        }
+        if (SmtpClient::code(reply) == 250) ++delivered;
+        // The session goes on in step: the smuggled text was data, never commands.
+        CHECK(SmtpClient::code(c.cmd("NOOP")) == 250);
+        c.cmd("QUIT");
+      }
+    }
+  }
+  // What the relay sent, without the capture's own "=== ... ===\n" marker lines.
+  std::string seen = read_file(capture);
+  for (auto at = seen.find("=== tlsrelay-testpeer"); at != std::string::npos;
+       at = seen.find("=== tlsrelay-testpeer", at)) {
+    seen.erase(at, seen.find("===\n", at + 3) + 4 - at);
+  }
+  INFO(sessions << " sessions, " << delivered << " delivered");
+  CHECK(sessions > 100);
+  // The upstream saw one final dot per delivered message and not one more, never a command
+  // from the smuggled part, and only CRLF line ends.
+  CHECK(count_in(seen, "\r\n.\r\n") == delivered);
+  CHECK(only_crlf(seen));
+  // Refused messages left nothing upstream, not even as content.
+  if (!normalize) CHECK(seen.find("smuggler") == std::string::npos);
 }
 
 TEST_CASE("a client that stalls mid-DATA: the upstream never sees a final dot", "[relay]") {
