@@ -116,7 +116,10 @@ struct SmtpFacts {
   std::vector<std::string> extensions_before_tls;  // from the plaintext EHLO (STARTTLS mode)
   std::vector<std::string> transcript;             // "S: ..." / "C: ..." lines, secrets masked
   std::optional<Reply> last_reply;                 // the reply that ended the attempt
-  std::string unparsed;        // raw bytes (at most 256) that were not SMTP; escape before showing
+  std::string unparsed;  // raw bytes (at most 256) that were not SMTP; escape before showing
+  // Set when the reply was SMTP-shaped but beyond our bounds (smtp_reply.hpp: too many
+  // lines, a line too long): "a reply of more than 200 lines".
+  std::string limit_exceeded;
   std::string auth_mechanism;  // the one we used
   bool helo_fallback = false;
   bool implicit_tls_detected = false;  // a silent port answered a TLS ClientHello (465)

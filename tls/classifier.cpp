@@ -236,6 +236,14 @@ Verdict classify_smtp(const AttemptFacts& f) {
         return make(TlsModeMismatch, Phase::Banner, "the greeting is a TLS record, not SMTP",
                     at + " speaks implicit TLS (as on port 465); set tls = implicit");
       }
+      if (!f.smtp.limit_exceeded.empty()) {
+        // Bounded memory against a hostile or broken server: we stop reading, not it.
+        return make(NotSmtp, f.phase,
+                    f.smtp.limit_exceeded + " (then \"" + printable(f.smtp.unparsed, 60) + "\")",
+                    at + " sent " + f.smtp.limit_exceeded +
+                        ", beyond what any SMTP server sends: a broken or hostile server, or "
+                        "not a mail service; check the host and port");
+      }
       return make(NotSmtp, f.phase, "the server sent \"" + printable(f.smtp.unparsed, 80) + "\"",
                   at + " does not speak SMTP (" + describe_protocol(f.smtp.unparsed) +
                       "); check the host and port");

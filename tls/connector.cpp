@@ -127,6 +127,10 @@ class Attempt {
     if (ec == Errc::TlsFailure) return fail(Ending::TlsFailed);
     if (ec == Errc::NotSmtp || ec == Errc::LineTooLong) {
       f_.smtp.unparsed = stream_->buffered().substr(0, kMaxUnparsed);
+      if (ec == Errc::LineTooLong) {
+        f_.smtp.limit_exceeded =
+            "a reply line longer than " + std::to_string(kMaxReplyLine) + " octets";
+      }
       return fail(Ending::NotSmtp);
     }
     if (ec.category() == boost::system::system_category()) f_.network.errno_value = ec.value();
@@ -170,6 +174,13 @@ class Attempt {
         }
         case ReplyParser::Status::NotSmtp:
           f_.smtp.unparsed = line.substr(0, kMaxUnparsed);
+          if (parser.error().rfind("reply has more than", 0) == 0) {
+            f_.smtp.limit_exceeded =
+                "a reply of more than " + std::to_string(kMaxReplyLines) + " lines";
+          } else if (parser.error().rfind("reply line longer than", 0) == 0) {
+            f_.smtp.limit_exceeded =
+                "a reply line longer than " + std::to_string(kMaxReplyLine) + " octets";
+          }
           fail(Ending::NotSmtp);
           co_return std::nullopt;
       }

@@ -212,6 +212,18 @@ TEST_CASE("SMTP greeting and EHLO failures", "[smtp]") {
   SECTION("EHLO and HELO refused") {
     expect(probe_peer({"--behaviour", "ehlo-reject"}), "ehlo-rejected", "ehlo");
   }
+  // Bounded memory for hostile replies: given up at the limit, not at the time-out (which
+  // is what a client that keeps collecting would reach, if its memory lasted).
+  SECTION("an EHLO reply that never ends") {
+    Probe p = probe_peer({"--behaviour", "ehlo-endless"}, {}, "20");
+    expect(p, "not-smtp", "ehlo");
+    CHECK(p.record["detail"].get<std::string>().find("a reply of more than 200 lines") == 0);
+  }
+  SECTION("a greeting line that never ends") {
+    Probe p = probe_peer({"--behaviour", "banner-endless-line"}, {}, "20");
+    expect(p, "not-smtp", "banner");
+    CHECK(p.record["detail"].get<std::string>().find("a reply line longer than 4096 octets") == 0);
+  }
 }
 
 TEST_CASE("connection faults: silence, reset, close, stalls, refused", "[network]") {

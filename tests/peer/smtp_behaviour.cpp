@@ -25,6 +25,8 @@ constexpr Named kNames[] = {
     {"banner-http", Behaviour::BannerHttp},
     {"silent", Behaviour::Silent},
     {"ehlo-reject", Behaviour::EhloReject},
+    {"ehlo-endless", Behaviour::EhloEndless},
+    {"banner-endless-line", Behaviour::BannerEndlessLine},
     {"rst-after-clienthello", Behaviour::RstAfterClientHello},
     {"eof-after-clienthello", Behaviour::EofAfterClientHello},
     {"stall-after-clienthello", Behaviour::StallAfterClientHello},
@@ -84,7 +86,8 @@ bool is_foreign_service(Behaviour kind) {
 
 std::string_view behaviour_names() {
   return "normal no-starttls starttls-masked starttls-454 starttls-injection banner-554 "
-         "banner-421 banner-ssh banner-http silent ehlo-reject rst-after-clienthello "
+         "banner-421 banner-ssh banner-http banner-endless-line silent ehlo-reject ehlo-endless "
+         "rst-after-clienthello "
          "eof-after-clienthello stall-after-clienthello partial-flight:N alert:NAME|CODE "
          "auth-fail no-auth-after-tls";
 }

@@ -22,6 +22,8 @@ enum class Behaviour {
   BannerHttp,
   Silent,
   EhloReject,
+  EhloEndless,        // EHLO answered with 100,000 "250-" lines and no last line
+  BannerEndlessLine,  // a greeting of "220 " and 1 MiB without a line end
   RstAfterClientHello,
   EofAfterClientHello,
   StallAfterClientHello,

@@ -64,6 +64,9 @@ SmtpDialogue::Step SmtpDialogue::greeting() {
     case Behaviour::Banner421:
       enter(State::Closed);
       return {line("421 4.3.2 mx.test Service not available, closing channel"), Next::Close};
+    case Behaviour::BannerEndlessLine:
+      // A client that buffers a reply line without bound runs out of memory here.
+      return {"220 " + std::string(1 << 20, 'x')};
     default:
       return reply("220 mx.test ESMTP tlsrelay-testpeer");
   }
@@ -191,6 +194,12 @@ SmtpDialogue::Step SmtpDialogue::on_command(std::string_view verb, std::string_v
 SmtpDialogue::Step SmtpDialogue::on_ehlo(std::string_view args) {
   if (config_.behaviour.kind == Behaviour::EhloReject) return reply("550 5.7.1 EHLO not allowed");
   if (args.empty()) return reply("501 5.5.4 Syntax: EHLO hostname");
+  if (config_.behaviour.kind == Behaviour::EhloEndless) {
+    // A client that collects a multi-line reply without bound runs out of memory here.
+    std::string endless;
+    for (int i = 0; i < 100000; ++i) endless += "250-X-FILLER-" + std::to_string(i) + "\r\n";
+    return {endless};
+  }
   greeted_ = true;
   reset_transaction();
   std::string out = "250-" + std::string(kHost) + "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n";
