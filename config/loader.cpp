@@ -457,6 +457,8 @@ void read_proxy(TableReader& r, ProxySettings& p) {
   set_if_as(r.integer("replay_memory_bytes", 0, kMaxInt), p.replay_memory_bytes);
   set_if_as(r.integer("max_connections", 1, 1000000), p.max_connections);
   set_if_as(r.integer("max_connections_per_client", 1, 1000000), p.max_connections_per_client);
+  set_if_as(r.integer("max_connection_rate_per_client", 0, 1000000),
+            p.max_connection_rate_per_client);
   if (p.max_connections_per_client > p.max_connections) {
     const toml::node* n = r.table().get("max_connections_per_client");
     if (!n) n = r.table().get("max_connections");

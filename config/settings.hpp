@@ -54,6 +54,9 @@ struct ProxySettings {
   std::uint64_t replay_memory_bytes = 1048576;
   std::uint64_t max_connections = 200;
   std::uint64_t max_connections_per_client = 50;
+  // New connections from one client address per minute (Postfix's
+  // smtpd_client_connection_rate_limit); 0: no limit.
+  std::uint64_t max_connection_rate_per_client = 0;
   Duration idle_upstream{std::chrono::seconds(30)};
   // How long after it opened an upstream connection may still take a new transaction
   // (Postfix's smtp_connection_reuse_time_limit): its certificate was checked only then.

@@ -179,6 +179,25 @@ bool RelayServer::allowed(const asio::ip::address& a) const {
   return false;
 }
 
+// Counts this connection in the client's sliding minute; false when it is one too many.
+bool RelayServer::within_rate(const std::string& client) {
+  const std::uint64_t limit = config_->settings.proxy.max_connection_rate_per_client;
+  if (limit == 0) return true;
+  const auto now = std::chrono::steady_clock::now();
+  const auto minute_ago = now - std::chrono::minutes(1);
+  // Forget clients that have been quiet for a minute, so the table stays small.
+  if (recent_connects_.size() > kMaxRateClients) {
+    std::erase_if(recent_connects_, [&](const auto& entry) {
+      return entry.second.empty() || entry.second.back() < minute_ago;
+    });
+  }
+  auto& times = recent_connects_[client];
+  while (!times.empty() && times.front() < minute_ago) times.pop_front();
+  if (times.size() >= limit) return false;
+  times.push_back(now);
+  return true;
+}
+
 // Full, and a client is at the door: the session that has waited longest for a command
 // outside a transaction makes room (421). Slow or silent clients (slowloris) hold nothing
 // else, and the longest waiter is one of them long before it is a working MTA, whose
@@ -223,6 +242,11 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
       refusal = reply_line(554, "5.7.1 <" + client + ">: Client host rejected: Access denied");
       log_line("", "event=refused client=" + client + " reason=not-in-allow_clients");
       telemetry_->metrics().client_refused("not-allowed");
+    } else if (!within_rate(client)) {
+      refusal = reply_line(421, "4.7.0 " + proxy.hostname + " Error: too many connections from " +
+                                    client + " in the last minute");
+      log_line("", "event=refused client=" + client + " reason=connection-rate");
+      telemetry_->metrics().client_refused("connection-rate");
     } else if (per_client_[client] >= proxy.max_connections_per_client ||
                (sessions_.size() >= proxy.max_connections && !evict_one())) {
       refusal = reply_line(421, "4.7.0 " + proxy.hostname + " Error: too many connections");

@@ -8,6 +8,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
 #include <list>
 #include <map>
 #include <memory>
@@ -45,6 +47,7 @@ class RelayServer {
                                            std::string client);
   bool allowed(const boost::asio::ip::address& a) const;
   bool evict_one();
+  bool within_rate(const std::string& client);
   void wait_signals();
 
   boost::asio::io_context& io_;
@@ -56,6 +59,9 @@ class RelayServer {
   std::list<boost::asio::ip::tcp::acceptor> acceptors_;
   std::map<ServerSession*, std::weak_ptr<ServerSession>> sessions_;
   std::map<std::string, std::size_t> per_client_;
+  // max_connection_rate_per_client: each client's connection times in the last minute.
+  static constexpr std::size_t kMaxRateClients = 10000;
+  std::map<std::string, std::deque<std::chrono::steady_clock::time_point>> recent_connects_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer shutdown_timer_;
   unsigned long next_id_ = 0;

@@ -640,6 +640,28 @@ TEST_CASE("slowloris: a command line trickled a byte at a time still has command
   CHECK(r.find("timeout exceeded") != std::string::npos);
 }
 
+TEST_CASE("max_connection_rate_per_client: the connection past the rate gets 421; others go on",
+          "[relay]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())},
+              "allow_clients = [\"127.0.0.0/8\"]\nmax_connection_rate_per_client = 5\n");
+  for (int i = 0; i < 5; ++i) {
+    SmtpClient c(relay.port());
+    REQUIRE(SmtpClient::code(c.reply()) == 220);  // one at a time: only the rate counts
+  }
+  SmtpClient sixth(relay.port());
+  const std::string r = sixth.reply();
+  CHECK(r.rfind("421 4.7.0", 0) == 0);
+  CHECK(r.find("too many connections from 127.0.0.1 in the last minute") != std::string::npos);
+  // Another client address has its own minute.
+  const int other = slow_client(relay.port(), "127.0.0.2");
+  REQUIRE(other >= 0);
+  char greeting[64] = {};
+  CHECK(::recv(other, greeting, sizeof greeting - 1, 0) > 0);
+  CHECK(std::string(greeting).rfind("220 ", 0) == 0);
+  ::close(other);
+}
+
 TEST_CASE("policy: retry succeeds after one reset, and the message says so", "[relay][policy]") {
   TempDir dir;
   const std::string capture = dir.path() + "/capture";

@@ -99,6 +99,7 @@ TEST_CASE("a minimal configuration gets every documented default", "[config]") {
   CHECK(s.proxy.idle_upstream == 30s);
   CHECK(s.proxy.pool_size_per_upstream == 8);
   CHECK(s.proxy.reuse_time_limit == 300s);
+  CHECK(s.proxy.max_connection_rate_per_client == 0);
   CHECK(s.tls.ca_file == "/etc/ssl/certs/ca-certificates.crt");
   CHECK(s.tls.min_version == "1.2");
   REQUIRE(s.upstreams.size() == 1);
