@@ -37,6 +37,13 @@ Upstream peer_upstream(const std::string& name, unsigned short port) {
           std::to_string(port) + "\nconnect = \"127.0.0.1\"\ntimeout_s = 3\n"};
 }
 
+// How often `what` occurs in `text` (overlapping occurrences included).
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 // A relay with its config, event log and the given upstreams; extra goes into [proxy].
 class Relay {
  public:
@@ -225,12 +232,6 @@ const std::string kSmuggled =
     "MAIL FROM:<smuggler@evil.example>\r\nRCPT TO:<victim@example.org>\r\nDATA\r\n"
     "From: ceo@victim.example\r\n\r\nsmuggled\r\n";
 
-std::size_t count_in(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // No CR or LF of the upstream's stream stands outside a CRLF pair.
 bool only_crlf(const std::string& s) {
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -309,7 +310,7 @@ TEST_CASE("SMTP smuggling: no fake end of data reaches the upstream, DATA or BDA
   CHECK(sessions > 100);
   // The upstream saw one final dot per delivered message and not one more, never a command
   // from the smuggled part, and only CRLF line ends.
-  CHECK(count_in(seen, "\r\n.\r\n") == delivered);
+  CHECK(occurrences(seen, "\r\n.\r\n") == delivered);
   CHECK(only_crlf(seen));
   // Refused messages left nothing upstream, not even as content.
   if (!normalize) CHECK(seen.find("smuggler") == std::string::npos);
@@ -1047,15 +1048,10 @@ TEST_CASE(
   INFO(seen);
   // Two messages from two client sessions, one upstream connection (one STARTTLS) and one
   // attempt record: the second session took the pooled connection.
-  auto count = [](const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
-  };
-  CHECK(count(seen, "STARTTLS") == 1);
-  CHECK(count(seen, "MAIL FROM:<a@example.org>") == 2);
-  CHECK(count(seen, "RSET") >= 1);  // cleaned before it went into the pool
-  CHECK(count(relay.events(1), "\n") == 1);
+  CHECK(occurrences(seen, "STARTTLS") == 1);
+  CHECK(occurrences(seen, "MAIL FROM:<a@example.org>") == 2);
+  CHECK(occurrences(seen, "RSET") >= 1);  // cleaned before it went into the pool
+  CHECK(occurrences(relay.events(1), "\n") == 1);
 
   // The upstream goes away and comes back on the same port: the pooled connection is dead,
   // which is not the message's failure.
@@ -1066,7 +1062,7 @@ TEST_CASE(
   INFO(relay.log());
   CHECK(SmtpClient::code(r) == 250);
   CHECK(relay.log().find("event=reused-upstream-lost") != std::string::npos);
-  CHECK(count(relay.events(2), "\n") == 2);  // one new attempt, no failure recorded
+  CHECK(occurrences(relay.events(2), "\n") == 2);  // one new attempt, no failure recorded
 }
 
 TEST_CASE("upstream reuse ends at reuse_time_limit_s: the next message gets a new connection",
@@ -1084,10 +1080,8 @@ TEST_CASE("upstream reuse ends at reuse_time_limit_s: the next message gets a ne
   REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
   const std::string seen = read_file(capture);
   INFO(seen);
-  std::size_t handshakes = 0;
-  for (auto at = seen.find("STARTTLS"); at != std::string::npos; at = seen.find("STARTTLS", at + 1))
-    ++handshakes;
-  CHECK(handshakes == 2);  // the certificate was verified again on a new connection
+  CHECK(occurrences(seen, "STARTTLS") ==
+        2);  // the certificate was verified again on a new connection
   const std::string events = relay.events(2);
   CHECK(std::count(events.begin(), events.end(), '\n') == 2);
 }
@@ -1216,12 +1210,6 @@ std::string numbered_lines(std::size_t from, std::size_t to) {
   return s;
 }
 
-std::size_t count_of(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // EHLO, MAIL, RCPT, DATA, the first part of the message; then, once the injector has
 // reset the upstream connection in the middle of it, the rest and the final dot.
 std::string send_across_a_reset(unsigned short port, const Injector& injector,
@@ -1259,8 +1247,8 @@ TEST_CASE("replay: an upstream reset mid-DATA is replaced; the message arrives o
   INFO("reply: " << r << "\nrelay log:\n" << relay.log() << "\ninjector log:\n" << injector.log());
   REQUIRE(SmtpClient::code(r) == 250);
   const std::string seen = read_file(capture);
-  CHECK(count_of(seen, "MAIL FROM:<a@example.org>") == 2);
-  CHECK(count_of(seen, "\r\n.\r\n") == 1);  // one final dot: one delivery
+  CHECK(occurrences(seen, "MAIL FROM:<a@example.org>") == 2);
+  CHECK(occurrences(seen, "\r\n.\r\n") == 1);  // one final dot: one delivery
   // The whole message, contiguous: only the second connection can have it.
   CHECK(seen.find(first + rest + ".\r\n") != std::string::npos);
   CHECK(seen.find("TLS-Relay: upstream=primary;") != std::string::npos);
@@ -1287,7 +1275,7 @@ TEST_CASE("replay: where the policy only defers, a reset mid-DATA is the client'
   CHECK(SmtpClient::code(r) == 451);
   CHECK(r.find("connection-reset") != std::string::npos);
   CHECK(deferring.log().find("event=no-replay") != std::string::npos);
-  CHECK(count_of(read_file(capture), "\r\n.\r\n") == 0);
+  CHECK(occurrences(read_file(capture), "\r\n.\r\n") == 0);
 }
 
 TEST_CASE("replay: a recipient the new upstream refuses ends it with 451; nothing delivered",
@@ -1310,7 +1298,7 @@ TEST_CASE("replay: a recipient the new upstream refuses ends it with 451; nothin
   CHECK(r.find("connection-reset") != std::string::npos);
   CHECK(r.find("replay: backup") != std::string::npos);
   CHECK(r.find("RCPT TO:<b@example.org> answered \"550") != std::string::npos);
-  CHECK(count_of(read_file(capture_a), "\r\n.\r\n") == 0);
+  CHECK(occurrences(read_file(capture_a), "\r\n.\r\n") == 0);
   CHECK(read_file(capture_b).find("DATA") == std::string::npos);
 }
 
@@ -1330,12 +1318,6 @@ void open_transaction(SmtpClient& c) {
 
 std::string bdat(const std::string& chunk, bool last = false) {
   return "BDAT " + std::to_string(chunk.size()) + (last ? " LAST" : "") + "\r\n" + chunk;
-}
-
-std::size_t occurrences(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
 }
 
 }  // namespace
