@@ -1080,8 +1080,8 @@ TEST_CASE("upstream reuse ends at reuse_time_limit_s: the next message gets a ne
   REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
   const std::string seen = read_file(capture);
   INFO(seen);
-  CHECK(occurrences(seen, "STARTTLS") ==
-        2);  // the certificate was verified again on a new connection
+  // The certificate was verified again, on a new connection.
+  CHECK(occurrences(seen, "STARTTLS") == 2);
   const std::string events = relay.events(2);
   CHECK(std::count(events.begin(), events.end(), '\n') == 2);
 }
