@@ -76,18 +76,16 @@ std::string quoted_reply(const AttemptFacts& f) {
   return "\"" + printable(f.smtp.last_reply->joined(), 200) + "\"";
 }
 
-// Long enough for every hint of the table with the peer text it quotes.
-constexpr std::size_t kMaxVerdictText = 2000;
-
-Verdict make(FailureClass c, Phase p, const std::string& detail, const std::string& hint) {
+// Detail and hint go on into our replies, JSON records, /status and log lines, so every piece
+// of peer text in them (a reply, a certificate's name, an EHLO keyword) is quoted through
+// printable() where it is put in, once; fuzz/classifier_fuzz.cpp checks that none is raw (it
+// found certificate names that were).
+Verdict make(FailureClass c, Phase p, std::string detail, std::string hint) {
   Verdict v;
   v.cls = c;
   v.phase = p;
-  // Both quote what the peer sent (a certificate's subject, a reply) and go on into our
-  // replies, JSON records, /status and log lines: escaped here once for every class, so a
-  // certificate whose name is not UTF-8 cannot break a JSON document (found by fuzzing).
-  v.detail = printable(detail, kMaxVerdictText);
-  v.hint = printable(hint, kMaxVerdictText);
+  v.detail = std::move(detail);
+  v.hint = std::move(hint);
   v.transient = info(c).transience == Transience::Always;
   return v;
 }
@@ -255,7 +253,7 @@ Verdict classify_smtp(const AttemptFacts& f) {
                      ? "the server is busy or limits connections (" + quoted_reply(f) +
                            "); it may accept us later"
                      : "the server refuses us at the greeting (" + quoted_reply(f) +
-                           "); our address may be blocked or not allowed to relay there — "
+                           "); our address may be blocked or not allowed to relay there; "
                            "check its policy and blocklists"),
             f);
       }
@@ -299,8 +297,8 @@ Verdict classify_smtp(const AttemptFacts& f) {
                     "a firewall's SMTP inspection masks the greeting and removes STARTTLS; turn "
                     "it off, or use port 465 with tls = implicit");
       }
-      std::string ext =
-          f.smtp.extensions.empty() ? std::string("no extensions") : join(f.smtp.extensions, " ");
+      std::string ext = f.smtp.extensions.empty() ? std::string("no extensions")
+                                                  : printable(join(f.smtp.extensions, " "), 300);
       return make(StarttlsNotOffered, Phase::Ehlo,
                   std::string(f.smtp.helo_fallback ? "HELO only (EHLO refused)" : "EHLO lists: ") +
                       (f.smtp.helo_fallback ? "" : ext),
@@ -320,7 +318,7 @@ Verdict classify_smtp(const AttemptFacts& f) {
     case Ending::NoAuthMechanism: {
       std::string offered;
       for (const auto& e : f.smtp.extensions) {
-        if (istarts_with(e, "AUTH ") || istarts_with(e, "AUTH=")) offered = e;
+        if (istarts_with(e, "AUTH ") || istarts_with(e, "AUTH=")) offered = printable(e, 120);
       }
       // auth_mechanism set here means the config forced that one (there is no fallback).
       const std::string& forced = f.smtp.auth_mechanism;
@@ -365,7 +363,8 @@ std::optional<Verdict> classify_plaintext_in_tls(const AttemptFacts& f) {
       Verdict v = make(
           StarttlsRejected, Phase::Starttls,
           "the server answered our ClientHello as an SMTP command: \"" + plaintext_seen(f) + "\"",
-          "the server said 220 to STARTTLS but does not start TLS (" + r->first_line() +
+          "the server said 220 to STARTTLS but does not start TLS (" +
+              printable(r->first_line(), 160) +
               "); its STARTTLS support is broken, tell its "
               "operator, or use port 465 with tls = implicit");
       v.transient = r->transient_failure();
@@ -613,11 +612,13 @@ FailureClass class_of(const AttemptFacts& f, const VerifyError& v) {
   }
 }
 
+// The CN of a distinguished name (or the whole name), escaped: the peer chose it.
 std::string cn_of(const std::string& dn) {
   auto pos = dn.find("CN=");
-  if (pos == std::string::npos) return dn;
+  if (pos == std::string::npos) return printable(dn, 200);
   auto end = dn.find(',', pos);
-  return dn.substr(pos + 3, end == std::string::npos ? std::string::npos : end - pos - 3);
+  return printable(dn.substr(pos + 3, end == std::string::npos ? std::string::npos : end - pos - 3),
+                   200);
 }
 
 // The certificate a verification error is about: as OpenSSL saw it when it reported the
@@ -691,7 +692,7 @@ Verdict classify_certificate(const AttemptFacts& f) {
     if (auto why = clock_is_wrong(f, e.error)) {
       return make(ClientClockSkew, Phase::Certificate, detail + "; " + *why,
                   *why +
-                      ": fix this host's time (`timedatectl`, NTP/chrony) — the "
+                      ": fix this host's time (`timedatectl`, NTP/chrony); the "
                       "certificates are probably fine");
     }
   }
@@ -700,7 +701,7 @@ Verdict classify_certificate(const AttemptFacts& f) {
     case CertificateSelfSigned:
       return make(CertificateSelfSigned, Phase::Certificate, detail,
                   "the certificate of " + at + " is self-signed" +
-                      (c ? " (" + c->subject + ")" : std::string()) +
+                      (c ? " (" + printable(c->subject, 200) + ")" : std::string()) +
                       "; the server needs a certificate from a public CA, or, for a private "
                       "server you trust, add that certificate to ca_file");
     case CertificateChainIncomplete: {
@@ -746,7 +747,7 @@ Verdict classify_certificate(const AttemptFacts& f) {
                       ") looks right: the server installed it too early");
     case CertificateHostMismatch: {
       const CertFacts* leaf = cert_at(f, 0);
-      std::string names = leaf && !leaf->san.empty() ? join(leaf->san, ", ")
+      std::string names = leaf && !leaf->san.empty() ? printable(join(leaf->san, ", "), 300)
                           : leaf                     ? "CN " + cn_of(leaf->subject)
                                                      : std::string("none");
       return make(
@@ -787,7 +788,8 @@ Verdict classify(const AttemptFacts& f) {
     }
     case Ending::LocalSetup:
       return make(LocalConfig, f.phase == Phase::None ? Phase::TlsHandshake : f.phase,
-                  f.local_detail, "fix our own setup: " + f.local_detail);
+                  printable(f.local_detail, 300),
+                  "fix our own setup: " + printable(f.local_detail, 300));
     case Ending::DnsNxdomain:
       return make(DnsNxdomain, Phase::Dns, "NXDOMAIN for " + f.upstream.host,
                   "the name " + f.upstream.host +

@@ -525,4 +525,11 @@ TEST_CASE("peer text in the detail and hint is escaped: a non-UTF-8 certificate 
     CHECK(std::all_of(s->begin(), s->end(), [](char c) { return c >= 0x20 && c < 0x7f; }));
   }
   CHECK_NOTHROW(attempt_record(f, v).dump());
+
+  // Ours, but a file name is bytes: a CA file whose name is not UTF-8.
+  AttemptFacts local = base(Phase::TlsHandshake, Ending::LocalSetup);
+  local.local_detail = "cannot read CA file /etc/ssl/caf\xe9.pem";
+  const Verdict lv = classify(local);
+  CHECK(lv.hint.find("caf\\xe9.pem") != std::string::npos);
+  CHECK_NOTHROW(attempt_record(local, lv).dump());
 }
