@@ -89,7 +89,7 @@ std::variant<std::shared_ptr<ClientContext>, std::string> ClientContext::create(
 }
 
 ClientContext::~ClientContext() {
-  for (auto& [identity, session] : sessions_) SSL_SESSION_free(session);
+  for (auto& [identity, stored] : sessions_) SSL_SESSION_free(stored.session);
   SSL_CTX_free(ctx_);
 }
 
@@ -114,20 +114,22 @@ void ClientContext::prepare_resumption(SSL* ssl, const std::string& identity, bo
   auto it = sessions_.find(identity);
   if (it == sessions_.end()) return;
   if (!still_resumable(it->second, std::time(nullptr))) {
-    SSL_SESSION_free(it->second);
+    SSL_SESSION_free(it->second.session);
     sessions_.erase(it);
     return;
   }
-  SSL_set_session(ssl, it->second);  // takes its own reference
+  SSL_set_session(ssl, it->second.session);  // takes its own reference
 }
 
-bool ClientContext::still_resumable(const SSL_SESSION* session, std::time_t now) {
-  // A session stands in for a verification done when it was made: only for a while, and
-  // never past the certificate's own dates. A TLS 1.3 ticket's lifetime is the server's
-  // choice (OpenSSL's default is two hours, others give days), so it is no bound of ours.
-  const long age = static_cast<long>(now) - SSL_SESSION_get_time(session);
+bool ClientContext::still_resumable(const Stored& stored, std::time_t now) {
+  // A session stands in for the verification of the full handshake it goes back to: only
+  // for a while, and never past the certificate's own dates. Not SSL_SESSION_get_time():
+  // OpenSSL sets it anew for each ticket, also those a resumed handshake brings, so it
+  // would never age. A TLS 1.3 ticket's lifetime is the server's choice (OpenSSL's default
+  // is two hours, others give days), so it is no bound of ours either.
+  const long age = static_cast<long>(now - stored.verified_at);
   if (age < 0 || age >= kSessionCacheTimeout) return false;
-  X509* peer = SSL_SESSION_get0_peer(const_cast<SSL_SESSION*>(session));
+  X509* peer = SSL_SESSION_get0_peer(stored.session);
   if (peer == nullptr) return false;
   // X509_cmp_time: -1 earlier than `now`, 1 later, 0 when the date cannot be read.
   return X509_cmp_time(X509_get0_notBefore(peer), &now) < 0 &&
@@ -142,23 +144,27 @@ int ClientContext::on_new_session(SSL* ssl, SSL_SESSION* session) {
   if (!self || !identity || !self->resumption_ || SSL_get_verify_result(ssl) != X509_V_OK) {
     return 0;
   }
-  self->remember(*identity, session);
-  return 1;
+  return self->remember(*identity, session, SSL_session_reused(ssl) == 1) ? 1 : 0;
 }
 
-void ClientContext::remember(const std::string& identity, SSL_SESSION* session) {
+bool ClientContext::remember(const std::string& identity, SSL_SESSION* session, bool resumed) {
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(identity);
+  // A ticket from a resumed handshake carries on the verification the old one stood for,
+  // with its time; without that one (evicted, or aged out) it stands for nothing.
+  if (resumed && it == sessions_.end()) return false;
+  const std::time_t verified_at = resumed ? it->second.verified_at : std::time(nullptr);
   if (it != sessions_.end()) {
-    SSL_SESSION_free(it->second);
-    it->second = session;
-    return;
+    SSL_SESSION_free(it->second.session);
+    it->second = Stored{session, verified_at};
+    return true;
   }
   if (sessions_.size() >= kMaxSessions) {
-    SSL_SESSION_free(sessions_.begin()->second);
+    SSL_SESSION_free(sessions_.begin()->second.session);
     sessions_.erase(sessions_.begin());
   }
-  sessions_.emplace(identity, session);
+  sessions_.emplace(identity, Stored{session, verified_at});
+  return true;
 }
 
 }  // namespace tlsrelay::tls

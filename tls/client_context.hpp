@@ -9,9 +9,9 @@
 // TLS session resumption (RFC 8446 2.2, RFC 5077): the context keeps the last session per
 // server identity (name checked, SNI, port), only from handshakes whose certificate
 // verified, at most kMaxSessions of them; a connection that sets the same identity offers
-// it, unless it is older than kSessionCacheTimeout or its server certificate is outside its
-// validity by now (a resumed handshake skips verification, so these are checked before
-// offering). The cache has its own mutex.
+// it, unless the full handshake it goes back to is older than kSessionCacheTimeout or its
+// server certificate is outside its validity by now (a resumed handshake skips
+// verification, so these are checked before offering). The cache has its own mutex.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -63,15 +63,21 @@ class ClientContext {
 
  private:
   ClientContext(SSL_CTX* ctx, ClientProfile profile) : ctx_(ctx), profile_(std::move(profile)) {}
+  // A remembered session, and when the full handshake it goes back to was verified.
+  struct Stored {
+    SSL_SESSION* session = nullptr;
+    std::time_t verified_at = 0;
+  };
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
-  static bool still_resumable(const SSL_SESSION* session, std::time_t now);
-  void remember(const std::string& identity, SSL_SESSION* session);  // takes the reference
+  static bool still_resumable(const Stored& stored, std::time_t now);
+  // Takes the reference when it returns true.
+  bool remember(const std::string& identity, SSL_SESSION* session, bool resumed);
 
   SSL_CTX* ctx_;
   ClientProfile profile_;
   bool resumption_ = true;
   std::mutex mutex_;
-  std::map<std::string, SSL_SESSION*> sessions_;
+  std::map<std::string, Stored> sessions_;
 };
 
 }  // namespace tlsrelay::tls
