@@ -15,8 +15,8 @@ ReplayBuffer::~ReplayBuffer() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void ReplayBuffer::fail(const std::string& what) {
-  error_ = what + ": " + std::strerror(errno);
+void ReplayBuffer::fail(const std::string& what, int error) {
+  error_ = what + ": " + std::strerror(error);
   memory_.clear();
   memory_.shrink_to_fit();
   if (fd_ >= 0) ::close(fd_);
@@ -35,7 +35,8 @@ void ReplayBuffer::append(std::string_view bytes) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      fail("cannot write the replay file");
+      const int error = n < 0 ? errno : ENOSPC;
+      fail("cannot write the replay file", error);
       return;
     }
     bytes.remove_prefix(static_cast<std::size_t>(n));
@@ -48,7 +49,8 @@ void ReplayBuffer::spill() {
   // Unnamed from the start: nothing to clean up, and nothing another user could open.
   fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd_ < 0) {
-    fail("cannot create a replay file in " + dir);
+    const int error = errno;
+    fail("cannot create a replay file in " + dir, error);
     return;
   }
   std::string_view held = memory_;
@@ -56,7 +58,8 @@ void ReplayBuffer::spill() {
     const ssize_t n = ::write(fd_, held.data(), held.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      fail("cannot write the replay file");
+      const int error = n < 0 ? errno : ENOSPC;
+      fail("cannot write the replay file", error);
       return;
     }
     held.remove_prefix(static_cast<std::size_t>(n));
@@ -75,8 +78,8 @@ std::string ReplayBuffer::read(std::uint64_t offset, std::size_t max) {
     const ssize_t r = ::pread(fd_, out.data() + got, n - got, static_cast<off_t>(offset + got));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
-      if (r == 0) errno = EIO;  // shorter than what was written to it
-      fail("cannot read the replay file");
+      const int error = r < 0 ? errno : EIO;  // EOF: shorter than what was written to it
+      fail("cannot read the replay file", error);
       return {};
     }
     got += static_cast<std::size_t>(r);

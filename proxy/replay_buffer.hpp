@@ -37,7 +37,7 @@ class ReplayBuffer {
 
  private:
   void spill();
-  void fail(const std::string& what);
+  void fail(const std::string& what, int error);
 
   std::uint64_t memory_limit_;
   std::string memory_;

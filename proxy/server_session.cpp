@@ -23,6 +23,9 @@ namespace {
 // Flush message data upstream in pieces this large: bounded memory per session whatever
 // the message size, and few enough writes to keep the copy cheap.
 constexpr std::size_t kDataFlushBytes = 64 * 1024;
+// For the last words to a client we are letting go (evicted, closing): an evicted slowloris
+// that does not read must not keep its slot for command_s.
+constexpr std::chrono::milliseconds kGoodbyeTimeout{5000};
 
 Reply simple(int code, const std::string& enhanced, const std::string& text) {
   Reply r;
@@ -75,9 +78,9 @@ void ServerSession::evict() {
 // g++ 12 mis-copies class prvalues passed into a coroutine (an SSO string copied bitwise,
 // then freed); so coroutines here take references to named objects that outlive the call,
 // or values moved from named locals — never a temporary.
-asio::awaitable<bool> ServerSession::send(const Reply& reply) {
+asio::awaitable<bool> ServerSession::send(const Reply& reply, std::chrono::milliseconds timeout) {
   const std::string wire = tls::to_wire(reply);
-  deadline_.arm(config_->command_timeout);
+  deadline_.arm(timeout.count() > 0 ? timeout : config_->command_timeout);
   auto ec = co_await client_.write(wire);
   deadline_.disarm();
   co_return !ec;
@@ -100,7 +103,7 @@ asio::awaitable<void> ServerSession::run() {
       const Reply bye = simple(
           421, "4.7.0",
           config_->server.hostname + " Error: too many connections; closing the one idle longest");
-      (void)co_await send(bye);
+      (void)co_await send(bye, kGoodbyeTimeout);
       break;
     }
     // One command line; pipelined bytes after it stay buffered for what follows (the next
@@ -131,8 +134,10 @@ asio::awaitable<void> ServerSession::run() {
       if (r.consumed < chunk.size()) client_.put_back(std::string_view(chunk).substr(r.consumed));
     }
     waiting_since_.reset();
+    // Evicted while a line came in within the same pass: it is not run, the 421 goes first.
+    if (evicted_) continue;
     if (lost) {
-      if (stopping_ || evicted_) continue;  // the loop head says goodbye
+      if (stopping_) continue;  // the loop head says goodbye
       if (deadline_.expired()) {
         const Reply timeout =
             simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
@@ -188,7 +193,10 @@ asio::awaitable<void> ServerSession::run() {
   }
   if (bdat_) co_await abandon_bdat();
   co_await release_upstream();
+  // A client that reads nothing would hold its slot through TLS's close_notify: bounded.
+  deadline_.arm(kGoodbyeTimeout);
   co_await client_.close();
+  deadline_.disarm();
   log_line(id_,
            "event=disconnect client=" + peer_ + " transactions=" + std::to_string(transactions_));
 }
@@ -206,7 +214,7 @@ asio::awaitable<void> ServerSession::reset_upstream() {
 asio::awaitable<void> ServerSession::abandon_message(const char* why, std::uint64_t size) {
   co_await drop_upstream(false);
   log_transaction(simple(421, "4.4.2", why), size);
-  fsm_.transaction_done();
+  end_transaction();
   if (deadline_.expired()) {
     const Reply timeout =
         simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
@@ -248,6 +256,12 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
   replays_ = 0;
   replay_failure_.reset();
   if (upstream_ && upstream_->broken()) co_await drop_upstream(false);
+  // Kept from this session's last transaction: the same age limit as the pool's, so that a
+  // long client session does not keep a certificate unchecked (upstream_pool.hpp).
+  if (upstream_ && std::chrono::steady_clock::now() - upstream_->opened_at() >=
+                       config_->settings.proxy.reuse_time_limit) {
+    co_await drop_upstream(true);
+  }
   // Round 2 only when a reused connection (kept from this session's last transaction, or
   // from the pool) turned out dead at MAIL: that is not the message's failure, so open a
   // fresh route transparently.
@@ -349,7 +363,8 @@ asio::awaitable<std::optional<Reply>> ServerSession::open_upstream_data() {
   Reply reply;
   if (!r.reply) {
     reply = lost_upstream_reply(upstream_->describe(), "DATA", r.lost);
-    if (co_await replace_upstream("DATA", r.lost, reply, false)) {
+    const std::string stage = "DATA";
+    if (co_await replace_upstream(stage, r.lost, reply, false)) {
       data_command = "DATA";
       r = co_await upstream_->command(std::move(data_command), config_->command_timeout);
     }
@@ -422,7 +437,7 @@ asio::awaitable<Reply> ServerSession::upstream_final_reply() {
 asio::awaitable<bool> ServerSession::relay_data() {
   if (auto refused = co_await open_upstream_data()) {
     log_transaction(*refused, 0);
-    fsm_.transaction_done();
+    end_transaction();
     co_return co_await send(*refused);
   }
   const Reply go_ahead = simple(354, "", "End data with <CR><LF>.<CR><LF>");
@@ -475,7 +490,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
   }
   if (reply.code == 421) co_await drop_upstream(false);
   log_transaction(reply, size);
-  fsm_.transaction_done();
+  end_transaction();
   co_return co_await send(reply);
 }
 
@@ -543,7 +558,7 @@ asio::awaitable<bool> ServerSession::relay_bdat(const BdatParams& bdat) {
     }
     if (failure->code == 421) co_await drop_upstream(false);
     log_transaction(*failure, size);
-    fsm_.transaction_done();
+    end_transaction();
     co_return co_await send(*failure);
   }
   if (!bdat.last) {
@@ -555,7 +570,7 @@ asio::awaitable<bool> ServerSession::relay_bdat(const BdatParams& bdat) {
   Reply reply = co_await upstream_final_reply();
   if (reply.code == 421) co_await drop_upstream(false);
   log_transaction(reply, size);
-  fsm_.transaction_done();
+  end_transaction();
   co_return co_await send(reply);
 }
 
@@ -619,6 +634,11 @@ asio::awaitable<bool> ServerSession::start_tls(const Reply& ready, CommandReader
   log_line(id_, "event=starttls client=" + peer_ + " tls=" + client_tls_);
   fsm_.tls_started();
   co_return true;
+}
+
+void ServerSession::end_transaction() {
+  fsm_.transaction_done();
+  replay_.clear();  // the message is answered: its copy (and the file) go now
 }
 
 void ServerSession::log_transaction(const Reply& final_reply, std::uint64_t size) {

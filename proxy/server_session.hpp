@@ -47,7 +47,9 @@ class ServerSession {
   const std::string& id() const { return id_; }
 
  private:
-  boost::asio::awaitable<bool> send(const Reply& reply);
+  // Writes one reply within `timeout` (0: command_s).
+  boost::asio::awaitable<bool> send(
+      const Reply& reply, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   boost::asio::awaitable<bool> relay_mail(const MailParams& mail);
   boost::asio::awaitable<bool> relay_rcpt(const RcptParams& rcpt);
   boost::asio::awaitable<bool> relay_data();
@@ -76,7 +78,8 @@ class ServerSession {
   // what stopped the replay, if one was tried, and there is no upstream.
   boost::asio::awaitable<bool> replace_upstream(const std::string& stage, tls::FailureClass lost,
                                                 Reply& reply, bool in_data);
-  boost::asio::awaitable<std::optional<std::string>> replay_envelope(bool in_data);
+  boost::asio::awaitable<std::optional<std::string>> replay_envelope(
+      bool in_data, std::chrono::steady_clock::time_point deadline);
   DataLimits data_limits() const;
   boost::asio::awaitable<void> drop_upstream(bool polite);
   boost::asio::awaitable<void> reset_upstream();
@@ -84,6 +87,9 @@ class ServerSession {
   boost::asio::awaitable<void> release_upstream();
   boost::asio::awaitable<void> abandon_message(const char* why, std::uint64_t size);
   void log_transaction(const Reply& final_reply, std::uint64_t size);
+  // The transaction is over, however it ended: the state machine moves on, the replay copy
+  // of its data goes.
+  void end_transaction();
 
   tls::SmtpStream client_;
   tls::Deadline deadline_;

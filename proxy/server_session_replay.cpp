@@ -39,11 +39,23 @@ asio::awaitable<std::optional<std::string>> expect_reply(UpstreamSession& upstre
   co_return std::nullopt;
 }
 
+// A phase's time-out, cut to what is left of the replay's deadline: the whole replay is
+// bounded by [policy] deadline_s, not by a command_s per command.
+std::chrono::milliseconds within(std::chrono::steady_clock::time_point deadline,
+                                 std::chrono::milliseconds timeout) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return std::clamp(left, std::chrono::milliseconds(1), timeout);
+}
+
 }  // namespace
 
 asio::awaitable<bool> ServerSession::flush_data(std::string& out, DataWriter& writer,
                                                 std::size_t& content_from, bool last) {
-  replay_.append(std::string_view(out).substr(std::min(content_from, out.size())));
+  // After the one replay there is none to keep the data for.
+  if (replays_ < kMaxReplays) {
+    replay_.append(std::string_view(out).substr(std::min(content_from, out.size())));
+  }
   content_from = 0;
   if (last) writer.finish();
   bool ok = co_await upstream_->write(out, config_->data_block_timeout);
@@ -110,7 +122,7 @@ asio::awaitable<bool> ServerSession::replace_upstream(const std::string& stage,
     co_return false;
   }
   upstream_ = std::move(route.session);
-  std::optional<std::string> why = co_await replay_envelope(in_data);
+  std::optional<std::string> why = co_await replay_envelope(in_data, deadline);
   if (why) {
     reply = replay_failed_reply(reply, upstream_->describe() + " " + *why);
     co_await drop_upstream(false);
@@ -123,14 +135,16 @@ asio::awaitable<bool> ServerSession::replace_upstream(const std::string& stage,
 // MAIL, every RCPT the first upstream accepted (each must be accepted again: their 2xx were
 // our client's answer already), and in the data phase DATA, fresh trace headers naming the
 // lost attempt, and the data so far. Returns what went wrong, if anything.
-asio::awaitable<std::optional<std::string>> ServerSession::replay_envelope(bool in_data) {
+asio::awaitable<std::optional<std::string>> ServerSession::replay_envelope(
+    bool in_data, std::chrono::steady_clock::time_point deadline) {
   const MailParams& mail = fsm_.mail();
   const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
   if (mail.requiretls && (!caps.requiretls || !upstream_->facts().tls.handshake_done)) {
     co_return std::string("does not offer REQUIRETLS with verified TLS");
   }
-  if (!missing_extensions(mail, caps).empty()) {
-    co_return "does not offer " + missing_extensions(mail, caps).front();
+  // What relay_mail() refuses for, and nothing more (8BITMIME goes on regardless there).
+  for (const std::string& missing : missing_extensions(mail, caps)) {
+    if (missing == "SMTPUTF8" || missing == "BINARYMIME") co_return "does not offer " + missing;
   }
   std::string command = format_mail(mail, caps);
   std::string what = "MAIL FROM";
@@ -158,7 +172,7 @@ asio::awaitable<std::optional<std::string>> ServerSession::replay_envelope(bool 
     if (piece.empty() && sent < replay_.size()) co_return "replay buffer: " + replay_.error();
     sent += piece.size();
     out += piece;
-    if (!co_await upstream_->write(out, config_->data_block_timeout)) {
+    if (!co_await upstream_->write(out, within(deadline, config_->data_block_timeout))) {
       co_return "DATA: " + std::string(tls::to_string(upstream_->lost()));
     }
     out.clear();
