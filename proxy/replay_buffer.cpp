@@ -31,11 +31,15 @@ void ReplayBuffer::append(std::string_view bytes) {
     return;
   }
   if (fd_ < 0) spill();
-  while (usable() && !bytes.empty()) {
+  if (usable()) write_all(bytes);
+}
+
+void ReplayBuffer::write_all(std::string_view bytes) {
+  while (!bytes.empty()) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const int error = n < 0 ? errno : ENOSPC;
+      const int error = n < 0 ? errno : ENOSPC;  // 0: the file system took nothing
       fail("cannot write the replay file", error);
       return;
     }
@@ -53,17 +57,8 @@ void ReplayBuffer::spill() {
     fail("cannot create a replay file in " + dir, error);
     return;
   }
-  std::string_view held = memory_;
-  while (!held.empty()) {
-    const ssize_t n = ::write(fd_, held.data(), held.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int error = n < 0 ? errno : ENOSPC;
-      fail("cannot write the replay file", error);
-      return;
-    }
-    held.remove_prefix(static_cast<std::size_t>(n));
-  }
+  write_all(memory_);
+  if (!usable()) return;  // fail() has already let the memory go
   memory_.clear();
   memory_.shrink_to_fit();
 }

@@ -37,6 +37,8 @@ class ReplayBuffer {
 
  private:
   void spill();
+  // Every byte to the file, or fail() (the buffer is then unusable).
+  void write_all(std::string_view bytes);
   void fail(const std::string& what, int error);
 
   std::uint64_t memory_limit_;
