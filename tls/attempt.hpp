@@ -106,7 +106,8 @@ struct CertificateFacts {
   std::optional<int> verify_depth;
   std::vector<VerifyError> verify_errors;  // every error the verify callback saw, in order
   std::string verify_name;                 // the name checked against the certificate
-  std::vector<CertFacts> chain;            // exactly as the server sent it, leaf first
+  std::vector<CertFacts> chain;            // exactly as the server sent it, leaf first (16 at most)
+  int chain_sent = 0;                      // how many certificates the server sent
   int verified_chain_length = 0;           // length of the chain OpenSSL built (incl. anchor)
 };
 

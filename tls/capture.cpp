@@ -98,6 +98,7 @@ void HandshakeCapture::read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert)
 
   if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl)) {
     cert.chain.clear();
+    cert.chain_sent = sk_X509_num(chain);
     for (int i = 0; i < sk_X509_num(chain) && i < kMaxChainShown; ++i) {
       cert.chain.push_back(cert_facts(sk_X509_value(chain, i)));
     }

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <optional>
 
+#include "tls/client_context.hpp"
 #include "tls/openssl_names.hpp"
 #include "tls/text.hpp"
 
@@ -453,6 +454,12 @@ std::optional<Verdict> classify_by_reason(const AttemptFacts& f) {
     return make(TlsNoSharedCipher, Phase::TlsHandshake, openssl_detail(f),
                 "no cipher suite in common with " + at + "; check its cipher configuration");
   }
+  if (ssl_reason(f, SSL_R_EXCESSIVE_MESSAGE_SIZE)) {
+    return make(TlsError, Phase::TlsHandshake, openssl_detail(f),
+                at + " sent a TLS handshake message larger than we accept: in practice a "
+                     "certificate chain over 100 KiB (thousands of names, or many "
+                     "certificates); the server's operator must send a smaller chain");
+  }
   if (ssl_reason(f, SSL_R_WRONG_VERSION_NUMBER) || ssl_reason(f, SSL_R_PACKET_LENGTH_TOO_LONG) ||
       ssl_reason(f, SSL_R_RECORD_LENGTH_MISMATCH) || ssl_reason(f, SSL_R_HTTPS_PROXY_REQUEST) ||
       ssl_reason(f, SSL_R_HTTP_REQUEST)) {
@@ -674,6 +681,20 @@ Verdict classify_certificate(const AttemptFacts& f) {
   if (errs.empty()) {
     return make(CertificateInvalid, Phase::Certificate, "verification failed without an error",
                 "certificate verification of " + at + " failed");
+  }
+  // OpenSSL stops building a chain that is too deep, and then also reports the issuer of the
+  // last certificate it kept as missing: the depth is the finding, not trust.
+  for (const auto& e : errs) {
+    if (e.error != X509_V_ERR_CERT_CHAIN_TOO_LONG) continue;
+    const std::string sent = f.certificate.chain_sent > 0
+                                 ? std::to_string(f.certificate.chain_sent) + " certificates"
+                                 : std::string("a chain");
+    return make(CertificateInvalid, Phase::Certificate,
+                "verify error " + std::to_string(e.error) + " (" + verify_error_text(e.error) +
+                    ") at depth " + std::to_string(e.depth) + "; the server sent " + sent,
+                at + " sends " + sent + ", deeper than the " + std::to_string(kMaxVerifyDepth) +
+                    " CA certificates we follow (as Postfix); a server sends its own "
+                    "certificate and one to three intermediates: its chain file must be fixed");
   }
   ChosenError best{errs.front(), class_of(f, errs.front())};
   for (const auto& e : errs) {

@@ -75,6 +75,8 @@ std::variant<std::shared_ptr<ClientContext>, std::string> ClientContext::create(
       return fail("CA file " + p.ca_file + " holds no PEM certificate (" + openssl_reason() + ")");
     }
   }
+  // OpenSSL would walk 100 CA certificates; real chains have one to three.
+  SSL_CTX_set_verify_depth(ctx, kMaxVerifyDepth);
   // Partial wildcards ("mx*.example.com") are not accepted for mail (RFC 6125 6.4.3).
   X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(ctx), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);

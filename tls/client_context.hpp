@@ -25,6 +25,10 @@
 
 namespace tlsrelay::tls {
 
+// The most CA certificates we walk between the server's own and a trust anchor (OpenSSL's
+// verify depth; Postfix's smtp_tls_scert_verifydepth default is the same 9).
+inline constexpr int kMaxVerifyDepth = 9;
+
 struct ClientProfile {
   std::string min_version = "1.2";  // 1.0 | 1.1 | 1.2 | 1.3
   std::string max_version;          // "" = the highest OpenSSL has

@@ -123,6 +123,29 @@ TEST_CASE("certificate failures are told apart", "[certificate]") {
   }
 }
 
+// A hostile or broken server's chain costs bounded memory and gets its own diagnosis: the
+// record keeps 16 certificates whatever is sent, OpenSSL follows at most 9 CAs, and a
+// Certificate message over 100 KiB is refused while it is still being read.
+TEST_CASE("deep and oversized certificate chains are bounded and named", "[certificate]") {
+  SECTION("21 certificates in a row under the trusted root: too deep, not untrusted") {
+    Probe p = probe_peer({"--cert", "deepchain"});
+    expect(p, "certificate-invalid", "certificate");
+    CHECK(p.record["certificate"]["verify_result"] == 22);  // X509_V_ERR_CERT_CHAIN_TOO_LONG
+    CHECK(p.record["certificate"]["chain"].size() == 16);
+    CHECK(p.record["detail"].get<std::string>().find("sent 21 certificates") != std::string::npos);
+    CHECK(p.record["hint"].get<std::string>().find("deeper than the 9") != std::string::npos);
+  }
+  SECTION("a leaf with 6,001 names (over 100 KiB) is refused at the size limit") {
+    Probe p = probe_peer({"--cert", "hugecert"});
+    expect(p, "tls-error", "tls-handshake");
+    CHECK(p.record["detail"].get<std::string>().find("excessive message size") !=
+          std::string::npos);
+    CHECK(p.record["tls"]["alerts_sent"][0] == "illegal_parameter");
+    CHECK(p.record["certificate"]["chain"].empty());
+    CHECK(p.record["hint"].get<std::string>().find("over 100 KiB") != std::string::npos);
+  }
+}
+
 TEST_CASE("TLS negotiation failures are told apart", "[tls]") {
   SECTION("TLS 1.0 only") {
     Probe p = probe_peer({"--tls-min", "1.0", "--tls-max", "1.0"});

@@ -111,7 +111,7 @@ BioPtr open_for_writing(const std::filesystem::path& path) {
   return bio;
 }
 
-void write_certs(const std::filesystem::path& path, std::initializer_list<X509*> certs) {
+void write_certs(const std::filesystem::path& path, const std::vector<X509*>& certs) {
   BioPtr bio = open_for_writing(path);
   for (X509* cert : certs)
     if (PEM_write_bio_X509(bio.get(), cert) != 1) fail("cannot write " + path.string());
@@ -155,8 +155,8 @@ CertSpec leaf_spec(std::string cn, std::vector<std::string> dns_names, std::time
 
 const std::vector<std::string_view>& certificate_set_names() {
   static const std::vector<std::string_view> names = {
-      "good",      "expired",          "notyet",     "wronghost", "leafonly",
-      "untrusted", "untrusted-noroot", "selfsigned", "rsa1024",   "sha1"};
+      "good",       "expired", "notyet", "wronghost", "leafonly", "untrusted", "untrusted-noroot",
+      "selfsigned", "rsa1024", "sha1",   "deepchain", "hugecert"};
   return names;
 }
 
@@ -229,6 +229,32 @@ void write_certificate_sets(const std::filesystem::path& dir) {
   sha1_spec.md = EVP_sha1();
   X509Ptr sha1 = issue(sha1_spec, leaf_key.get(), inter.get(), inter_key.get());
   write_set("sha1", leaf_key.get(), {sha1.get(), inter.get()});
+
+  // deepchain: mx.test under 20 CAs in a row below the trusted root, all sent. One key for
+  // the 20 (names differ, so the chain is still unambiguous): key generation is the slow part.
+  EvpPkeyPtr deep_key = make_rsa_key(2048);
+  std::vector<X509Ptr> deep;
+  for (int i = 1; i <= 20; ++i) {
+    X509* above = deep.empty() ? root.get() : deep.back().get();
+    EVP_PKEY* above_key = deep.empty() ? root_key.get() : deep_key.get();
+    deep.push_back(issue(ca_spec("tlsrelay deep CA " + std::to_string(i), "tlsrelay tests", now),
+                         deep_key.get(), above, above_key));
+  }
+  X509Ptr deep_leaf =
+      issue(leaf_spec(mx, {mx}, now), leaf_key.get(), deep.back().get(), deep_key.get());
+  {
+    std::vector<X509*> sent = {deep_leaf.get()};
+    for (auto it = deep.rbegin(); it != deep.rend(); ++it) sent.push_back(it->get());
+    write_key(dir / "deepchain.key", leaf_key.get());
+    write_certs(dir / "deepchain.chain.pem", sent);
+  }
+
+  // hugecert: a valid mx.test leaf carrying 6,000 more names, about 130 KiB: over the 100 KiB
+  // a client accepts for the Certificate message by default (OpenSSL's max_cert_list).
+  std::vector<std::string> many = {mx};
+  for (int i = 0; i < 6000; ++i) many.push_back("name" + std::to_string(i) + ".many.mx.test");
+  X509Ptr huge = issue(leaf_spec(mx, many, now), leaf_key.get(), inter.get(), inter_key.get());
+  write_set("hugecert", leaf_key.get(), {huge.get(), inter.get()});
 
   EvpPkeyPtr client_ca_key = make_rsa_key(2048);
   X509Ptr client_ca = issue(ca_spec("tlsrelay test client CA", "tlsrelay tests", now),

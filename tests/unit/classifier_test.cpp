@@ -410,6 +410,17 @@ std::vector<Row> rows() {
          return verify({{X509_V_ERR_CERT_SIGNATURE_FAILURE, 0}});
        },
        CertificateInvalid, Phase::Certificate, ""},
+      {"chain too deep: the cut-off chain's missing issuer is not the finding",
+       [] {
+         auto f = verify({{X509_V_ERR_CERT_CHAIN_TOO_LONG, 10},
+                          {X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 10}});
+         f.certificate.chain_sent = 21;
+         return f;
+       },
+       CertificateInvalid, Phase::Certificate, "sends 21 certificates"},
+      {"handshake message over the limit (a certificate chain over 100 KiB)",
+       [] { return tls_fail({}, {SSL_R_EXCESSIVE_MESSAGE_SIZE}); }, TlsError, Phase::TlsHandshake,
+       "over 100 KiB"},
       // AUTH and local
       {"535 5.7.8",
        [] {
