@@ -12,11 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -997,6 +999,151 @@ TEST_CASE("XOAUTH2: the bearer token is read at each use and never shown", "[rel
   CHECK(events.find("\"C: AUTH XOAUTH2 ***\"") != std::string::npos);
   CHECK(events.find("ya29") == std::string::npos);
   CHECK(events.find("eWEy") == std::string::npos);  // nor in base64 ("ya2" encoded)
+}
+
+namespace {
+
+// Whether `secret` shows in `text`: as itself, or inside any run of base64 characters (what
+// AUTH carries), decoded from each of the four alignments a run can start at.
+bool shows_secret(const std::string& text, const std::string& secret) {
+  if (text.find(secret) != std::string::npos) return true;
+  auto b64 = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    if (!b64(text[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < text.size() && (b64(text[end]) || text[end] == '=')) ++end;
+    for (std::size_t skip = 0; skip < 4 && i + skip + 8 <= end; ++skip) {
+      const std::string run = text.substr(i + skip, (end - i - skip) / 4 * 4);
+      std::string out(run.size(), '\0');
+      const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                    reinterpret_cast<const unsigned char*>(run.data()),
+                                    static_cast<int>(run.size()));
+      if (n > 0 && out.find(secret) != std::string::npos) return true;
+    }
+    i = end;
+  }
+  return false;
+}
+
+std::string secret_file_with(const TempDir& dir, const std::string& name,
+                             const std::string& secret) {
+  const std::string path = dir.path() + "/" + name;
+  std::ofstream(path) << secret << "\n";
+  REQUIRE(chmod(path.c_str(), 0600) == 0);
+  return path;
+}
+
+}  // namespace
+
+// Issue 8 item 4 as one sweep: a canary password and a canary token go through a login that
+// works, a password the server refuses (LOGIN), a token it refuses (XOAUTH2) and a server
+// that offers no AUTH after TLS; then everything the relay shows anyone is searched: its
+// log, the event log, /status, /timeline, /metrics, the dashboard, the replies our client
+// got, `tlsrelay report` and `check-config --explain` on that config, and probe's output.
+TEST_CASE("secrets: a canary password and token show nowhere, in any form", "[relay][auth]") {
+  TempDir dir;
+  const std::string password = "Canary-Pw-7f3a9c";
+  const std::string token = "ya29.Canary-Token-51d0e2";
+  const std::string pw_file = secret_file_with(dir, "pw", password);
+  const std::string token_file = secret_file_with(dir, "token", token);
+  const std::string capture = dir.path() + "/capture";
+  Server good(
+      peer_argv({"--auth-user", "relay", "--auth-password", password, "--capture", capture}));
+  Server refuses(peer_argv({"--auth-user", "relay", "--auth-password", "another"}));
+  Server oauth(peer_argv({"--auth-user", "me@example.org", "--auth-password", "ya29.other"}));
+  Server no_auth(peer_argv({"--behaviour", "no-auth-after-tls"}));
+
+  auto with_auth = [&](const std::string& name, const Server& peer, const std::string& how) {
+    Upstream u = peer_upstream(name, peer.port());
+    u.toml += how;
+    return u;
+  };
+  const std::string plain = "auth_user = \"relay\"\nauth_password_file = \"" + pw_file + "\"\n";
+  const std::string login =
+      "auth_user = \"relay\"\nauth_mechanism = \"login\"\n"
+      "auth_password_file = \"" +
+      pw_file + "\"\n";
+  const std::string xoauth2 =
+      "auth_user = \"me@example.org\"\nauth_mechanism = \"xoauth2\"\n"
+      "oauth_token_file = \"" +
+      token_file + "\"\n";
+  struct Case {
+    std::string name;
+    Upstream upstream;
+    bool delivered;
+  };
+  const std::vector<Case> cases = {
+      {"plain-ok", with_auth("plain-ok", good, plain), true},
+      {"login-refused", with_auth("login-refused", refuses, login), false},
+      {"xoauth2-refused", with_auth("xoauth2-refused", oauth, xoauth2), false},
+      {"no-auth", with_auth("no-auth", no_auth, plain), false}};
+  for (const auto& c : cases) {
+    const unsigned short http = free_port();
+    Relay relay({c.upstream}, "pool_size_per_upstream = 0\n",
+                "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n");
+    const std::string reply = relay_one(relay.port());
+    INFO(c.name << ": " << reply);
+    CHECK((SmtpClient::code(reply) == 250) == c.delivered);
+    std::vector<std::pair<std::string, std::string>> shown = {
+        {"reply to our client", reply},           {"event log", relay.events(1)},
+        {"/status", http_get(http, "/status")},   {"/timeline", http_get(http, "/timeline")},
+        {"/metrics", http_get(http, "/metrics")}, {"dashboard", http_get(http, "/")}};
+    const auto report = run({tlsrelay_bin(), "report", relay.dir() + "/events.jsonl"});
+    shown.emplace_back("report", report.out + report.err);
+    const auto explain =
+        run({tlsrelay_bin(), "check-config", relay.dir() + "/relay.toml", "--explain"});
+    shown.emplace_back("check-config --explain", explain.out + explain.err);
+    shown.emplace_back("daemon log", relay.log());  // last: read after everything above
+    for (const auto& [where, text] : shown) {
+      INFO(c.name << ", " << where << ":\n" << text);
+      CHECK_FALSE(shows_secret(text, password));
+      CHECK_FALSE(shows_secret(text, token));
+    }
+    if (!c.delivered)
+      CHECK(relay.events(1).find(c.name == "no-auth" ? "auth-unavailable" : "auth-failed") !=
+            std::string::npos);
+  }
+  // probe: the same refused login, told on stdout and in its JSON.
+  const Probe p =
+      probe(local_args(refuses.port(), {"--auth-user", "relay", "--auth-password-file", pw_file}));
+  CHECK(p.record["class"] == "auth-failed");
+  CHECK_FALSE(shows_secret(p.raw + p.err, password));
+  // The detector itself works: the upstream's own capture holds the real AUTH PLAIN.
+  REQUIRE(shows_secret(read_file(capture), password));
+}
+
+// PR_SET_DUMPABLE 0 (serve_command.cpp): no core file, and no other process of the same
+// user may read the daemon's memory. Linux shows it in /proc: the files of a process that
+// is not dumpable belong to root, whoever runs it. So the daemon runs as nobody here.
+TEST_CASE("the daemon holding secrets is not dumpable: its /proc files are root's",
+          "[relay][auth]") {
+  if (geteuid() != 0) {
+    WARN("needs root to run the daemon as nobody; not checked");
+    return;
+  }
+  TempDir dir;
+  REQUIRE(chmod(dir.path().c_str(), 0755) == 0);
+  const std::string bin = dir.path() + "/tlsrelay";
+  REQUIRE(run({"cp", tlsrelay_bin(), bin}).exit_code == 0);  // reachable by nobody
+  const std::string pw = secret_file_with(dir, "pw", "Canary-Pw-7f3a9c");
+  REQUIRE(chown(pw.c_str(), 65534, 65534) == 0);  // nobody:nogroup, mode 0600
+  const std::string config = dir.path() + "/relay.toml";
+  std::ofstream(config) << "[proxy]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n\n"
+                        << peer_upstream("u", 9).toml << "auth_user = \"relay\"\n"
+                        << "auth_password_file = \"" << pw << "\"\n";
+  Server relay({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "serve",
+                "--config", config});
+  const std::string proc = "/proc/" + std::to_string(relay.pid());
+  INFO(read_file(proc + "/status"));
+  REQUIRE(read_file(proc + "/status").find("\nUid:\t65534\t") != std::string::npos);
+  struct stat st {};
+  REQUIRE(stat((proc + "/environ").c_str(), &st) == 0);
+  CHECK(st.st_uid == 0);  // 65534 if the daemon were dumpable
 }
 
 TEST_CASE("a forced mechanism the server lacks is auth-unavailable, never a fallback",
