@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
@@ -30,15 +31,24 @@ class Deadline {
     state_->expired = false;
     const auto generation = ++state_->generation;
     timer_.expires_after(d);
-    timer_.async_wait([state = state_, generation](const boost::system::error_code& ec) {
+    timer_.async_wait([state = state_, generation,
+                       ex = timer_.get_executor()](const boost::system::error_code& ec) {
       if (ec || generation != state->generation || !state->socket) return;
       state->expired = true;
       boost::system::error_code ignored;
-      // Cancel what is pending, and shut the receiving side so a read started in the same
-      // reactor pass (after a completion raced the timer) ends at once instead of waiting
-      // with no deadline. Writing stays possible: a client still gets its 421.
       state->socket->cancel(ignored);
-      state->socket->shutdown(boost::asio::ip::tcp::socket::shutdown_receive, ignored);
+      // An operation may have completed in the same reactor pass, its handler queued behind
+      // this one: its owner then either disarms (it finished in time, and nothing must be
+      // shut: after a final dot the upstream's reply is still to be read) or starts another
+      // read under this same, spent deadline. Only that second case is left when the handlers
+      // queued now have run: the receiving side is shut so the read ends at once instead of
+      // waiting with no deadline. Writing stays possible: a client still gets its 421.
+      boost::asio::post(ex, [state, generation] {
+        if (generation != state->generation || !state->socket) return;
+        boost::system::error_code ignored_too;
+        state->socket->cancel(ignored_too);
+        state->socket->shutdown(boost::asio::ip::tcp::socket::shutdown_receive, ignored_too);
+      });
     });
   }
   void disarm() {
