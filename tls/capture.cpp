@@ -1,7 +1,10 @@
 #include "tls/capture.hpp"
 
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509_vfy.h>
+
+#include <memory>
 
 #include "tls/cert_facts.hpp"
 #include "tls/openssl_names.hpp"
@@ -73,6 +76,60 @@ int HandshakeCapture::on_verify(int ok, X509_STORE_CTX* ctx) {
   // Carry on: the decision is taken after the handshake from everything recorded.
   // Nothing is sent over this connection before that decision.
   return 1;
+}
+
+void HandshakeCapture::check_stapled_ocsp(SSL* ssl) {
+  const unsigned char* der = nullptr;
+  const long len = SSL_get_tlsext_status_ocsp_resp(ssl, &der);
+  STACK_OF(X509)* verified = SSL_get0_verified_chain(ssl);
+  if (len <= 0 || der == nullptr || !verify_errors_.empty() || verified == nullptr ||
+      sk_X509_num(verified) < 2 || verify_errors_.size() >= kMaxEvents) {
+    return;
+  }
+  X509* leaf = sk_X509_value(verified, 0);
+  X509* issuer = sk_X509_value(verified, 1);
+  std::unique_ptr<OCSP_RESPONSE, decltype(&OCSP_RESPONSE_free)> response(
+      d2i_OCSP_RESPONSE(nullptr, &der, len), &OCSP_RESPONSE_free);
+  if (!response || OCSP_response_status(response.get()) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+    ERR_clear_error();
+    return;
+  }
+  std::unique_ptr<OCSP_BASICRESP, decltype(&OCSP_BASICRESP_free)> basic(
+      OCSP_response_get1_basic(response.get()), &OCSP_BASICRESP_free);
+  X509_STORE* store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
+  // The signer must chain to our trust store and be the issuer or a responder it delegated
+  // to (OCSP_basic_verify checks both); the server's chain helps find it.
+  if (!basic || OCSP_basic_verify(basic.get(), SSL_get_peer_cert_chain(ssl), store, 0) != 1) {
+    ERR_clear_error();
+    return;
+  }
+  std::unique_ptr<OCSP_CERTID, decltype(&OCSP_CERTID_free)> id(
+      OCSP_cert_to_id(nullptr, leaf, issuer), &OCSP_CERTID_free);
+  int status = -1;
+  int reason = -1;
+  ASN1_GENERALIZEDTIME* revoked_at = nullptr;
+  ASN1_GENERALIZEDTIME* this_update = nullptr;
+  ASN1_GENERALIZEDTIME* next_update = nullptr;
+  if (!id ||
+      OCSP_resp_find_status(basic.get(), id.get(), &status, &reason, &revoked_at, &this_update,
+                            &next_update) != 1 ||
+      OCSP_check_validity(this_update, next_update, 300, -1) != 1 ||
+      status != V_OCSP_CERTSTATUS_REVOKED) {
+    ERR_clear_error();
+    return;
+  }
+  VerifyError e;
+  e.error = X509_V_ERR_CERT_REVOKED;
+  e.depth = 0;
+  CertFacts c = cert_facts(leaf);
+  e.subject = std::move(c.subject);
+  e.issuer = std::move(c.issuer);
+  e.not_before_epoch = c.not_before_epoch;
+  e.not_after_epoch = c.not_after_epoch;
+  e.self_signed = c.self_signed;
+  e.key = std::move(c.key);
+  e.signature = std::move(c.signature);
+  verify_errors_.push_back(std::move(e));
 }
 
 void HandshakeCapture::read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert) const {

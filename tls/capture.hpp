@@ -27,6 +27,13 @@ class HandshakeCapture {
   // errors come from the TlsChannel, which took them when they happened.
   void read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert) const;
 
+  // After a handshake whose chain verified: a stapled OCSP response (we ask for one) that
+  // is signed by the issuer or its delegate, current, and says the server's certificate is
+  // revoked, becomes the verification error X509_V_ERR_CERT_REVOKED at depth 0. A missing,
+  // unverifiable, stale or "unknown" response changes nothing (soft fail, as browsers and
+  // as Postfix, which does not look at OCSP at all). Call before read_out().
+  void check_stapled_ocsp(SSL* ssl);
+
   const std::vector<VerifyError>& verify_errors() const { return verify_errors_; }
 
  private:

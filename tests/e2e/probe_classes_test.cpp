@@ -146,6 +146,31 @@ TEST_CASE("deep and oversized certificate chains are bounded and named", "[certi
   }
 }
 
+// We ask every server for a stapled OCSP response. One signed by the issuer that says
+// "revoked" names the certificate revoked; "good", none, or one signed by somebody else
+// (here the client CA, which we trust but which did not issue the server's certificate)
+// changes nothing: soft fail, and a forgery cannot turn a good certificate bad.
+TEST_CASE("a stapled OCSP response that says revoked is certificate-revoked", "[certificate]") {
+  SECTION("good, TLS 1.3") {
+    Probe p = probe_peer({"--ocsp", "good"});
+    expect(p, "ok", "");
+  }
+  SECTION("revoked, TLS 1.3") {
+    Probe p = probe_peer({"--ocsp", "revoked"});
+    expect(p, "certificate-revoked", "certificate");
+    CHECK(p.record["certificate"]["verify_result"] == 23);  // X509_V_ERR_CERT_REVOKED
+    CHECK(p.record["hint"].get<std::string>().find("revoked") != std::string::npos);
+  }
+  SECTION("revoked, TLS 1.2 (the staple comes in CertificateStatus)") {
+    Probe p = probe_peer({"--ocsp", "revoked", "--tls-max", "1.2"});
+    expect(p, "certificate-revoked", "certificate");
+  }
+  SECTION("revoked, but signed by a CA that did not issue the certificate: ignored") {
+    Probe p = probe_peer({"--ocsp", "forged"});
+    expect(p, "ok", "");
+  }
+}
+
 TEST_CASE("TLS negotiation failures are told apart", "[tls]") {
   SECTION("TLS 1.0 only") {
     Probe p = probe_peer({"--tls-min", "1.0", "--tls-max", "1.0"});

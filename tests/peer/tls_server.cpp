@@ -3,9 +3,12 @@
 #include "log.hpp"
 
 #include <openssl/core_names.h>
+#include <openssl/ocsp.h>
 #include <openssl/param_build.h>
+#include <openssl/pem.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace tlsrelay::testpeer {
@@ -25,6 +28,30 @@ int require_sni_callback(SSL* ssl, int* alert, void* arg) {
   if (name != nullptr && strcasecmp(name, wanted->c_str()) == 0) return SSL_TLSEXT_ERR_OK;
   *alert = SSL_AD_UNRECOGNIZED_NAME;
   return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+// RFC 6066 8: the client asked for the certificate status; hand it the prepared response.
+int staple_callback(SSL* ssl, void* arg) {
+  const auto* der = static_cast<const std::string*>(arg);
+  auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(der->size()));
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  std::copy(der->begin(), der->end(), copy);
+  SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der->size()));  // takes it
+  return SSL_TLSEXT_ERR_OK;
+}
+
+X509Ptr read_certificate(const std::string& path) {
+  BioPtr bio(BIO_new_file(path.c_str(), "r"));
+  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (!cert) fail("cannot read " + path);
+  return cert;
+}
+
+EvpPkeyPtr read_key(const std::string& path) {
+  BioPtr bio(BIO_new_file(path.c_str(), "r"));
+  EvpPkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (!key) fail("cannot read " + path);
+  return key;
 }
 
 using SecurityCallback = int (*)(const SSL*, const SSL_CTX*, int, int, int, void*, void*);
@@ -72,6 +99,45 @@ TlsServer::TlsServer(TlsServerOptions options)
     SSL_CTX_set_tlsext_servername_arg(ctx_.get(), &*options_.require_sni);
   }
   if (options_.require_client_cert) require_client_certificate();
+  if (options_.ocsp) staple_ocsp();
+}
+
+void TlsServer::staple_ocsp() {
+  const std::string& status = *options_.ocsp;
+  if (status != "good" && status != "revoked" && status != "forged")
+    throw std::runtime_error("--ocsp wants good, revoked or forged");
+  const std::string dir = options_.cert_dir + "/";
+  X509Ptr issuer = read_certificate(dir + "inter.pem");
+  const bool forged = status == "forged";
+  X509Ptr signer = forged ? read_certificate(dir + "client-ca.pem") : nullptr;
+  EvpPkeyPtr key = read_key(dir + (forged ? "client-ca.key" : "inter.key"));
+  X509* leaf = SSL_CTX_get0_certificate(ctx_.get());
+  std::unique_ptr<OCSP_CERTID, OsslDeleter<OCSP_CERTID_free>> id(
+      OCSP_cert_to_id(nullptr, leaf, issuer.get()));
+  std::unique_ptr<OCSP_BASICRESP, OsslDeleter<OCSP_BASICRESP_free>> basic(OCSP_BASICRESP_new());
+  std::unique_ptr<ASN1_TIME, OsslDeleter<ASN1_TIME_free>> now(X509_gmtime_adj(nullptr, 0));
+  std::unique_ptr<ASN1_TIME, OsslDeleter<ASN1_TIME_free>> next(
+      X509_gmtime_adj(nullptr, 7L * 86400));
+  std::unique_ptr<ASN1_TIME, OsslDeleter<ASN1_TIME_free>> revoked_at(
+      X509_gmtime_adj(nullptr, -86400));
+  const bool revoked = status != "good";
+  if (!id || !basic || !now || !next || !revoked_at ||
+      OCSP_basic_add1_status(
+          basic.get(), id.get(), revoked ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD,
+          revoked ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0, revoked ? revoked_at.get() : nullptr,
+          now.get(), next.get()) == nullptr ||
+      OCSP_basic_sign(basic.get(), forged ? signer.get() : issuer.get(), key.get(), EVP_sha256(),
+                      nullptr, 0) != 1)
+    fail("cannot build the OCSP response");
+  std::unique_ptr<OCSP_RESPONSE, OsslDeleter<OCSP_RESPONSE_free>> response(
+      OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()));
+  unsigned char* der = nullptr;
+  const int len = response ? i2d_OCSP_RESPONSE(response.get(), &der) : -1;
+  if (len <= 0) fail("cannot encode the OCSP response");
+  ocsp_der_.assign(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+  OPENSSL_free(der);
+  SSL_CTX_set_tlsext_status_cb(ctx_.get(), staple_callback);
+  SSL_CTX_set_tlsext_status_arg(ctx_.get(), &ocsp_der_);
 }
 
 void TlsServer::load_certificate_set() {
@@ -172,6 +238,7 @@ std::string TlsServer::describe() const {
   if (options_.dh1024) out += " dh=1024";
   if (options_.require_sni) out += " require_sni=" + *options_.require_sni;
   if (options_.require_client_cert) out += " require_client_cert=yes";
+  if (options_.ocsp) out += " ocsp=" + *options_.ocsp;
   return out;
 }
 

@@ -24,6 +24,10 @@ struct TlsServerOptions {
   bool dh1024 = false;
   std::optional<std::string> require_sni;
   bool require_client_cert = false;
+  // Staple an OCSP response to a client that asks: "good" or "revoked" signed by the
+  // issuer (inter.pem/inter.key: the sets signed by the intermediate), or "forged": revoked,
+  // but signed by client-ca, which is nobody's issuer and not in the client's trust store.
+  std::optional<std::string> ocsp;
 };
 
 // "1.0" .. "1.3" -> TLS1_VERSION .. TLS1_3_VERSION.
@@ -45,9 +49,11 @@ class TlsServer {
   void apply_protocol_limits();
   void use_dh1024();
   void require_client_certificate();
+  void staple_ocsp();
 
   TlsServerOptions options_;  // the SNI callback points into this; hence no copy or move
   SslCtxPtr ctx_;
+  std::string ocsp_der_;  // the stapled response; the status callback points into this
 };
 
 // "TLSv1.3 TLS_AES_256_GCM_SHA384 sni=mx.test" for a finished handshake.
