@@ -4,6 +4,7 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509_vfy.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "tls/cert_facts.hpp"
@@ -23,6 +24,24 @@ int capture_index() {
 
 void push_bounded(std::vector<int>& v, int x) {
   if (v.size() < kMaxEvents) v.push_back(x);
+}
+
+// A verification error about `cert` (may be null), with what the classifier needs of it.
+VerifyError verify_error(int error, int depth, X509* cert) {
+  VerifyError e;
+  e.error = error;
+  e.depth = depth;
+  if (cert) {
+    CertFacts c = cert_facts(cert);
+    e.subject = std::move(c.subject);
+    e.issuer = std::move(c.issuer);
+    e.not_before_epoch = c.not_before_epoch;
+    e.not_after_epoch = c.not_after_epoch;
+    e.self_signed = c.self_signed;
+    e.key = std::move(c.key);
+    e.signature = std::move(c.signature);
+  }
+  return e;
 }
 
 }  // namespace
@@ -58,78 +77,76 @@ int HandshakeCapture::on_verify(int ok, X509_STORE_CTX* ctx) {
   auto* self =
       ssl ? static_cast<HandshakeCapture*>(SSL_get_ex_data(ssl, capture_index())) : nullptr;
   if (!ok && self && self->verify_errors_.size() < kMaxEvents) {
-    VerifyError e;
-    e.error = X509_STORE_CTX_get_error(ctx);
-    e.depth = X509_STORE_CTX_get_error_depth(ctx);
-    if (X509* cert = X509_STORE_CTX_get_current_cert(ctx)) {
-      CertFacts c = cert_facts(cert);
-      e.subject = std::move(c.subject);
-      e.issuer = std::move(c.issuer);
-      e.not_before_epoch = c.not_before_epoch;
-      e.not_after_epoch = c.not_after_epoch;
-      e.self_signed = c.self_signed;
-      e.key = std::move(c.key);
-      e.signature = std::move(c.signature);
-    }
-    self->verify_errors_.push_back(std::move(e));
+    self->verify_errors_.push_back(verify_error(X509_STORE_CTX_get_error(ctx),
+                                                X509_STORE_CTX_get_error_depth(ctx),
+                                                X509_STORE_CTX_get_current_cert(ctx)));
   }
   // Carry on: the decision is taken after the handshake from everything recorded.
   // Nothing is sent over this connection before that decision.
   return 1;
 }
 
-void HandshakeCapture::check_stapled_ocsp(SSL* ssl) {
+int HandshakeCapture::on_ocsp_status(SSL* ssl, void* /*arg*/) {
+  auto* self = static_cast<HandshakeCapture*>(SSL_get_ex_data(ssl, capture_index()));
+  if (self && self->stapled_ocsp_revoked(ssl)) {
+    self->verify_errors_.push_back(
+        verify_error(X509_V_ERR_CERT_REVOKED, 0, sk_X509_value(SSL_get0_verified_chain(ssl), 0)));
+    // So that ClientContext::on_new_session keeps no session to resume later: a resumed
+    // handshake has neither a chain to check nor a staple.
+    SSL_set_verify_result(ssl, X509_V_ERR_CERT_REVOKED);
+  }
+  ERR_clear_error();
+  return 1;  // the verdict is taken after the handshake, from verify_errors_
+}
+
+bool HandshakeCapture::stapled_ocsp_revoked(SSL* ssl) const {
   const unsigned char* der = nullptr;
   const long len = SSL_get_tlsext_status_ocsp_resp(ssl, &der);
   STACK_OF(X509)* verified = SSL_get0_verified_chain(ssl);
   if (len <= 0 || der == nullptr || !verify_errors_.empty() || verified == nullptr ||
-      sk_X509_num(verified) < 2 || verify_errors_.size() >= kMaxEvents) {
-    return;
+      sk_X509_num(verified) < 2) {
+    return false;
   }
-  X509* leaf = sk_X509_value(verified, 0);
-  X509* issuer = sk_X509_value(verified, 1);
   std::unique_ptr<OCSP_RESPONSE, decltype(&OCSP_RESPONSE_free)> response(
       d2i_OCSP_RESPONSE(nullptr, &der, len), &OCSP_RESPONSE_free);
   if (!response || OCSP_response_status(response.get()) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-    ERR_clear_error();
-    return;
+    return false;
   }
   std::unique_ptr<OCSP_BASICRESP, decltype(&OCSP_BASICRESP_free)> basic(
       OCSP_response_get1_basic(response.get()), &OCSP_BASICRESP_free);
   X509_STORE* store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
   // The signer must chain to our trust store and be the issuer or a responder it delegated
-  // to (OCSP_basic_verify checks both); the server's chain helps find it.
+  // to (OCSPSigning); OCSP_basic_verify checks both. The server's chain only helps find it.
   if (!basic || OCSP_basic_verify(basic.get(), SSL_get_peer_cert_chain(ssl), store, 0) != 1) {
-    ERR_clear_error();
-    return;
+    return false;
   }
-  std::unique_ptr<OCSP_CERTID, decltype(&OCSP_CERTID_free)> id(
-      OCSP_cert_to_id(nullptr, leaf, issuer), &OCSP_CERTID_free);
-  int status = -1;
-  int reason = -1;
-  ASN1_GENERALIZEDTIME* revoked_at = nullptr;
-  ASN1_GENERALIZEDTIME* this_update = nullptr;
-  ASN1_GENERALIZEDTIME* next_update = nullptr;
-  if (!id ||
-      OCSP_resp_find_status(basic.get(), id.get(), &status, &reason, &revoked_at, &this_update,
-                            &next_update) != 1 ||
-      OCSP_check_validity(this_update, next_update, 300, -1) != 1 ||
-      status != V_OCSP_CERTSTATUS_REVOKED) {
-    ERR_clear_error();
-    return;
+  X509* leaf = sk_X509_value(verified, 0);
+  X509* issuer = sk_X509_value(verified, 1);
+  // The answer about our certificate, whichever hash its CertID uses (SHA-1 or SHA-256).
+  const int count = std::min(OCSP_resp_count(basic.get()), static_cast<int>(kMaxEvents));
+  for (int i = 0; i < count; ++i) {
+    OCSP_SINGLERESP* single = OCSP_resp_get0(basic.get(), i);
+    const OCSP_CERTID* their_id = OCSP_SINGLERESP_get0_id(single);
+    ASN1_OBJECT* hash = nullptr;
+    if (OCSP_id_get0_info(nullptr, &hash, nullptr, nullptr, const_cast<OCSP_CERTID*>(their_id)) !=
+        1) {
+      continue;
+    }
+    const EVP_MD* md = EVP_get_digestbyobj(hash);
+    if (md == nullptr) continue;
+    std::unique_ptr<OCSP_CERTID, decltype(&OCSP_CERTID_free)> our_id(
+        OCSP_cert_to_id(md, leaf, issuer), &OCSP_CERTID_free);
+    if (!our_id || OCSP_id_cmp(our_id.get(), their_id) != 0) continue;
+    int reason = -1;
+    ASN1_GENERALIZEDTIME* revoked_at = nullptr;
+    ASN1_GENERALIZEDTIME* this_update = nullptr;
+    ASN1_GENERALIZEDTIME* next_update = nullptr;
+    const int status =
+        OCSP_single_get0_status(single, &reason, &revoked_at, &this_update, &next_update);
+    return status == V_OCSP_CERTSTATUS_REVOKED &&
+           OCSP_check_validity(this_update, next_update, 300, -1) == 1;
   }
-  VerifyError e;
-  e.error = X509_V_ERR_CERT_REVOKED;
-  e.depth = 0;
-  CertFacts c = cert_facts(leaf);
-  e.subject = std::move(c.subject);
-  e.issuer = std::move(c.issuer);
-  e.not_before_epoch = c.not_before_epoch;
-  e.not_after_epoch = c.not_after_epoch;
-  e.self_signed = c.self_signed;
-  e.key = std::move(c.key);
-  e.signature = std::move(c.signature);
-  verify_errors_.push_back(std::move(e));
+  return false;
 }
 
 void HandshakeCapture::read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert) const {

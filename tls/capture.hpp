@@ -27,12 +27,15 @@ class HandshakeCapture {
   // errors come from the TlsChannel, which took them when they happened.
   void read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert) const;
 
-  // After a handshake whose chain verified: a stapled OCSP response (we ask for one) that
-  // is signed by the issuer or its delegate, current, and says the server's certificate is
-  // revoked, becomes the verification error X509_V_ERR_CERT_REVOKED at depth 0. A missing,
-  // unverifiable, stale or "unknown" response changes nothing (soft fail, as browsers and
-  // as Postfix, which does not look at OCSP at all). Call before read_out().
-  void check_stapled_ocsp(SSL* ssl);
+  // The client context's OCSP status callback (SSL_CTX_set_tlsext_status_cb; the connector
+  // asks every server for a staple). OpenSSL calls it during the handshake, after the chain
+  // was verified and before a session is kept. If the chain verified and the staple is
+  // signed by the issuer or its delegate, current, and says the server's certificate is
+  // revoked, that becomes the verification error X509_V_ERR_CERT_REVOKED at depth 0 (and
+  // the session is not kept). A missing, unverifiable, stale or "unknown" response changes
+  // nothing: soft fail, as browsers (Postfix does not look at OCSP at all). Always lets the
+  // handshake go on.
+  static int on_ocsp_status(SSL* ssl, void* arg);
 
   const std::vector<VerifyError>& verify_errors() const { return verify_errors_; }
 
@@ -40,6 +43,7 @@ class HandshakeCapture {
   static void on_message(int write_p, int version, int content_type, const void* buf, size_t len,
                          SSL* ssl, void* arg);
   static int on_verify(int ok, X509_STORE_CTX* ctx);
+  bool stapled_ocsp_revoked(SSL* ssl) const;
 
   std::vector<int> alerts_received_;
   std::vector<int> alerts_sent_;

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "tls/capture.hpp"
+
 namespace tlsrelay::tls {
 namespace {
 
@@ -87,6 +89,7 @@ std::variant<std::shared_ptr<ClientContext>, std::string> ClientContext::create(
   auto made = std::shared_ptr<ClientContext>(new ClientContext(ctx, p));
   SSL_CTX_set_app_data(ctx, made.get());
   SSL_CTX_sess_set_new_cb(ctx, &ClientContext::on_new_session);
+  SSL_CTX_set_tlsext_status_cb(ctx, &HandshakeCapture::on_ocsp_status);
   return made;
 }
 

@@ -356,7 +356,7 @@ class Attempt {
     std::string sni = t.sni ? *t.sni : (ip ? std::string() : t.host);
     if (!sni.empty()) SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
     // Ask for a stapled OCSP response (RFC 6066 8): a server that staples "revoked" is
-    // certificate-revoked (capture.hpp). No request of our own goes to a responder.
+    // certificate-revoked (HandshakeCapture::on_ocsp_status). No request goes to a responder.
     SSL_set_tlsext_status_type(ssl.get(), TLSEXT_STATUSTYPE_ocsp);
     f_.tls.sni = sni;
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
@@ -383,7 +383,6 @@ class Attempt {
     stream_->start_tls(std::move(ssl));
     TlsChannel* tls = stream_->tls();
     error_code ec = co_await tls->handshake();
-    if (!ec) capture_.check_stapled_ocsp(tls->ssl());
     capture_.read_out(tls->ssl(), f_.tls, f_.certificate);
     f_.tls.openssl_error_codes = tls->error_codes();
     f_.tls.openssl_errors = tls->error_text();

@@ -147,9 +147,10 @@ TEST_CASE("deep and oversized certificate chains are bounded and named", "[certi
 }
 
 // We ask every server for a stapled OCSP response. One signed by the issuer that says
-// "revoked" names the certificate revoked; "good", none, or one signed by somebody else
-// (here the client CA, which we trust but which did not issue the server's certificate)
-// changes nothing: soft fail, and a forgery cannot turn a good certificate bad.
+// "revoked" names the certificate revoked; "good", none, or one signed by somebody who is
+// neither the issuer nor its delegated responder (the server itself, or the trusted root
+// above the issuer) changes nothing: soft fail, and a forgery cannot turn a good
+// certificate bad.
 TEST_CASE("a stapled OCSP response that says revoked is certificate-revoked", "[certificate]") {
   SECTION("good, TLS 1.3") {
     Probe p = probe_peer({"--ocsp", "good"});
@@ -165,8 +166,16 @@ TEST_CASE("a stapled OCSP response that says revoked is certificate-revoked", "[
     Probe p = probe_peer({"--ocsp", "revoked", "--tls-max", "1.2"});
     expect(p, "certificate-revoked", "certificate");
   }
-  SECTION("revoked, but signed by a CA that did not issue the certificate: ignored") {
-    Probe p = probe_peer({"--ocsp", "forged"});
+  SECTION("revoked, the certificate named by a SHA-256 CertID") {
+    Probe p = probe_peer({"--ocsp", "revoked-sha256"});
+    expect(p, "certificate-revoked", "certificate");
+  }
+  SECTION("revoked, but signed by the server's own key: ignored") {
+    Probe p = probe_peer({"--ocsp", "forged-by-server"});
+    expect(p, "ok", "");
+  }
+  SECTION("revoked, but signed by the trusted root instead of the issuer: ignored") {
+    Probe p = probe_peer({"--ocsp", "forged-by-root", "--tls-max", "1.2"});
     expect(p, "ok", "");
   }
 }

@@ -1333,6 +1333,37 @@ TEST_CASE("TLS session resumption: the next connection resumes a verified sessio
   }
 }
 
+// A session is kept only for a verified certificate, and a resumed handshake has neither
+// a chain to check nor a staple: after "revoked", the next connection must not resume.
+TEST_CASE("a server whose staple says revoked gets no mail, also not over a later connection",
+          "[relay][resumption]") {
+  for (const char* tls_max : {"1.2", "1.3"}) {
+    INFO("TLS max " << tls_max);
+    TempDir dir;
+    const std::string capture = dir.path() + "/capture";
+    Server peer(peer_argv({"--ocsp", "revoked", "--tls-max", tls_max, "--capture", capture}));
+    Relay relay({peer_upstream("primary", peer.port())}, "pool_size_per_upstream = 0\n");
+    for (int i = 0; i < 3; ++i) {
+      const std::string r = relay_one(relay.port());
+      INFO("message " << i + 1 << ": " << r << relay.log());
+      CHECK(SmtpClient::code(r) == 451);
+      CHECK(r.find("certificate-revoked") != std::string::npos);
+    }
+    std::istringstream lines(relay.events(3));
+    std::string line;
+    int records = 0;
+    while (std::getline(lines, line)) {
+      auto record = nlohmann::json::parse(line, nullptr, false);
+      INFO(line);
+      CHECK(record["class"] == "certificate-revoked");
+      CHECK(record["tls"]["session_reused"] == false);
+      ++records;
+    }
+    CHECK(records >= 3);
+    CHECK(read_file(capture).find("MAIL FROM") == std::string::npos);
+  }
+}
+
 // ---- the replay buffer: an upstream lost before the final dot is replaced ---------------
 
 namespace {

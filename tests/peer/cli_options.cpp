@@ -125,8 +125,7 @@ SmtpPeerOptions parse_smtp_options(const std::vector<std::string_view>& args) {
       options.tls.require_client_cert = true;
     } else if (name == "--ocsp") {
       const std::string status = arg.value();
-      if (status != "good" && status != "revoked" && status != "forged")
-        throw UsageError("--ocsp wants good, revoked or forged");
+      if (!valid_ocsp_status(status)) throw UsageError(kOcspUsage);
       options.tls.ocsp = status;
     } else if (name == "--auth-user") {
       user = arg.value();
@@ -215,7 +214,8 @@ std::string usage() {
       --dh1024                    TLS 1.2 DHE with the RFC 2409 1024-bit group
       --require-sni NAME          unrecognized_name alert for a missing/other SNI
       --require-client-cert       demand a client certificate (client-ca.pem)
-      --ocsp good|revoked|forged  staple an OCSP response (forged: signed by client-ca)
+      --ocsp STATUS               staple an OCSP response: good, revoked, revoked-sha256,
+                                  forged-by-server, forged-by-root
       --auth-user U --auth-password P
       --behaviour B               )" +
          std::string(behaviour_names()) + R"(

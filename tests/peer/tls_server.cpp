@@ -104,16 +104,31 @@ TlsServer::TlsServer(TlsServerOptions options)
 
 void TlsServer::staple_ocsp() {
   const std::string& status = *options_.ocsp;
-  if (status != "good" && status != "revoked" && status != "forged")
-    throw std::runtime_error("--ocsp wants good, revoked or forged");
+  if (!valid_ocsp_status(status)) throw std::runtime_error(kOcspUsage);
   const std::string dir = options_.cert_dir + "/";
   X509Ptr issuer = read_certificate(dir + "inter.pem");
-  const bool forged = status == "forged";
-  X509Ptr signer = forged ? read_certificate(dir + "client-ca.pem") : nullptr;
-  EvpPkeyPtr key = read_key(dir + (forged ? "client-ca.key" : "inter.key"));
   X509* leaf = SSL_CTX_get0_certificate(ctx_.get());
+  // Who signs: the issuer, as a real CA's responder; or a forger with a certificate that
+  // chains to the client's trust store but is not the issuer nor its delegated responder.
+  X509Ptr root;
+  EvpPkeyPtr key;
+  X509* signer = issuer.get();
+  EVP_PKEY* signer_key = nullptr;
+  if (status == "forged-by-server") {  // the server's own key (no OCSPSigning)
+    signer = leaf;
+    signer_key = SSL_CTX_get0_privatekey(ctx_.get());
+  } else if (status == "forged-by-root") {  // the trusted root above the issuer
+    root = read_certificate(dir + "ca.pem");
+    key = read_key(dir + "ca.key");
+    signer = root.get();
+    signer_key = key.get();
+  } else {
+    key = read_key(dir + "inter.key");
+    signer_key = key.get();
+  }
+  const EVP_MD* id_hash = status == "revoked-sha256" ? EVP_sha256() : nullptr;  // else SHA-1
   std::unique_ptr<OCSP_CERTID, OsslDeleter<OCSP_CERTID_free>> id(
-      OCSP_cert_to_id(nullptr, leaf, issuer.get()));
+      OCSP_cert_to_id(id_hash, leaf, issuer.get()));
   std::unique_ptr<OCSP_BASICRESP, OsslDeleter<OCSP_BASICRESP_free>> basic(OCSP_BASICRESP_new());
   std::unique_ptr<ASN1_TIME, OsslDeleter<ASN1_TIME_free>> now(X509_gmtime_adj(nullptr, 0));
   std::unique_ptr<ASN1_TIME, OsslDeleter<ASN1_TIME_free>> next(
@@ -126,8 +141,7 @@ void TlsServer::staple_ocsp() {
           basic.get(), id.get(), revoked ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD,
           revoked ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0, revoked ? revoked_at.get() : nullptr,
           now.get(), next.get()) == nullptr ||
-      OCSP_basic_sign(basic.get(), forged ? signer.get() : issuer.get(), key.get(), EVP_sha256(),
-                      nullptr, 0) != 1)
+      OCSP_basic_sign(basic.get(), signer, signer_key, EVP_sha256(), nullptr, 0) != 1)
     fail("cannot build the OCSP response");
   std::unique_ptr<OCSP_RESPONSE, OsslDeleter<OCSP_RESPONSE_free>> response(
       OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()));

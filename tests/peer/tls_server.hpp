@@ -24,11 +24,20 @@ struct TlsServerOptions {
   bool dh1024 = false;
   std::optional<std::string> require_sni;
   bool require_client_cert = false;
-  // Staple an OCSP response to a client that asks: "good" or "revoked" signed by the
-  // issuer (inter.pem/inter.key: the sets signed by the intermediate), or "forged": revoked,
-  // but signed by client-ca, which is nobody's issuer and not in the client's trust store.
+  // Staple an OCSP response to a client that asks: "good", "revoked" or "revoked-sha256"
+  // (the CertID hashed with SHA-256, not SHA-1) signed by the issuer (inter.pem/inter.key:
+  // the sets signed by the intermediate); "forged-by-server" and "forged-by-root": revoked,
+  // but signed by the server's own key or by the trusted root, neither of which is the
+  // issuer or a responder it delegated to (a client must ignore them).
   std::optional<std::string> ocsp;
 };
+
+inline constexpr const char* kOcspUsage =
+    "--ocsp wants good, revoked, revoked-sha256, forged-by-server or forged-by-root";
+inline bool valid_ocsp_status(const std::string& s) {
+  return s == "good" || s == "revoked" || s == "revoked-sha256" || s == "forged-by-server" ||
+         s == "forged-by-root";
+}
 
 // "1.0" .. "1.3" -> TLS1_VERSION .. TLS1_3_VERSION.
 std::optional<int> parse_tls_version(std::string_view text);
