@@ -503,6 +503,7 @@ CompatProfile read_compat(TableReader& r, const std::string& global_min) {
                                                  quote(c.min_version.value_or(global_min)));
   }
   c.ciphers = r.string("ciphers");
+  if (c.ciphers) c.ciphers_at = r.problems().location(r.key_region("ciphers"));
   c.ciphersuites = r.string("ciphersuites");
   c.groups = r.string("groups");
   if (auto l = r.integer("security_level", 0, 5)) c.security_level = static_cast<int>(*l);

@@ -77,6 +77,7 @@ struct CompatProfile {
   std::optional<std::string> min_version;
   std::optional<std::string> max_version;
   std::optional<std::string> ciphers;       // TLS <= 1.2 cipher list
+  SourceLocation ciphers_at;                // where it is, for check-config's warnings
   std::optional<std::string> ciphersuites;  // TLS 1.3 suites
   std::optional<std::string> groups;
   std::optional<int> security_level;  // 0..5

@@ -9,6 +9,7 @@
 #include "config/policy_rules.hpp"
 #include "config/secret_file.hpp"
 #include "proxy/cli_args.hpp"
+#include "proxy/relay_config.hpp"
 #include "proxy/server_tls.hpp"
 #include "tls/failure_class.hpp"
 
@@ -61,6 +62,27 @@ Invocation parse(const std::vector<std::string>& args) {
   if (!path || path->empty()) throw UsageError("PATH of the configuration is missing");
   inv.path = *path;
   return inv;
+}
+
+// A cipher list that asks for suites we never offer is worth a word: the admin meant
+// something by it. They are removed, whatever the list says (tls::safe_cipher_list).
+std::vector<std::string> cipher_warnings(const config::Settings& s) {
+  std::vector<std::string> warnings;
+  tls::ClientProfile normal;
+  normal.min_version = s.tls.min_version;
+  for (const auto& u : s.upstreams) {
+    if (!u.compat || !u.compat->ciphers) continue;
+    const tls::ClientProfile p = compat_profile(normal, *u.compat);
+    const auto unsafe = tls::unsafe_suites(p.ciphers, p.security_level);
+    if (unsafe.empty()) continue;
+    warnings.push_back(u.compat->ciphers_at.to_string() +
+                       ": warning: [upstream.compat] ciphers of " + u.name + " selects " +
+                       std::to_string(unsafe.size()) +
+                       " suite(s) without a certificate or without encryption (" + unsafe.front() +
+                       (unsafe.size() > 1 ? ", ..." : "") +
+                       "); tlsrelay never offers aNULL or eNULL suites, so they are left out");
+  }
+  return warnings;
 }
 
 std::string summary(const config::Settings& s) {
@@ -124,6 +146,7 @@ int check_config_command(const std::vector<std::string>& args, std::ostream& out
     for (const auto& line : e.lines()) err << line << "\n";
     return 1;
   }
+  for (const auto& w : cipher_warnings(s)) err << w << "\n";
   out << inv.path << ": ok (" << summary(s) << ")\n";
   if (inv.explain) {
     out << "policy (deadline " << s.policy.deadline.count() / 1000.0 << " s):\n"

@@ -98,7 +98,7 @@ void print_probe_report(std::ostream& out, const AttemptFacts& f, const Verdict&
       if (!c.san.empty()) out << "      names    " << printable(join(c.san, ", "), 200) << "\n";
       out << "      key      " << c.key << ", " << c.signature << "\n";
     }
-    if (f.certificate.verify_errors.empty()) {
+    if (f.certificate.verified) {
       out << "  verified       ok for " << f.certificate.verify_name << "\n";
     }
     for (const auto& e : f.certificate.verify_errors) {

@@ -22,6 +22,22 @@ std::chrono::milliseconds ms(config::Duration d) {
 
 }  // namespace
 
+tls::ClientProfile compat_profile(const tls::ClientProfile& normal,
+                                  const config::CompatProfile& c) {
+  tls::ClientProfile lowered = normal;
+  if (c.min_version) lowered.min_version = *c.min_version;
+  if (c.max_version) lowered.max_version = *c.max_version;
+  if (c.ciphers) lowered.ciphers = *c.ciphers;
+  if (c.ciphersuites) lowered.ciphersuites = *c.ciphersuites;
+  if (c.groups) lowered.groups = *c.groups;
+  if (c.security_level) lowered.security_level = *c.security_level;
+  // TLS below 1.2 is only offered at security level 0 by OpenSSL 3.
+  if (!c.security_level && (lowered.min_version == "1.0" || lowered.min_version == "1.1")) {
+    lowered.security_level = 0;
+  }
+  return lowered;
+}
+
 std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
   auto rc = std::make_shared<RelayConfig>();
   rc->server.hostname = s.proxy.hostname;
@@ -61,18 +77,7 @@ std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
     uc.context_error = shared_error;
     uc.allow_plaintext = u.allow_plaintext;
     if (u.compat) {
-      tls::ClientProfile lowered = profile;
-      const auto& c = *u.compat;
-      if (c.min_version) lowered.min_version = *c.min_version;
-      if (c.max_version) lowered.max_version = *c.max_version;
-      if (c.ciphers) lowered.ciphers = *c.ciphers;
-      if (c.ciphersuites) lowered.ciphersuites = *c.ciphersuites;
-      if (c.groups) lowered.groups = *c.groups;
-      if (c.security_level) lowered.security_level = *c.security_level;
-      // TLS below 1.2 is only offered at security level 0 by OpenSSL 3.
-      if (!c.security_level && (lowered.min_version == "1.0" || lowered.min_version == "1.1")) {
-        lowered.security_level = 0;
-      }
+      const tls::ClientProfile lowered = compat_profile(profile, *u.compat);
       uc.compat_below_tls12 = lowered.min_version == "1.0" || lowered.min_version == "1.1";
       auto made_compat = tls::ClientContext::create(lowered);
       if (auto* p = std::get_if<std::shared_ptr<tls::ClientContext>>(&made_compat)) {

@@ -45,6 +45,11 @@ struct RelayConfig {
   std::chrono::milliseconds data_done_timeout{600000};
 };
 
+// The `compat` action's profile: the normal one with the upstream's [upstream.compat] keys
+// over it; a minimum below TLS 1.2 implies security level 0 unless one is given.
+tls::ClientProfile compat_profile(const tls::ClientProfile& normal,
+                                  const config::CompatProfile& compat);
+
 // Throws config::ConfigError when something cannot be used (e.g. a password file).
 std::shared_ptr<const RelayConfig> make_relay_config(config::Settings settings);
 

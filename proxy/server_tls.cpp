@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "config/config_error.hpp"
+#include "tls/client_context.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -107,6 +108,9 @@ std::shared_ptr<const ServerTls> ServerTls::load(const config::Settings& s) {
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   // Renegotiation would be a second handshake under an SMTP state we already reset.
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // OpenSSL's default already leaves them out; said here so that no change of it can bring
+  // anonymous or unencrypted suites to our clients either.
+  SSL_CTX_set_cipher_list(ctx.get(), tls::safe_cipher_list("").c_str());
 
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), s.proxy.tls_cert->c_str()) != 1) {

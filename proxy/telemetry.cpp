@@ -18,9 +18,8 @@ void Telemetry::attempt(const tls::AttemptFacts& facts, const tls::Verdict& verd
   o.cls = verdict.cls;
   o.transient = verdict.transient;
   o.hint = verdict.hint;
-  // Verified: the handshake finished and certificate checks passed (the connector fails
-  // the attempt otherwise), unless the attempt was plaintext by policy.
-  o.verified_tls = facts.tls.handshake_done && facts.certificate.verify_result.value_or(-1) == 0;
+  // From the connector's positive evidence only (attempt.hpp), never from "it finished".
+  o.verified_tls = facts.certificate.verified;
   if (facts.upstream.connect_address.empty()) o.resolved = facts.network.addresses;
   const auto now = SysClock::now();
   health_.record(o, now);

@@ -93,6 +93,7 @@ struct TlsFacts {
   std::vector<int> alert_codes_sent;
   std::vector<int> handshake_messages_received;  // handshake types, e.g. 13 CertificateRequest
   bool session_reused = false;
+  bool fallback_scsv = false;  // we announced this attempt as a fallback (RFC 7507)
   bool handshake_done = false;
   bool failed_after_handshake = false;  // the failure came on the first read after it (TLS 1.3)
   std::uint64_t bytes_received = 0;     // raw bytes from the server since TLS began
@@ -109,6 +110,11 @@ struct CertificateFacts {
   std::vector<CertFacts> chain;            // exactly as the server sent it, leaf first (16 at most)
   int chain_sent = 0;                      // how many certificates the server sent
   int verified_chain_length = 0;           // length of the chain OpenSSL built (incl. anchor)
+  bool peer_certificate = false;           // the server sent one (anonymous suites send none)
+  // Positive evidence, and the one source of every "verify=ok" we write: the server sent a
+  // certificate, OpenSSL's verify result is X509_V_OK, our verify callback saw no error,
+  // and the certificate names the host. Never inferred from an empty error list.
+  bool verified = false;
 };
 
 struct SmtpFacts {

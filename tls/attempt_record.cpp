@@ -108,6 +108,7 @@ json attempt_record(const AttemptFacts& f, const Verdict& v) {
                 {"alerts_received", f.tls.alerts_received},
                 {"alerts_sent", f.tls.alerts_sent},
                 {"session_reused", f.tls.session_reused},
+                {"fallback_scsv", f.tls.fallback_scsv},
                 {"handshake_messages_received", handshake},
                 {"bytes_received", f.tls.attempted ? json(f.tls.bytes_received) : json(nullptr)},
                 {"failed_after_handshake", f.tls.failed_after_handshake}};
@@ -118,6 +119,8 @@ json attempt_record(const AttemptFacts& f, const Verdict& v) {
        f.certificate.verify_depth ? json(*f.certificate.verify_depth) : json(nullptr)},
       {"verify_errors", verify_errors},
       {"verify_name", str_or_null(f.certificate.verify_name)},
+      {"verified", f.certificate.verified},
+      {"peer_certificate", f.certificate.peer_certificate},
       {"chain", chain}};
   rec["smtp"] = {
       {"banner", f.smtp.banner ? json(safe(f.smtp.banner->joined())) : json(nullptr)},

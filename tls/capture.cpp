@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <memory>
@@ -149,6 +150,20 @@ bool HandshakeCapture::stapled_ocsp_revoked(SSL* ssl) const {
   return false;
 }
 
+bool HandshakeCapture::proves_identity(SSL* ssl, const std::string& host) const {
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer == nullptr || !verify_errors_.empty() || SSL_get_verify_result(ssl) != X509_V_OK) {
+    return false;
+  }
+  ASN1_OCTET_STRING* ip = a2i_IPADDRESS(host.c_str());
+  const bool named = ip != nullptr
+                         ? X509_check_ip_asc(peer, host.c_str(), 0) == 1
+                         : X509_check_host(peer, host.data(), host.size(),
+                                           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+  ASN1_OCTET_STRING_free(ip);
+  return named && !host.empty();
+}
+
 void HandshakeCapture::read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert) const {
   // May be called again after a post-handshake failure; everything is rebuilt.
   tls.alert_codes_received.clear();
@@ -177,6 +192,7 @@ void HandshakeCapture::read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert)
       cert.chain.push_back(cert_facts(sk_X509_value(chain, i)));
     }
   }
+  cert.peer_certificate = SSL_get0_peer_certificate(ssl) != nullptr;
   if (STACK_OF(X509)* verified = SSL_get0_verified_chain(ssl)) {
     cert.verified_chain_length = sk_X509_num(verified);
   }
@@ -184,8 +200,8 @@ void HandshakeCapture::read_out(SSL* ssl, TlsFacts& tls, CertificateFacts& cert)
   if (!verify_errors_.empty()) {
     cert.verify_result = verify_errors_.front().error;
     cert.verify_depth = verify_errors_.front().depth;
-  } else if (!cert.chain.empty()) {
-    cert.verify_result = X509_V_OK;
+  } else if (cert.peer_certificate) {
+    cert.verify_result = static_cast<int>(SSL_get_verify_result(ssl));
   }
 }
 

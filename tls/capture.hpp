@@ -39,6 +39,13 @@ class HandshakeCapture {
 
   const std::vector<VerifyError>& verify_errors() const { return verify_errors_; }
 
+  // After a completed handshake (full or resumed): whether it proves the server is `host`
+  // (CertificateFacts::verified): a peer certificate, SSL_get_verify_result X509_V_OK, no
+  // error recorded here, and `host` checked against the certificate once more (IP literal
+  // or DNS name, no partial wildcards). Each is required: with an anonymous suite OpenSSL
+  // runs no verification at all, so no callback ever reports an error.
+  bool proves_identity(SSL* ssl, const std::string& host) const;
+
  private:
   static void on_message(int write_p, int version, int content_type, const void* buf, size_t len,
                          SSL* ssl, void* arg);

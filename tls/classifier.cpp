@@ -404,7 +404,14 @@ std::string alert_hint(int a, const AttemptFacts& f) {
       return "the server could not parse our ClientHello (alert " + alert_name(a) +
              "): an old or broken TLS stack; a compat profile for " + f.upstream.host + " may help";
     case alert::kInappropriateFallback:
-      return "the server detected a version fallback (alert inappropriate_fallback)";
+      // RFC 7507: only a retry that announced itself as a fallback gets this alert.
+      return "the server refused our retry with the compat profile as a downgrade (alert "
+             "inappropriate_fallback, RFC 7507): it speaks a newer TLS version than that "
+             "profile offers, so the first attempt failed for another reason. Something on the "
+             "path interferes with the newer version (a middlebox that breaks TLS 1.3, or an "
+             "attacker forcing a downgrade); compat cannot help here: see the first attempt's "
+             "class and check the path to " +
+             f.upstream.host;
     default:
       return "the server ended the handshake with alert " + alert_name(a) +
              "; check its TLS configuration with `openssl s_client`";
@@ -678,8 +685,21 @@ std::optional<std::string> clock_is_wrong(const AttemptFacts& f, int error) {
 Verdict classify_certificate(const AttemptFacts& f) {
   const auto& errs = f.certificate.verify_errors;
   const std::string at = where(f);
+  if (errs.empty() && !f.certificate.peer_certificate) {
+    // An anonymous suite (aNULL): OpenSSL verifies nothing, so no error was ever reported.
+    const std::string suite = f.tls.cipher.empty() ? std::string("an anonymous cipher suite")
+                                                   : "the anonymous suite " + f.tls.cipher;
+    return make(CertificateInvalid, Phase::Certificate,
+                "the server sent no certificate (" + suite + ")",
+                at + " sent no certificate, so nothing proves who it is: it chose " + suite +
+                    ". Either a man in the middle is on the path or the server is badly "
+                    "misconfigured; nothing (no AUTH, no mail) was sent. Check the path and "
+                    "the server with `openssl s_client`");
+  }
   if (errs.empty()) {
-    return make(CertificateInvalid, Phase::Certificate, "verification failed without an error",
+    return make(CertificateInvalid, Phase::Certificate,
+                "the certificate did not prove the server's identity (" +
+                    f.certificate.verify_name + "), though no verify error was reported",
                 "certificate verification of " + at + " failed");
   }
   // OpenSSL stops building a chain that is too deep, and then also reports the issuer of the

@@ -24,6 +24,33 @@ std::string openssl_reason() {
 
 }  // namespace
 
+std::string safe_cipher_list(const std::string& configured) {
+  // "!" removes for good: nothing after it in the list can bring these suites back.
+  return (configured.empty() ? std::string("DEFAULT") : configured) + ":!aNULL:!eNULL";
+}
+
+std::vector<std::string> unsafe_suites(const std::string& configured, int security_level) {
+  std::vector<std::string> found;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) return found;
+  SSL_CTX_set_security_level(ctx, security_level);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+  SSL* ssl = SSL_CTX_set_cipher_list(ctx, configured.c_str()) == 1 ? SSL_new(ctx) : nullptr;
+  // What a ClientHello would offer: the list as filtered by the security level.
+  STACK_OF(SSL_CIPHER)* offered = ssl ? SSL_get1_supported_ciphers(ssl) : nullptr;
+  for (int i = 0; i < sk_SSL_CIPHER_num(offered); ++i) {
+    const SSL_CIPHER* c = sk_SSL_CIPHER_value(offered, i);
+    if (SSL_CIPHER_get_auth_nid(c) == NID_auth_null || SSL_CIPHER_get_cipher_nid(c) == NID_undef) {
+      found.emplace_back(SSL_CIPHER_get_name(c));
+    }
+  }
+  sk_SSL_CIPHER_free(offered);
+  SSL_free(ssl);
+  ERR_clear_error();
+  SSL_CTX_free(ctx);
+  return found;
+}
+
 int tls_version_from_string(std::string_view s) {
   if (s == "1.0") return TLS1_VERSION;
   if (s == "1.1") return TLS1_1_VERSION;
@@ -51,7 +78,7 @@ std::variant<std::shared_ptr<ClientContext>, std::string> ClientContext::create(
   if (max && max < min) return fail("max_version is below min_version");
   SSL_CTX_set_min_proto_version(ctx, min);
   SSL_CTX_set_max_proto_version(ctx, max);
-  if (!p.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, p.ciphers.c_str()) != 1) {
+  if (SSL_CTX_set_cipher_list(ctx, safe_cipher_list(p.ciphers).c_str()) != 1) {
     return fail("cipher list \"" + p.ciphers + "\" selects no cipher");
   }
   if (!p.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, p.ciphersuites.c_str()) != 1) {

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace tlsrelay::tls {
 
@@ -38,6 +39,16 @@ struct ClientProfile {
   int security_level = 2;
   std::string ca_file;  // "" = the system store
 };
+
+// The cipher list we hand to OpenSSL for a configured one ("" = DEFAULT): never a suite
+// without authentication (aNULL: the server sends no certificate, so nothing is verified
+// and a man in the middle reads AUTH and the mail) or without encryption (eNULL), whatever
+// the configuration says, security level 0 and "ALL" included.
+std::string safe_cipher_list(const std::string& configured);
+// The aNULL and eNULL suites a configured cipher list would select at that security level
+// if it were used as written (for check-config's warning); empty when none or when
+// OpenSSL rejects the list.
+std::vector<std::string> unsafe_suites(const std::string& configured, int security_level);
 
 // Parses "1.0".."1.3" into an OpenSSL version constant; 0 when not one of those.
 int tls_version_from_string(std::string_view s);

@@ -358,6 +358,10 @@ class Attempt {
     // Ask for a stapled OCSP response (RFC 6066 8): a server that staples "revoked" is
     // certificate-revoked (HandshakeCapture::on_ocsp_status). No request goes to a responder.
     SSL_set_tlsext_status_type(ssl.get(), TLSEXT_STATUSTYPE_ocsp);
+    if (opt_.fallback) {
+      SSL_set_mode(ssl.get(), SSL_MODE_SEND_FALLBACK_SCSV);
+      f_.tls.fallback_scsv = true;
+    }
     f_.tls.sni = sni;
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
     // Fail closed: a name we cannot check means no TLS, never an unchecked certificate.
@@ -392,8 +396,11 @@ class Attempt {
     f_.tls.handshake_done = true;
     leave(f_.timings.tls_handshake);
     f_.clock_now = static_cast<std::int64_t>(std::time(nullptr));
-    if (!capture_.verify_errors().empty()) {
-      // Nothing has been sent inside this TLS session; end it without a word of SMTP.
+    f_.certificate.verified = capture_.proves_identity(tls->ssl(), opt_.target.host);
+    if (!f_.certificate.verified) {
+      // Nothing has been sent inside this TLS session; end it without a word of SMTP. Not
+      // only on a recorded error: a handshake that proved nothing (an anonymous suite, no
+      // certificate) is as bad as one that failed.
       f_.phase = Phase::Certificate;
       co_return fail(Ending::VerifyFailed);
     }

@@ -38,6 +38,10 @@ struct AttemptOptions {
   // When the banner times out on a silent port, try a TLS ClientHello on a second
   // connection to recognise an implicit-TLS port (465) spoken to as STARTTLS.
   bool detect_implicit_tls = true;
+  // This attempt is a retry with a lowered (compat) profile after a failed one on the same
+  // route: send TLS_FALLBACK_SCSV (RFC 7507), so that a server that speaks a newer version
+  // refuses the downgrade (alert inappropriate_fallback) instead of accepting it.
+  bool fallback = false;
 };
 
 struct AttemptResult {

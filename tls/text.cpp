@@ -1,5 +1,7 @@
 #include "tls/text.hpp"
 
+#include <algorithm>
+
 #include <cctype>
 #include <cstdio>
 
@@ -36,6 +38,20 @@ std::string printable(std::string_view bytes, std::size_t max) {
     }
   }
   return out;
+}
+
+std::string log_value(std::string_view text, std::size_t max) {
+  std::string shown = printable(text, max);
+  const bool token = !shown.empty() && std::all_of(shown.begin(), shown.end(), [](char c) {
+    return c != ' ' && c != '"' && c != '=';
+  });
+  if (token) return shown;
+  std::string quoted = "\"";
+  for (char c : shown) {
+    if (c == '"') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "\"";
 }
 
 std::string format_seconds(double s) {

@@ -14,6 +14,10 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep);
 // Peer text made safe for one log line or JSON string: printable ASCII kept, CR/LF as \r \n,
 // other bytes as \xNN; cut at max characters with "..." appended.
 std::string printable(std::string_view bytes, std::size_t max);
+// A value for a key=value log line: printable() first, then, unless it is a plain token,
+// in double quotes with every " written \" (printable() already wrote \ as \\), so a
+// value can never close early and add keys of its own. "" when empty is the quoted "".
+std::string log_value(std::string_view text, std::size_t max = 512);
 // "30 s", "1.5 s", "250 ms".
 std::string format_seconds(double seconds);
 bool iequals(std::string_view a, std::string_view b);

@@ -169,6 +169,8 @@ void TlsServer::apply_protocol_limits() {
   SSL_CTX* ctx = ctx_.get();
   if (options_.dh1024) {
     use_dh1024();
+  } else if (options_.anonymous) {
+    use_anonymous();
   } else {
     if (options_.min_version && SSL_CTX_set_min_proto_version(ctx, *options_.min_version) != 1)
       fail("cannot set --tls-min");
@@ -216,6 +218,18 @@ void TlsServer::use_dh1024() {
   static_cast<void>(dh.release());  // owned by the context now
 }
 
+void TlsServer::use_anonymous() {
+  SSL_CTX* ctx = ctx_.get();
+  SSL_CTX_set_security_level(ctx, 0);
+  // TLS 1.3 has no anonymous suites.
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) != 1)
+    fail("cannot pin TLS 1.2 for --anonymous");
+  if (SSL_CTX_set_cipher_list(ctx, "aNULL:!eNULL:@SECLEVEL=0") != 1)
+    fail("cannot set the anonymous cipher list");
+  SSL_CTX_set_dh_auto(ctx, 1);  // ADH suites need a group; AECDH ones take the default curves
+}
+
 void TlsServer::require_client_certificate() {
   const std::string path = options_.cert_dir + "/client-ca.pem";
   STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(path.c_str());
@@ -250,6 +264,7 @@ std::string TlsServer::describe() const {
                     " tls_max=" + version(SSL_CTX_get_max_proto_version(ctx_.get())) +
                     " seclevel=" + std::to_string(SSL_CTX_get_security_level(ctx_.get()));
   if (options_.dh1024) out += " dh=1024";
+  if (options_.anonymous) out += " anonymous=yes";
   if (options_.require_sni) out += " require_sni=" + *options_.require_sni;
   if (options_.require_client_cert) out += " require_client_cert=yes";
   if (options_.ocsp) out += " ocsp=" + *options_.ocsp;

@@ -22,6 +22,9 @@ struct TlsServerOptions {
   std::optional<std::string> ciphers;
   std::optional<int> seclevel;
   bool dh1024 = false;
+  // Only anonymous suites (aNULL: no certificate sent), TLS 1.2, level 0: a man in the
+  // middle that cannot show the real server's certificate and hopes the client settles.
+  bool anonymous = false;
   std::optional<std::string> require_sni;
   bool require_client_cert = false;
   // Staple an OCSP response to a client that asks: "good", "revoked" or "revoked-sha256"
@@ -57,6 +60,7 @@ class TlsServer {
   void load_certificate_set();
   void apply_protocol_limits();
   void use_dh1024();
+  void use_anonymous();
   void require_client_certificate();
   void staple_ocsp();
 

@@ -421,6 +421,23 @@ std::vector<Row> rows() {
       {"handshake message over the limit (a certificate chain over 100 KiB)",
        [] { return tls_fail({}, {SSL_R_EXCESSIVE_MESSAGE_SIZE}); }, TlsError, Phase::TlsHandshake,
        "over 100 KiB"},
+      {"an anonymous suite: the handshake finished, no certificate, no verify error",
+       [] {
+         AttemptFacts f = verify({}, {});
+         f.certificate.chain.clear();
+         f.certificate.peer_certificate = false;
+         f.tls.version = "TLSv1.2";
+         f.tls.cipher = "ADH-AES256-GCM-SHA384";
+         return f;
+       },
+       CertificateInvalid, Phase::Certificate, "sent no certificate"},
+      {"a retry announced as a fallback is refused as a downgrade (RFC 7507)",
+       [] {
+         AttemptFacts f = tls_fail({alert::kInappropriateFallback});
+         f.tls.fallback_scsv = true;
+         return f;
+       },
+       TlsAlert, Phase::TlsHandshake, "downgrade"},
       // AUTH and local
       {"535 5.7.8",
        [] {
