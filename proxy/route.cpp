@@ -114,6 +114,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
     opt.target = u.target;
     if (!cur.addresses.empty()) opt.target.connect_address = cur.addresses[cur.address];
     opt.ehlo_name = config->server.hostname;
+    opt.fallback = cur.compat;  // compat follows a failed attempt with the normal profile
     // No single phase may outlive the transaction's deadline.
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());

@@ -118,6 +118,9 @@ SmtpPeerOptions parse_smtp_options(const std::vector<std::string_view>& args) {
     } else if (name == "--dh1024") {
       arg.no_value();
       options.tls.dh1024 = true;
+    } else if (name == "--anonymous") {
+      arg.no_value();
+      options.tls.anonymous = true;
     } else if (name == "--require-sni") {
       options.tls.require_sni = arg.value();
     } else if (name == "--require-client-cert") {
@@ -143,6 +146,10 @@ SmtpPeerOptions parse_smtp_options(const std::vector<std::string_view>& args) {
     } else if (name == "--watch-stdin") {
       arg.no_value();
       options.watch_stdin = true;
+    } else if (name == "--data-reply") {
+      options.dialogue.data_reply = arg.value();
+    } else if (name == "--extension") {
+      options.dialogue.extensions.push_back(arg.value());
     } else if (name == "--reject-rcpt") {
       options.dialogue.reject_recipients.push_back(arg.value());
     } else if (name == "--misbehave-first") {
@@ -212,6 +219,7 @@ std::string usage() {
       --tls-min V --tls-max V     V = 1.0 | 1.1 | 1.2 | 1.3
       --ciphers LIST --seclevel N
       --dh1024                    TLS 1.2 DHE with the RFC 2409 1024-bit group
+      --anonymous                 only anonymous suites (aNULL, no certificate), TLS <= 1.2
       --require-sni NAME          unrecognized_name alert for a missing/other SNI
       --require-client-cert       demand a client certificate (client-ca.pem)
       --ocsp STATUS               staple an OCSP response: good, revoked, revoked-sha256,
@@ -223,6 +231,8 @@ std::string usage() {
       --idle-timeout SECONDS      per read/write deadline (default 600)
       --misbehave-first N         only the first N connections misbehave
       --reject-rcpt ADDRESS       answer RCPT TO:<ADDRESS> with 550 5.1.1 (repeatable)
+      --extension KEYWORD         also offer KEYWORD in EHLO, e.g. REQUIRETLS (repeatable)
+      --data-reply TEXT           answer the final dot with TEXT (one reply line)
       --watch-stdin               stop when stdin reaches EOF
   tlsrelay-testpeer dns [options]
       --listen ADDR:PORT --a NAME=IPV4 --aaaa NAME=IPV6 --nxdomain NAME

@@ -209,6 +209,7 @@ SmtpDialogue::Step SmtpDialogue::on_ehlo(std::string_view args) {
                                                                : "250-STARTTLS\r\n";
   }
   if (offers_auth()) out += "250-AUTH PLAIN LOGIN XOAUTH2\r\n";
+  for (const auto& e : config_.extensions) out += "250-" + e + "\r\n";
   // DSN (RFC 3461): its MAIL/RCPT parameters are accepted as they come, so a test can see
   // that the relay passes them on.
   out += "250-8BITMIME\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n";
@@ -329,6 +330,7 @@ SmtpDialogue::Step SmtpDialogue::on_data_line(std::string_view text) {
   if (text != ".") return {};
   enter(State::Command);
   reset_transaction();
+  if (config_.data_reply) return reply(*config_.data_reply);
   return reply("250 2.0.0 Ok: queued as " + std::to_string(next_queue_id++));
 }
 

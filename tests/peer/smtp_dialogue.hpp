@@ -29,6 +29,10 @@ struct DialogueConfig {
   // Recipients (the text between < and >, case-insensitive) answered with a permanent
   // "550 5.1.1 ... User unknown", as a smarthost does for one bad address of many.
   std::vector<std::string> reject_recipients;
+  // More EHLO keywords to offer (e.g. REQUIRETLS); their MAIL parameters are accepted.
+  std::vector<std::string> extensions;
+  // The reply to the final dot instead of "250 2.0.0 Ok: queued as N" (a hostile one, say).
+  std::optional<std::string> data_reply;
 };
 
 // RFC 5321 4.5.3.1.4: a command line is at most 512 octets, but we accept up to 1000 like
