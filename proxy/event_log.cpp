@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "tls/attempt_record.hpp"
+#include "tls/text.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -101,12 +102,24 @@ std::string EventLog::reopen() {
   return "";
 }
 
-void log_line(const std::string& session, const std::string& text) {
+LogFields& LogFields::add(std::string_view key, std::string_view value) {
+  if (!text_.empty()) text_ += ' ';
+  text_ += key;
+  text_ += '=';
+  text_ += tls::log_value(value);
+  return *this;
+}
+
+LogFields& LogFields::add(std::string_view key, std::uint64_t number) {
+  return add(key, std::to_string(number));
+}
+
+void log_line(const std::string& session, const LogFields& fields) {
   static std::mutex mutex;
   std::string line = tls::iso8601_millis(std::chrono::system_clock::now()) + " tlsrelay[" +
                      std::to_string(getpid()) +
-                     "]: " + (session.empty() ? std::string() : "session=" + session + " ") + text +
-                     "\n";
+                     "]: " + (session.empty() ? std::string() : "session=" + session + " ") +
+                     fields.text() + "\n";
   std::lock_guard lock(mutex);
   std::cerr << line << std::flush;
 }

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace tlsrelay::proxy {
@@ -53,7 +54,21 @@ class EventLog {
   std::thread writer_;
 };
 
+// One event's key=value pairs for log_line (STYLE.md "Logs"), built so that nothing from
+// outside can forge a pair: every value goes through tls::log_value() (escaped, cut, and
+// quoted unless a plain token). Keys are ours, literal.
+class LogFields {
+ public:
+  explicit LogFields(std::string_view event) { add("event", event); }
+  LogFields& add(std::string_view key, std::string_view value);
+  LogFields& add(std::string_view key, std::uint64_t number);
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
 // One key=value line on stderr: "2026-11-29T10:00:00.123Z tlsrelay[pid]: session=ID ...".
-void log_line(const std::string& session, const std::string& text);
+void log_line(const std::string& session, const LogFields& fields);
 
 }  // namespace tlsrelay::proxy

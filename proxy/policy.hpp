@@ -17,6 +17,12 @@ namespace tlsrelay::proxy {
 
 using tls::Reply;
 
+// One upstream attempt that did not give a route, with its verdict.
+struct FailedAttempt {
+  tls::AttemptFacts facts;
+  tls::Verdict verdict;
+};
+
 // RFC 3463 enhanced code for a deferral of this class: 4.4.1 no answer, 4.4.2 connection
 // dropped, 4.4.3 DNS, 4.7.5 TLS/certificate, 4.7.0 STARTTLS/security (interfaces.md).
 std::string deferral_enhanced_code(tls::FailureClass c);
@@ -28,6 +34,12 @@ Reply deferral_reply(const tls::AttemptFacts& last, const tls::Verdict& verdict,
 
 // The `reject` action: the same text as the deferral, as a permanent 5.7.x failure.
 Reply rejection_reply(const Reply& deferral, const tls::Verdict& verdict);
+
+// RFC 8689 4.2.1: whether a REQUIRETLS message may travel over this upstream connection:
+// the server offers REQUIRETLS, and the connection is TLS 1.2 or later (RFC 8996) whose
+// certificate was verified against the host name (CertificateFacts::verified). The same
+// test for every connection, new, kept from the session's last message, pooled or replayed.
+bool carries_requiretls(const tls::AttemptFacts& upstream, bool offers_requiretls);
 
 // RFC 8689 4.2.1: a REQUIRETLS message the next hop cannot take with verified TLS.
 Reply requiretls_reply(const std::string& upstream);

@@ -78,7 +78,7 @@ void RelayServer::start() {
     acc.listen(asio::socket_base::max_listen_connections);
     const std::string bound = shown(acc.local_endpoint());
     std::cout << "listening " << bound << std::endl;
-    log_line("", "event=listening address=" + bound);
+    log_line("", LogFields("listening").add("address", bound));
     asio::co_spawn(io_, accept_loop(acc), asio::detached);
   }
   if (const auto& where = config_->settings.http.listen) {
@@ -86,7 +86,7 @@ void RelayServer::start() {
                                                             [this] { return pool_.size(); }));
     const std::string bound = shown(http_->start(to_endpoint(*where)));
     std::cout << "http " << bound << std::endl;
-    log_line("", "event=http-listening address=" + bound);
+    log_line("", LogFields("http-listening").add("address", bound));
   }
   // Bound to the privileged ports as root; give up root now (Postfix's master does the same).
   if (const auto& user = config_->settings.proxy.user) {
@@ -123,8 +123,10 @@ void RelayServer::wait_signals() {
     } else if (sig == SIGUSR1) {
       // logrotate: the event log was moved away; start a new one at the same path.
       std::string why = telemetry_->events().reopen();
-      log_line("", why.empty() ? "event=reopen status=ok"
-                               : "event=reopen status=failed reason=\"" + why + "\"");
+      LogFields fields("reopen");
+      fields.add("status", why.empty() ? "ok" : "failed");
+      if (!why.empty()) fields.add("reason", why);
+      log_line("", fields);
       wait_signals();
     } else {
       stop();
@@ -136,23 +138,26 @@ void RelayServer::reload() {
   try {
     auto fresh = make_relay_config(config::load_settings(config_path_));
     if (fresh->settings.proxy.listen != config_->settings.proxy.listen) {
-      log_line("", "event=reload warning=\"listen addresses change only on restart\"");
+      log_line("", LogFields("reload").add("warning", "listen addresses change only on restart"));
     }
     config_ = std::move(fresh);
     telemetry_->health().set_hold_down(config_->settings.policy.hold_down);
     pool_.clear();  // connections opened under the old config are not reused
-    log_line("", "event=reload status=ok upstreams=" + std::to_string(config_->upstreams.size()));
+    log_line("",
+             LogFields("reload").add("status", "ok").add("upstreams", config_->upstreams.size()));
   } catch (const std::exception& e) {
     std::string why = e.what();
     for (auto& c : why) c = c == '\n' ? ';' : c;
-    log_line("", "event=reload status=rejected reason=\"" + why + "\" (keeping the old config)");
+    log_line(
+        "",
+        LogFields("reload").add("status", "rejected").add("reason", why).add("kept", "old-config"));
   }
 }
 
 void RelayServer::stop() {
   if (stopping_) return;
   stopping_ = true;
-  log_line("", "event=stopping sessions=" + std::to_string(sessions_.size()));
+  log_line("", LogFields("stopping").add("sessions", sessions_.size()));
   for (auto& a : acceptors_) {
     boost::system::error_code ignored;
     a.close(ignored);
@@ -224,7 +229,7 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) co_return;
-      log_line("", "event=accept-failed error=\"" + ec.message() + "\"");
+      log_line("", LogFields("accept-failed").add("error", ec.message()));
       // Out of descriptors the listener stays readable: pause instead of spinning.
       asio::steady_timer pause(acceptor.get_executor());
       pause.expires_after(std::chrono::milliseconds(100));
@@ -240,17 +245,18 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     std::string refusal;
     if (!allowed(peer.address())) {
       refusal = reply_line(554, "5.7.1 <" + client + ">: Client host rejected: Access denied");
-      log_line("", "event=refused client=" + client + " reason=not-in-allow_clients");
+      log_line("",
+               LogFields("refused").add("client", client).add("reason", "not-in-allow_clients"));
       telemetry_->metrics().client_refused("not-allowed");
     } else if (!within_rate(client)) {
       refusal = reply_line(421, "4.7.0 " + proxy.hostname + " Error: too many connections from " +
                                     client + " in the last minute");
-      log_line("", "event=refused client=" + client + " reason=connection-rate");
+      log_line("", LogFields("refused").add("client", client).add("reason", "connection-rate"));
       telemetry_->metrics().client_refused("connection-rate");
     } else if (per_client_[client] >= proxy.max_connections_per_client ||
                (sessions_.size() >= proxy.max_connections && !evict_one())) {
       refusal = reply_line(421, "4.7.0 " + proxy.hostname + " Error: too many connections");
-      log_line("", "event=refused client=" + client + " reason=connection-limit");
+      log_line("", LogFields("refused").add("client", client).add("reason", "connection-limit"));
       telemetry_->metrics().client_refused("connection-limit");
     }
     if (!refusal.empty()) {
@@ -282,7 +288,7 @@ asio::awaitable<void> RelayServer::run_session(std::shared_ptr<ServerSession> se
     co_await session->run();
   } catch (const std::exception& e) {
     // A bug must cost one session, never the slot accounting (or the daemon).
-    log_line(session->id(), std::string("event=session-error error=\"") + e.what() + "\"");
+    log_line(session->id(), LogFields("session-error").add("error", e.what()));
   }
   telemetry_->metrics().client_session_closed();
   sessions_.erase(session.get());

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/policy.hpp"
 #include "proxy/relay_config.hpp"
 #include "proxy/telemetry.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -23,11 +24,6 @@
 #include "tls/classifier.hpp"
 
 namespace tlsrelay::proxy {
-
-struct FailedAttempt {
-  tls::AttemptFacts facts;
-  tls::Verdict verdict;
-};
 
 struct RouteResult {
   std::unique_ptr<UpstreamSession> session;  // set when a route is open

@@ -44,7 +44,7 @@ int serve_command(const std::vector<std::string>& args) {
     RelayServer server(io, config, path);
     server.start();
     io.run();
-    log_line("", "event=stopped");
+    log_line("", LogFields("stopped"));
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "tlsrelay serve: " << e.what() << "\n";

@@ -9,6 +9,7 @@
 #include "proxy/limits.hpp"
 #include "proxy/policy.hpp"
 #include "proxy/server_tls.hpp"
+#include "proxy/trace_headers.hpp"
 #include "tls/attempt_record.hpp"
 #include "tls/errors.hpp"
 #include "tls/text.hpp"
@@ -33,11 +34,6 @@ Reply simple(int code, const std::string& enhanced, const std::string& text) {
   r.enhanced = enhanced;
   r.lines.push_back(enhanced.empty() ? text : enhanced + " " + text);
   return r;
-}
-
-std::string iso_seconds(std::chrono::system_clock::time_point t) {
-  std::string s = tls::iso8601_millis(t);
-  return s.substr(0, 19) + "Z";
 }
 
 }  // namespace
@@ -87,7 +83,7 @@ asio::awaitable<bool> ServerSession::send(const Reply& reply, std::chrono::milli
 }
 
 asio::awaitable<void> ServerSession::run() {
-  log_line(id_, "event=connect client=" + peer_);
+  log_line(id_, LogFields("connect").add("client", peer_));
   const Reply greeting = fsm_.greeting();
   if (!co_await send(greeting)) co_return;
   CommandReader commands(kMaxCommandLine);
@@ -99,7 +95,7 @@ asio::awaitable<void> ServerSession::run() {
       break;
     }
     if (evicted_) {
-      log_line(id_, "event=evicted client=" + peer_ + " reason=connection-limit");
+      log_line(id_, LogFields("evicted").add("client", peer_).add("reason", "connection-limit"));
       const Reply bye = simple(
           421, "4.7.0",
           config_->server.hostname + " Error: too many connections; closing the one idle longest");
@@ -190,6 +186,8 @@ asio::awaitable<void> ServerSession::run() {
         break;
     }
     if (!ok) break;
+    // The transaction is over and its reply sent: a fallback connection goes now.
+    if (fsm_.state() == ServerFsm::State::Ready) co_await keep_upstream_only_if_reusable();
   }
   if (bdat_) co_await abandon_bdat();
   co_await release_upstream();
@@ -197,8 +195,7 @@ asio::awaitable<void> ServerSession::run() {
   deadline_.arm(kGoodbyeTimeout);
   co_await client_.close();
   deadline_.disarm();
-  log_line(id_,
-           "event=disconnect client=" + peer_ + " transactions=" + std::to_string(transactions_));
+  log_line(id_, LogFields("disconnect").add("client", peer_).add("transactions", transactions_));
 }
 
 asio::awaitable<void> ServerSession::reset_upstream() {
@@ -237,6 +234,22 @@ asio::awaitable<void> ServerSession::release_upstream() {
   co_await drop_upstream(!upstream_->broken());
 }
 
+// Between transactions the session keeps only a connection the next message may take as it
+// is: alive, opened with the upstream's normal profile, and young enough. A compat or
+// plaintext fallback was the policy's answer for one message under that message's own
+// requirements (a REQUIRETLS message never gets one); the next message gets its own route.
+// The age limit is the pool's, so that a long client session does not keep a certificate
+// unchecked (upstream_pool.hpp).
+asio::awaitable<void> ServerSession::keep_upstream_only_if_reusable() {
+  if (!upstream_) co_return;
+  if (upstream_->broken()) {
+    co_await drop_upstream(false);
+  } else if (!upstream_->reusable() || std::chrono::steady_clock::now() - upstream_->opened_at() >=
+                                           config_->settings.proxy.reuse_time_limit) {
+    co_await drop_upstream(true);
+  }
+}
+
 asio::awaitable<void> ServerSession::drop_upstream(bool polite) {
   if (!upstream_) co_return;
   if (polite) {
@@ -255,13 +268,7 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
   replay_.clear();
   replays_ = 0;
   replay_failure_.reset();
-  if (upstream_ && upstream_->broken()) co_await drop_upstream(false);
-  // Kept from this session's last transaction: the same age limit as the pool's, so that a
-  // long client session does not keep a certificate unchecked (upstream_pool.hpp).
-  if (upstream_ && std::chrono::steady_clock::now() - upstream_->opened_at() >=
-                       config_->settings.proxy.reuse_time_limit) {
-    co_await drop_upstream(true);
-  }
+  co_await keep_upstream_only_if_reusable();
   // Round 2 only when a reused connection (kept from this session's last transaction, or
   // from the pool) turned out dead at MAIL: that is not the message's failure, so open a
   // fresh route transparently.
@@ -282,7 +289,7 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
     }
     const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
     // RFC 8689 4.2.1: REQUIRETLS goes on only over verified TLS to a server that offers it.
-    if (mail.requiretls && (!caps.requiretls || !upstream_->facts().tls.handshake_done)) {
+    if (mail.requiretls && !carries_requiretls(upstream_->facts(), caps.requiretls)) {
       Reply refused = requiretls_reply(upstream_->describe());
       log_transaction(refused, 0);
       fsm_.mail_done(refused);
@@ -301,8 +308,9 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
     auto r = co_await upstream_->command(std::move(command), config_->command_timeout);
     // A server that timed out the idle connection may have said 421 before closing it.
     if (reused && round == 1 && (!r.reply || r.reply->code == 421)) {
-      log_line(id_, "event=reused-upstream-lost upstream=" + upstream_->describe() +
-                        " action=reconnect");
+      log_line(id_, LogFields("reused-upstream-lost")
+                        .add("upstream", upstream_->describe())
+                        .add("action", "reconnect"));
       co_await drop_upstream(false);
       continue;
     }
@@ -394,28 +402,7 @@ DataLimits ServerSession::data_limits() const {
 // Our trace headers go first (interfaces.md "Per-message headers").
 void ServerSession::write_trace_headers(DataWriter& writer) const {
   if (!config_->settings.headers.enabled || !upstream_) return;
-  const auto& f = upstream_->facts();
-  int attempt = 0;
-  std::vector<std::string> fields;
-  for (const auto& failed : failures_) {
-    ++attempt;
-    fields.push_back(format_header_field(
-        "TLS-Relay-Failure",
-        "attempt=" + std::to_string(attempt) + "; upstream=" + failed.facts.upstream.name +
-            "; address=" +
-            (failed.facts.network.address.empty() ? "-" : failed.facts.network.address) +
-            "; class=" + std::string(tls::to_string(failed.verdict.cls)) +
-            "; phase=" + std::string(tls::to_string(failed.verdict.phase)) +
-            "; time=" + iso_seconds(failed.facts.started)));
-  }
-  std::string relay = "upstream=" + f.upstream.name + "; host=" + f.upstream.host +
-                      "; address=" + f.network.address +
-                      "; tls=" + (f.tls.version.empty() ? "none" : f.tls.version);
-  if (!f.tls.cipher.empty()) relay += "; cipher=" + f.tls.cipher;
-  relay += std::string("; verify=") + (f.tls.handshake_done ? "ok" : "none") +
-           "; attempts=" + std::to_string(failures_.size() + 1);
-  writer.line(format_header_field("TLS-Relay", relay));
-  for (const auto& field : fields) writer.line(field);
+  for (const auto& field : trace_fields(upstream_->facts(), failures_)) writer.line(field);
 }
 
 asio::awaitable<Reply> ServerSession::upstream_final_reply() {
@@ -448,6 +435,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
   DataWriter writer(out);
   write_trace_headers(writer);
   std::size_t content_from = out.size();
+  ClientHeaderGuard guard;
 
   bool upstream_ok = true;
   std::uint64_t size = 0;
@@ -460,7 +448,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
       co_return false;
     }
     std::string chunk = client_.take();
-    auto fed = reader.feed(chunk, [&](std::string_view line) { writer.line(line); });
+    auto fed = reader.feed(chunk, [&](std::string_view line) { guard.line(line, writer); });
     size = reader.size();
     // Bytes after the final dot are the client's next (pipelined) commands.
     if (fed.consumed < chunk.size()) {
@@ -514,7 +502,7 @@ asio::awaitable<bool> ServerSession::relay_bdat(const BdatParams& bdat) {
     }
   }
   bool upstream_ok = !failure && t.data_open;
-  const auto sink = [&t](std::string_view line) { t.writer.line(line); };
+  const auto sink = [&t](std::string_view line) { t.guard.line(line, t.writer); };
   while (t.reader.in_chunk()) {
     if (client_.buffered().empty() && t.reader.chunk_remaining() > 0) {
       deadline_.arm(config_->data_block_timeout);
@@ -609,12 +597,14 @@ asio::awaitable<bool> ServerSession::start_tls(const Reply& ready, CommandReader
   const std::size_t dropped = client_.take().size() + commands.buffered();
   commands.reset();
   if (dropped > 0) {
-    log_line(id_, "event=starttls-discard client=" + peer_ + " bytes=" + std::to_string(dropped) +
-                      " reason=pipelined-after-starttls");
+    log_line(id_, LogFields("starttls-discard")
+                      .add("client", peer_)
+                      .add("bytes", dropped)
+                      .add("reason", "pipelined-after-starttls"));
   }
   tls::SslPtr ssl = config_->server_tls->new_ssl();
   if (!ssl) {
-    log_line(id_, "event=starttls-failed client=" + peer_ + " reason=ssl-new");
+    log_line(id_, LogFields("starttls-failed").add("client", peer_).add("reason", "ssl-new"));
     client_.close_now();
     co_return false;
   }
@@ -625,13 +615,12 @@ asio::awaitable<bool> ServerSession::start_tls(const Reply& ready, CommandReader
   if (ec) {
     std::string why = deadline_.expired() ? std::string("timeout") : ec.message();
     for (const auto& e : client_.tls()->error_text()) why += "; " + e;
-    log_line(id_, "event=starttls-failed client=" + peer_ + " reason=\"" +
-                      tls::printable(why, 300) + "\"");
+    log_line(id_, LogFields("starttls-failed").add("client", peer_).add("reason", why));
     client_.close_now();
     co_return false;
   }
   client_tls_ = describe_tls(client_.tls()->ssl());
-  log_line(id_, "event=starttls client=" + peer_ + " tls=" + client_tls_);
+  log_line(id_, LogFields("starttls").add("client", peer_).add("tls", client_tls_));
   fsm_.tls_started();
   co_return true;
 }
@@ -649,13 +638,16 @@ void ServerSession::log_transaction(const Reply& final_reply, std::uint64_t size
   std::snprintf(buf, sizeof buf, "%.1f", ms);
   telemetry_.metrics().transaction(upstream_ ? upstream_->facts().upstream.name : std::string("-"),
                                    outcome_of_reply(final_reply.code));
-  log_line(id_,
-           "event=transaction txn=" + transaction_id_ + " client=" + peer_ + " from=<" +
-               tls::printable(fsm_.mail().reverse_path, 256) +
-               "> rcpts=" + std::to_string(fsm_.recipients()) + " size=" + std::to_string(size) +
-               " upstream=" + (upstream_ ? upstream_->facts().upstream.name : std::string("-")) +
-               " client_tls=" + (client_tls_.empty() ? std::string("none") : client_tls_) +
-               " reply=\"" + tls::printable(final_reply.first_line(), 300) + "\" ms=" + buf);
+  log_line(id_, LogFields("transaction")
+                    .add("txn", transaction_id_)
+                    .add("client", peer_)
+                    .add("from", "<" + fsm_.mail().reverse_path + ">")
+                    .add("rcpts", fsm_.recipients())
+                    .add("size", size)
+                    .add("upstream", upstream_ ? upstream_->facts().upstream.name : "-")
+                    .add("client_tls", client_tls_.empty() ? std::string("none") : client_tls_)
+                    .add("reply", final_reply.first_line())
+                    .add("ms", buf));
 }
 
 }  // namespace tlsrelay::proxy

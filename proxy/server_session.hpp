@@ -23,6 +23,7 @@
 #include "proxy/replay_buffer.hpp"
 #include "proxy/route.hpp"
 #include "proxy/server_fsm.hpp"
+#include "proxy/trace_headers.hpp"
 #include "tls/deadline.hpp"
 #include "tls/smtp_stream.hpp"
 
@@ -81,6 +82,7 @@ class ServerSession {
   boost::asio::awaitable<std::optional<std::string>> replay_envelope(
       bool in_data, std::chrono::steady_clock::time_point deadline);
   DataLimits data_limits() const;
+  boost::asio::awaitable<void> keep_upstream_only_if_reusable();
   boost::asio::awaitable<void> drop_upstream(bool polite);
   boost::asio::awaitable<void> reset_upstream();
   // At the end of the client session: a clean upstream connection goes to the pool.
@@ -106,6 +108,7 @@ class ServerSession {
     BdatReader reader;
     std::string out;  // our DATA octets not yet written upstream
     DataWriter writer{out};
+    ClientHeaderGuard guard;
     std::size_t content_from = 0;  // where the message starts in `out` (after trace headers)
     bool data_open = false;        // the upstream said 354 and has not had its final dot
   };

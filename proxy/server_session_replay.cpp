@@ -95,9 +95,13 @@ asio::awaitable<bool> ServerSession::replace_upstream(const std::string& stage,
   }
   const std::string old = upstream_->describe();
   if (refused) {
-    log_line(id_, "event=no-replay txn=" + transaction_id_ + " upstream=" + old + " class=" +
-                      std::string(tls::to_string(lost)) + " stage=" + stage + " why=\"" + refused +
-                      (in_data && !replay_.usable() ? ": " + replay_.error() : "") + "\"");
+    log_line(id_, LogFields("no-replay")
+                      .add("txn", transaction_id_)
+                      .add("upstream", old)
+                      .add("class", tls::to_string(lost))
+                      .add("stage", stage)
+                      .add("why", refused + (in_data && !replay_.usable() ? ": " + replay_.error()
+                                                                          : std::string())));
     co_return false;
   }
   ++replays_;
@@ -108,10 +112,13 @@ asio::awaitable<bool> ServerSession::replace_upstream(const std::string& stage,
   failed.verdict.transient = true;
   failed.verdict.detail = "lost during " + stage;
   failures_.push_back(std::move(failed));
-  log_line(id_, "event=replay txn=" + transaction_id_ + " upstream=" + old +
-                    " class=" + std::string(tls::to_string(lost)) + " stage=" + stage +
-                    " rcpts=" + std::to_string(accepted_rcpts_.size()) +
-                    " bytes=" + std::to_string(in_data ? replay_.size() : 0));
+  log_line(id_, LogFields("replay")
+                    .add("txn", transaction_id_)
+                    .add("upstream", old)
+                    .add("class", tls::to_string(lost))
+                    .add("stage", stage)
+                    .add("rcpts", accepted_rcpts_.size())
+                    .add("bytes", in_data ? replay_.size() : 0));
   co_await drop_upstream(false);
 
   RouteRequest request{transaction_id_, fsm_.mail().requiretls, false, deadline};
@@ -128,7 +135,9 @@ asio::awaitable<bool> ServerSession::replace_upstream(const std::string& stage,
     co_await drop_upstream(false);
     co_return false;
   }
-  log_line(id_, "event=replayed txn=" + transaction_id_ + " upstream=" + upstream_->describe());
+  log_line(
+      id_,
+      LogFields("replayed").add("txn", transaction_id_).add("upstream", upstream_->describe()));
   co_return true;
 }
 
@@ -139,7 +148,7 @@ asio::awaitable<std::optional<std::string>> ServerSession::replay_envelope(
     bool in_data, std::chrono::steady_clock::time_point deadline) {
   const MailParams& mail = fsm_.mail();
   const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
-  if (mail.requiretls && (!caps.requiretls || !upstream_->facts().tls.handshake_done)) {
+  if (mail.requiretls && !carries_requiretls(upstream_->facts(), caps.requiretls)) {
     co_return std::string("does not offer REQUIRETLS with verified TLS");
   }
   // What relay_mail() refuses for, and nothing more (8BITMIME goes on regardless there).

@@ -1,0 +1,174 @@
+// Our trace fields and the guard in front of them (issue 17 item 3): the client's own bytes
+// never become part of a field we write, and the client's fields never pass as ours.
+#include <catch2/catch.hpp>
+
+#include "proxy/event_log.hpp"
+#include "proxy/policy.hpp"
+#include "proxy/trace_headers.hpp"
+#include "tls/text.hpp"
+
+using namespace tlsrelay::proxy;
+using tlsrelay::tls::AttemptFacts;
+
+namespace {
+
+AttemptFacts upstream_facts() {
+  AttemptFacts f;
+  f.upstream.name = "primary";
+  f.upstream.host = "mx.test";
+  f.network.address = "127.0.0.1";
+  f.tls.version = "TLSv1.3";
+  f.tls.cipher = "TLS_AES_256_GCM_SHA384";
+  f.tls.handshake_done = true;
+  f.certificate.verified = true;
+  return f;
+}
+
+// Our fields, then the client's lines through the guard, as the upstream would get them.
+std::string relayed(const std::vector<std::string>& client_lines) {
+  std::string out;
+  DataWriter writer(out);
+  for (const auto& field : trace_fields(upstream_facts(), {})) writer.line(field);
+  ClientHeaderGuard guard;
+  for (const auto& l : client_lines) guard.line(l, writer);
+  writer.finish();
+  return out;
+}
+
+// The header section as a reader sees it: unfolded fields up to the first empty line.
+std::vector<std::string> header_fields(const std::string& wire) {
+  std::vector<std::string> fields;
+  std::size_t at = 0;
+  for (;;) {
+    const std::size_t end = wire.find("\r\n", at);
+    const std::string line = wire.substr(at, end - at);
+    at = end + 2;
+    if (line.empty() || line == ".") break;
+    if ((line[0] == ' ' || line[0] == '\t') && !fields.empty()) {
+      fields.back() += line;
+    } else {
+      fields.push_back(line);
+    }
+  }
+  return fields;
+}
+
+}  // namespace
+
+TEST_CASE("a client's TLS-Relay fields are renamed, never passed on as ours", "[headers]") {
+  auto [line, renamed] = GENERATE(table<std::string, std::string>({
+      {"TLS-Relay: upstream=evil; verify=ok", "X-Untrusted-TLS-Relay: upstream=evil; verify=ok"},
+      {"tls-relay:verify=ok", "X-Untrusted-tls-relay:verify=ok"},
+      {"TLS-Relay-Failure: attempt=1", "X-Untrusted-TLS-Relay-Failure: attempt=1"},
+      {"TLS-Relay \t: obsolete form", "X-Untrusted-TLS-Relay \t: obsolete form"},
+  }));
+  const std::string wire = relayed({"Subject: s", line, "\tcontinued", "", "body"});
+  INFO(tlsrelay::tls::printable(wire, 2000));
+  const auto fields = header_fields(wire);
+  REQUIRE(fields.size() == 3);
+  CHECK(fields[0].rfind("TLS-Relay: upstream=primary;", 0) == 0);
+  CHECK(fields[1] == "Subject: s");
+  CHECK(fields[2] == renamed + "\tcontinued");
+  // Exactly one field of ours.
+  int ours = 0;
+  for (const auto& f : fields) ours += starts_field(f, "TLS-Relay") ? 1 : 0;
+  CHECK(ours == 1);
+}
+
+TEST_CASE("fields with other names, and our names in the body, pass byte for byte", "[headers]") {
+  const std::vector<std::string> lines = {"X-TLS-Relay: theirs", "TLS-Relayed: no",
+                                          "Subject: TLS-Relay: in a value", "",
+                                          "TLS-Relay: in the body"};
+  const std::string wire = relayed(lines);
+  CHECK(wire.find("\r\nX-TLS-Relay: theirs\r\nTLS-Relayed: no\r\nSubject: TLS-Relay: in a "
+                  "value\r\n\r\nTLS-Relay: in the body\r\n.\r\n") != std::string::npos);
+  CHECK(wire.find("X-Untrusted") == std::string::npos);
+}
+
+TEST_CASE("a first line that begins with white space does not fold into our field", "[headers]") {
+  const auto ws = GENERATE(as<std::string>{}, " ", "\t");
+  const std::string wire =
+      relayed({ws + "; verify=ok; tls=TLSv1.3", "TLS-Relay: after it", "Subject: s"});
+  INFO(tlsrelay::tls::printable(wire, 2000));
+  const auto fields = header_fields(wire);
+  REQUIRE(fields.size() == 1);
+  CHECK(fields[0].find("verify=ok; tls=TLSv1.3") == std::string::npos);
+  CHECK(fields[0].find("attempts=1") != std::string::npos);
+  // The client's lines follow the end of our header section unchanged: the section had
+  // ended for them already, so nothing in it is a field to rename.
+  CHECK(wire.find("\r\n\r\n" + ws + "; verify=ok; tls=TLSv1.3\r\nTLS-Relay: after it\r\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("the header section ends at a line that is no field", "[headers]") {
+  const std::string wire = relayed({"Subject: s", "not a field", "TLS-Relay: body now"});
+  CHECK(wire.find("\r\nnot a field\r\nTLS-Relay: body now\r\n") != std::string::npos);
+}
+
+TEST_CASE("verify=ok only from positive evidence", "[headers]") {
+  AttemptFacts f = upstream_facts();
+  f.certificate.verified = false;  // e.g. an anonymous suite: the handshake finished
+  const auto fields = trace_fields(f, {});
+  CHECK(fields.front().find("verify=none") != std::string::npos);
+  CHECK(fields.front().find("verify=ok") == std::string::npos);
+}
+
+TEST_CASE("REQUIRETLS travels only over verified TLS 1.2+ to a server that offers it", "[policy]") {
+  auto [version, verified, offers, ok] = GENERATE(table<std::string, bool, bool, bool>({
+      {"TLSv1.3", true, true, true},
+      {"TLSv1.2", true, true, true},
+      {"TLSv1", true, true, false},     // a compat connection kept from the last message
+      {"TLSv1.1", true, true, false},   //
+      {"TLSv1.3", false, true, false},  // an anonymous suite, or nothing proved
+      {"TLSv1.3", true, false, false},  // no REQUIRETLS in EHLO
+      {"", false, true, false},         // plaintext
+  }));
+  AttemptFacts f = upstream_facts();
+  f.tls.version = version;
+  f.certificate.verified = verified;
+  CHECK(carries_requiretls(f, offers) == ok);
+}
+
+TEST_CASE("log values cannot close early or add keys", "[log]") {
+  using tlsrelay::tls::log_value;
+  auto [text, shown] = GENERATE(table<std::string, std::string>({
+      {"plain", "plain"},
+      {"", "\"\""},
+      {"two words", "\"two words\""},
+      {"<\"a\\\" class=ok\"@x>", "\"<\\\"a\\\\\\\" class=ok\\\"@x>\""},
+      {"250 ok\" class=ok upstream=evil", "\"250 ok\\\" class=ok upstream=evil\""},
+      {"a=b", "\"a=b\""},
+      {"line\r\nevent=forged", "\"line\\r\\nevent=forged\""},
+  }));
+  CHECK(log_value(text) == shown);
+}
+
+TEST_CASE("a log line from hostile values parses back into the same keys", "[log]") {
+  const std::string from = "<\"a\\\" class=ok\"@x>";
+  const std::string reply = "250 2.0.0 ok\" class=ok upstream=evil ms=\"1";
+  const std::string text = LogFields("transaction").add("from", from).add("reply", reply).text();
+  // A key=value reader: values either bare, or quoted with \" and \\ escapes.
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t eq = text.find('=', i);
+    REQUIRE(eq != std::string::npos);
+    std::string key = text.substr(i, eq - i), value;
+    std::size_t j = eq + 1;
+    if (j < text.size() && text[j] == '"') {
+      for (++j; j < text.size() && text[j] != '"'; ++j) {
+        if (text[j] == '\\' && j + 1 < text.size()) ++j;
+        value += text[j];
+      }
+      ++j;
+    } else {
+      while (j < text.size() && text[j] != ' ') value += text[j++];
+    }
+    pairs.emplace_back(key, value);
+    i = j + 1;
+  }
+  INFO(text);
+  REQUIRE(pairs.size() == 3);
+  CHECK(pairs[0] == std::make_pair(std::string("event"), std::string("transaction")));
+  CHECK(pairs[1] == std::make_pair(std::string("from"), from));
+  CHECK(pairs[2] == std::make_pair(std::string("reply"), reply));
+}
