@@ -170,8 +170,10 @@ void LineCore::bare_ending(const LineSink& sink) {
 void LineCore::nul() {
   ++wire_len_;
   // NUL is not allowed in a message (RFC 5322 2.2, RFC 6152 2) and ends C strings in
-  // filters further on. Reject refuses the message; Normalize drops the octet.
-  if (limits_.bare_newlines == BareNewlines::Reject) fail(bare_reply());
+  // filters further on. It is refused in both modes: dropping it could change the message's
+  // structure behind the sender's back ("\0" alone becomes the empty line that ends the
+  // header section, "--boundary\0" a MIME boundary), which is what smuggling is made of.
+  fail(bare_reply());
 }
 
 void LineCore::end_line(bool crlf, const LineSink& sink) {

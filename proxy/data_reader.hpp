@@ -8,10 +8,12 @@
 // and we never forward the client's bytes: the lines come out of here and a DataWriter puts
 // them on the upstream wire again, so no ambiguity survives the relay.
 //
-// Bare CR, bare LF and NUL (RFC 5321 2.3.8) are either refused (BareNewlines::Reject, the
-// default) or turned into line breaks / removed (Normalize). Either way the reader goes on
-// to the real <CRLF>.<CRLF> before it reports Done, so whatever was smuggled after a fake
-// terminator is consumed as data and never seen as commands.
+// Bare CR and bare LF (RFC 5321 2.3.8) are either refused (BareNewlines::Reject, the
+// default) or turned into line breaks (Normalize). NUL is refused in both modes: removing it
+// could turn a line into the empty line that ends the header section, or into a MIME
+// boundary. Either way the reader goes on to the real <CRLF>.<CRLF> before it reports Done,
+// so whatever was smuggled after a fake terminator is consumed as data and never seen as
+// commands.
 //
 // The Normalize dot rule: a line that begins after a real CRLF is dot-unstuffed as RFC 5321
 // 4.5.2 says; a line that begins after a bare CR or LF was never a line to the sender, so a

@@ -222,19 +222,24 @@ ServerFsm::Action ServerFsm::on_command(std::string_view line) {
   return error(500, "5.5.2", "Error: command not recognized");
 }
 
-// RFC 3030 2: the chunk's octets follow the BDAT line whatever we answer, so every BDAT we
-// refuse still has its octets read and dropped; they are never taken as commands. Only a
-// BDAT whose size we cannot read leaves us unable to find the next command: we hang up.
+// RFC 3030 2: the chunk's octets follow the BDAT line whatever we answer, so a BDAT we
+// refuse still has its octets read and dropped; they are never taken as commands. Reading
+// them is bounded by max_message_size: a chunk that would take the message past it (or a
+// refused one larger than it) would have us read up to 2^64 octets to find the next
+// command, so we hang up with 421 instead, before reading any (Postfix does the same). So we
+// do when the size cannot be read at all.
 ServerFsm::Action ServerFsm::on_bdat(std::string_view arg, bool in_transaction) {
   auto p = parse_bdat(arg);
-  if (auto* bad = std::get_if<Reply>(&p)) {
-    Action a;
-    a.kind = Action::Kind::Close;
-    a.reply = *bad;
-    enter(State::Closed);
-    return a;
-  }
+  if (auto* bad = std::get_if<Reply>(&p)) return close_with(*bad);
   const BdatParams bdat = std::get<BdatParams>(p);
+  const std::uint64_t before = state_ == State::Chunking ? bdat_announced_ : 0;
+  const std::uint64_t max = opt_.max_message_size;
+  if (bdat.size > max || (in_transaction && before > max - bdat.size)) {
+    return close_with(
+        reply(421, "4.3.4",
+              opt_.hostname + " Error: message size exceeds fixed limit; closing the connection")
+            .reply);
+  }
   if (!in_transaction) return discard(bdat.size, error(503, "5.5.1", "Error: need MAIL command"));
   if (state_ == State::MailGiven) {
     return discard(bdat.size, error(554, "5.5.1", "Error: no valid recipients"));
@@ -242,7 +247,16 @@ ServerFsm::Action ServerFsm::on_bdat(std::string_view arg, bool in_transaction) 
   Action a;
   a.kind = Action::Kind::RelayBdat;
   a.bdat = bdat;
+  bdat_announced_ = before + bdat.size;
   enter(State::Chunking);
+  return a;
+}
+
+ServerFsm::Action ServerFsm::close_with(const Reply& reply) {
+  Action a;
+  a.kind = Action::Kind::Close;
+  a.reply = reply;
+  enter(State::Closed);
   return a;
 }
 

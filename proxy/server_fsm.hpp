@@ -80,6 +80,7 @@ class ServerFsm {
   Reply ehlo_reply() const;
   Action on_bdat(std::string_view arg, bool in_transaction);
   Action discard(std::uint64_t size, Action a);
+  Action close_with(const Reply& reply);
 
   ServerOptions opt_;
   State state_ = State::Greeting;
@@ -89,6 +90,7 @@ class ServerFsm {
   std::size_t recipients_ = 0;
   std::size_t rcpt_commands_ = 0;
   std::size_t errors_ = 0;
+  std::uint64_t bdat_announced_ = 0;  // octets of this transaction's BDAT chunks so far
   bool tls_active_ = false;
 };
 

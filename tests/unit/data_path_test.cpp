@@ -226,6 +226,18 @@ TEST_CASE("no fake end-of-data sequence ends DATA, wherever it is and however it
     const Outcome whole = run_data(input, {}, limits);
     CHECK(whole.done_events == 1);
     CHECK(whole.consumed == data.size());
+    if (variant.bytes.find('\0') != std::string::npos) {
+      // NUL is never normalised away (it could make an empty line or a MIME boundary): the
+      // message is refused as in Reject, still at the real terminator only.
+      REQUIRE(whole.error.has_value());
+      CHECK(whole.error->code == 554);
+      for (const auto& l : whole.lines) CHECK(l.find("MAIL FROM") == std::string::npos);
+      for (std::size_t cut = 0; cut <= input.size(); ++cut) {
+        INFO("split at " << cut);
+        check_same(run_data(input, {cut}, limits), whole);
+      }
+      return;
+    }
     CHECK_FALSE(whole.error.has_value());
     std::vector<std::string> expected = placement.lines;
     expected.insert(expected.end(), variant.lines.begin(), variant.lines.end());
@@ -295,6 +307,26 @@ TEST_CASE("DATA ends exactly where CRLF.CRLF first occurs, for any bytes (fixed 
         CHECK(again.lines == whole.lines);
       }
     }
+  }
+}
+
+// Issue 17 item 4: a line of only NUL, dropped, would be the empty line that ends the header
+// section, and "X-Hidden" would be body upstream while it was a header to the client.
+TEST_CASE("NUL is refused in both modes, never normalised into structure", "[data][smuggling]") {
+  const std::string input = std::string(
+      "Subject: z\r\n\0\r\nX-Hidden: 1\r\n\r\nbody\r\n"
+      "--b\0\r\n.\r\n",
+      45);
+  REQUIRE(input.size() == 45);
+  for (auto mode : {BareNewlines::Reject, BareNewlines::Normalize}) {
+    INFO("mode " << to_string(mode));
+    const Outcome o = run_data(input, {}, mode_limits(mode));
+    CHECK(o.done);
+    CHECK(o.consumed == input.size());
+    REQUIRE(o.error.has_value());
+    CHECK(o.error->code == 554);
+    CHECK(o.error->enhanced == "5.5.2");
+    for (const auto& l : o.lines) CHECK_FALSE(l.empty());  // no header section ended by us
   }
 }
 
@@ -581,7 +613,8 @@ TEST_CASE("BDAT chunks: the bare CR/LF policy holds across chunk boundaries", "[
       {{"a\n"}, 554, {"a"}},
       {{"a\r"}, 554, {"a"}},  // a CR that ends the message has no LF coming
       {{"a\r\n", "\n.\n"}, 554, {"a", "", "."}},
-      {{std::string("x\0y\r\n", 5)}, 554, {"xy"}},
+      // NUL is refused in both modes (data_reader.hpp): no "repaired" lines for it.
+      {{std::string("x\0y\r\n", 5)}, 554, {}},
   }));
   INFO("chunks: " << joined(chunks));
   std::size_t longest = 0;
@@ -598,6 +631,12 @@ TEST_CASE("BDAT chunks: the bare CR/LF policy holds across chunk boundaries", "[
       CHECK(rejected.error->enhanced == "5.5.2");
     }
     const auto repaired = run_bdat(chunks, mode_limits(BareNewlines::Normalize), cut);
+    if (std::any_of(chunks.begin(), chunks.end(),
+                    [](const std::string& c) { return c.find('\0') != std::string::npos; })) {
+      REQUIRE(repaired.error.has_value());
+      CHECK(repaired.error->code == 554);
+      continue;
+    }
     CHECK_FALSE(repaired.error.has_value());
     INFO("got " << joined(repaired.lines));
     CHECK(repaired.lines == normalized);

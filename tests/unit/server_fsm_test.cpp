@@ -179,6 +179,31 @@ TEST_CASE("BDAT chunks: sequences and the 503 cases", "[server-fsm][bdat]") {
         {"MAIL FROM:<a@example.com>", K::RelayMail, 0, 250},
         {"RCPT TO:<b@example.com>", K::RelayRcpt, 0, 250},
         {"BDAT x LAST", K::Close, 501}}},
+      // Issue 17 item 9: past max_message_size (1000 here) nothing more is read.
+      {"a chunk that takes the message past max_message_size: 421, hang up before reading",
+       {{"EHLO c", K::Reply, 250},
+        {"MAIL FROM:<a@example.com>", K::RelayMail, 0, 250},
+        {"RCPT TO:<b@example.com>", K::RelayRcpt, 0, 250},
+        {"BDAT 600", K::RelayBdat, 0, 250},
+        {"BDAT 401 LAST", K::Close, 421}}},
+      {"chunks that add up to exactly max_message_size are relayed",
+       {{"EHLO c", K::Reply, 250},
+        {"MAIL FROM:<a@example.com>", K::RelayMail, 0, 250},
+        {"RCPT TO:<b@example.com>", K::RelayRcpt, 0, 250},
+        {"BDAT 600", K::RelayBdat, 0, 250},
+        {"BDAT 400 LAST", K::RelayBdat, 0, 250},
+        {"MAIL FROM:<a@example.com>", K::RelayMail, 0, 250},
+        {"RCPT TO:<b@example.com>", K::RelayRcpt, 0, 250},
+        {"BDAT 1000 LAST", K::RelayBdat, 0, 250}}},
+      {"a 2^64-1 octet chunk: 421 at once",
+       {{"EHLO c", K::Reply, 250},
+        {"MAIL FROM:<a@example.com>", K::RelayMail, 0, 250},
+        {"RCPT TO:<b@example.com>", K::RelayRcpt, 0, 250},
+        {"BDAT 18446744073709551615 LAST", K::Close, 421}}},
+      {"a refused BDAT larger than max_message_size: 421, its octets are not read",
+       {{"EHLO c", K::Reply, 250}, {"BDAT 1001", K::Close, 421}}},
+      {"a refused BDAT within max_message_size: 503, its octets read and dropped",
+       {{"EHLO c", K::Reply, 250}, {"BDAT 1000", K::DiscardBdat, 503}}},
       {"BODY=BINARYMIME is not offered",
        {{"EHLO c", K::Reply, 250}, {"MAIL FROM:<a@example.com> BODY=BINARYMIME", K::Reply, 555}}},
   }));
@@ -199,9 +224,9 @@ TEST_CASE("the relayed BDAT carries its size and LAST", "[server-fsm][bdat]") {
   fsm.mail_done(Reply{250, "", {}});
   REQUIRE(fsm.on_command("RCPT TO:<b@example.com>").kind == K::RelayRcpt);
   fsm.rcpt_done(Reply{250, "", {}});
-  auto a = fsm.on_command("BDAT 1234 LAST");
+  auto a = fsm.on_command("BDAT 234 LAST");
   REQUIRE(a.kind == K::RelayBdat);
-  CHECK(a.bdat == BdatParams{1234, true});
+  CHECK(a.bdat == BdatParams{234, true});
   CHECK(fsm.state() == ServerFsm::State::Chunking);
   auto d = fsm.on_command("BDAT 77");
   CHECK(d.kind == K::RelayBdat);
