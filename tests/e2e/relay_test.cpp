@@ -17,13 +17,19 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "tests/e2e/fixture.hpp"
 #include "tests/e2e/smtp_client.hpp"
+#include "tls/classifier.hpp"
+#include "tls/client_context.hpp"
+#include "tls/connector.hpp"
 #include "tls/text.hpp"
 
 using namespace tlsrelay::e2e;
@@ -288,11 +294,13 @@ TEST_CASE("SMTP smuggling: no fake end of data reaches the upstream, DATA or BDA
         }
         ++sessions;
         INFO("reply: " << reply);
+        const bool nul = variant.find('\0') != std::string::npos;
         if (normalize) {
-          CHECK(SmtpClient::code(reply) == 250);
+          // NUL is refused in both modes: removing it could change the message's structure.
+          CHECK(SmtpClient::code(reply) == (nul ? 554 : 250));
         } else {
           // A bare CR or LF (or NUL) anywhere: refused whole, never passed on.
-          const bool bare = variant.find('\0') != std::string::npos || !only_crlf(variant);
+          const bool bare = nul || !only_crlf(variant);
           CHECK(SmtpClient::code(reply) == (bare ? 554 : 250));
         }
         if (SmtpClient::code(reply) == 250) ++delivered;
@@ -1030,6 +1038,16 @@ bool shows_secret(const std::string& text, const std::string& secret) {
   return false;
 }
 
+// The compat rule of the review's item 1: a failed default attempt with no shared cipher is
+// retried with a profile at security level 0 whose cipher list would allow anonymous suites.
+Upstream anonymous_prone(const std::string& name, unsigned short port, const std::string& auth) {
+  Upstream u = peer_upstream(name, port);
+  u.toml += auth + "[upstream.compat]\nmin_version = \"1.0\"\nciphers = \"ALL:@SECLEVEL=0\"\n";
+  return u;
+}
+const std::string kAnonymousRule =
+    "[policy.rules]\n\"tls-no-shared-cipher\" = [\"compat\", \"defer\"]\n";
+
 std::string secret_file_with(const TempDir& dir, const std::string& name,
                              const std::string& secret) {
   const std::string path = dir.path() + "/" + name;
@@ -1057,6 +1075,11 @@ TEST_CASE("secrets: a canary password and token show nowhere, in any form", "[re
   Server refuses(peer_argv({"--auth-user", "relay", "--auth-password", "another"}));
   Server oauth(peer_argv({"--auth-user", "me@example.org", "--auth-password", "ya29.other"}));
   Server no_auth(peer_argv({"--behaviour", "no-auth-after-tls"}));
+  // Issue 17: a man in the middle with only anonymous suites, behind a compat rule that
+  // would have let them through; it would even accept the password.
+  const std::string anon_capture = dir.path() + "/anon-capture";
+  Server anonymous(peer_argv({"--anonymous", "--auth-user", "relay", "--auth-password", password,
+                              "--capture", anon_capture}));
 
   auto with_auth = [&](const std::string& name, const Server& peer, const std::string& how) {
     Upstream u = peer_upstream(name, peer.port());
@@ -1081,11 +1104,12 @@ TEST_CASE("secrets: a canary password and token show nowhere, in any form", "[re
       {"plain-ok", with_auth("plain-ok", good, plain), true},
       {"login-refused", with_auth("login-refused", refuses, login), false},
       {"xoauth2-refused", with_auth("xoauth2-refused", oauth, xoauth2), false},
-      {"no-auth", with_auth("no-auth", no_auth, plain), false}};
+      {"no-auth", with_auth("no-auth", no_auth, plain), false},
+      {"anonymous-mitm", anonymous_prone("anonymous-mitm", anonymous.port(), plain), false}};
   for (const auto& c : cases) {
     const unsigned short http = free_port();
     Relay relay({c.upstream}, "pool_size_per_upstream = 0\n",
-                "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n");
+                "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n" + kAnonymousRule);
     const std::string reply = relay_one(relay.port());
     INFO(c.name << ": " << reply);
     CHECK((SmtpClient::code(reply) == 250) == c.delivered);
@@ -1104,10 +1128,16 @@ TEST_CASE("secrets: a canary password and token show nowhere, in any form", "[re
       CHECK_FALSE(shows_secret(text, password));
       CHECK_FALSE(shows_secret(text, token));
     }
-    if (!c.delivered)
-      CHECK(relay.events(1).find(c.name == "no-auth" ? "auth-unavailable" : "auth-failed") !=
-            std::string::npos);
+    const std::string expected = c.name == "no-auth"          ? "auth-unavailable"
+                                 : c.name == "anonymous-mitm" ? "tls-no-shared-cipher"
+                                                              : "auth-failed";
+    if (!c.delivered) CHECK(relay.events(1).find(expected) != std::string::npos);
   }
+  // The man in the middle got neither the password nor a command after TLS.
+  const std::string mitm_saw = read_file(anon_capture);
+  INFO("anonymous man in the middle:\n" << mitm_saw);
+  CHECK_FALSE(shows_secret(mitm_saw, password));
+  CHECK(mitm_saw.find("AUTH") == std::string::npos);
   // probe: the same refused login, told on stdout and in its JSON.
   const Probe p =
       probe(local_args(refuses.port(), {"--auth-user", "relay", "--auth-password-file", pw_file}));
@@ -1601,24 +1631,27 @@ TEST_CASE("BDAT: bare LF or an oversize chunk fails the transaction; no final do
     CHECK(c.reply().rfind("554 5.5.2", 0) == 0);
     c.send(bdat("more\r\n", true));  // the transaction is gone
     CHECK(SmtpClient::code(c.reply()) == 503);
+    CHECK(SmtpClient::code(c.cmd("NOOP")) == 250);  // the session goes on
+    CHECK(SmtpClient::code(c.cmd("QUIT")) == 221);
+    CHECK(c.closed());
   }
+  // Past max_message_size nothing of a chunk is read: 421 and hang up (issue 17 item 9).
   SECTION("announced size over max_message_size, refused before it is read") {
     c.send(bdat("x\r\n"));
     CHECK(SmtpClient::code(c.reply()) == 250);
     c.send(bdat(std::string(2500, 'y'), true));
-    CHECK(c.reply().rfind("552 5.3.4", 0) == 0);
+    CHECK(c.reply().rfind("421 4.3.4", 0) == 0);
+    CHECK(c.closed());
   }
-  SECTION("an oversize first chunk: the upstream is reset, the next transaction works") {
+  SECTION("an oversize first chunk: nothing reaches the upstream, the next session works") {
     c.send(bdat(std::string(2500, 'y'), true));
-    CHECK(c.reply().rfind("552 5.3.4", 0) == 0);
-    REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
-    REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
-    c.send(bdat("Subject: ok\r\n\r\nsmall\r\n", true));
-    CHECK(SmtpClient::code(c.reply()) == 250);
+    CHECK(c.reply().rfind("421 4.3.4", 0) == 0);
+    CHECK(c.closed());
+    SmtpClient next(relay.port());
+    open_transaction(next);
+    next.send(bdat("Subject: ok\r\n\r\nsmall\r\n", true));
+    CHECK(SmtpClient::code(next.reply()) == 250);
   }
-  CHECK(SmtpClient::code(c.cmd("NOOP")) == 250);
-  CHECK(SmtpClient::code(c.cmd("QUIT")) == 221);
-  CHECK(c.closed());
   const std::string seen = read_file(capture);
   INFO(seen);
   CHECK(occurrences(seen, "\r\n.\r\n") == occurrences(seen, "Subject: ok\r\n"));
@@ -1879,4 +1912,302 @@ TEST_CASE("DSN parameters reach an upstream that offers DSN (RFC 3461)", "[relay
   CHECK(seen.find("MAIL FROM:<a@example.org> RET=HDRS ENVID=QQ314159") != std::string::npos);
   CHECK(seen.find("RCPT TO:<b@example.org> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b@example.org") !=
         std::string::npos);
+}
+
+// ---- Issue 17: what the attacker's review found -----------------------------------------
+
+namespace {
+
+// One message through a session that stays open: the final reply.
+std::string message_in_session(SmtpClient& c, const std::string& mail_params) {
+  const std::string mail = c.cmd("MAIL FROM:<a@example.org>" + mail_params);
+  if (SmtpClient::code(mail) != 250) return mail;
+  if (SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) != 250) return "rcpt refused";
+  if (SmtpClient::code(c.cmd("DATA")) != 354) return "data refused";
+  c.send("Subject: kept\r\n\r\nbody\r\n.\r\n");
+  return c.reply(std::chrono::seconds(60));
+}
+
+}  // namespace
+
+TEST_CASE("an anonymous man in the middle gets no AUTH and no mail, and the client a 451",
+          "[relay][policy][auth]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  const std::string pw = dir.path() + "/pw";
+  std::ofstream(pw) << "Canary-Anon-3b1\n";
+  REQUIRE(chmod(pw.c_str(), 0600) == 0);
+  // It offers AUTH once TLS is up, and only aNULL suites: it has no certificate to show.
+  Server mitm(peer_argv(
+      {"--anonymous", "--auth-user", "relay", "--auth-password", "x", "--capture", capture}));
+  Relay relay({anonymous_prone("gmail", mitm.port(),
+                               "auth_user = \"relay\"\nauth_password_file = \"" + pw + "\"\n")},
+              "", kAnonymousRule);
+  const std::string r = relay_one(relay.port());
+  INFO(r << "\n" << relay.log());
+  CHECK(r.rfind("451 4.7.5 tlsrelay: gmail", 0) == 0);
+  CHECK(r.find("tls-no-shared-cipher") != std::string::npos);
+  const std::string seen = read_file(capture);
+  INFO("what the man in the middle got:\n" << seen);
+  CHECK(seen.find("AUTH") == std::string::npos);
+  CHECK(seen.find("MAIL FROM") == std::string::npos);
+  CHECK(seen.find("Canary-Anon") == std::string::npos);
+  // Both attempts are on record, the second with the compat profile, neither verified.
+  const std::string events = relay.events(2);
+  CHECK(events.find("\"profile\":\"compat\"") != std::string::npos);
+  CHECK(events.find("\"verified\":true") == std::string::npos);
+}
+
+// Layer 1 on its own: even if an anonymous suite were negotiated (here forced onto the
+// context, past the cipher-list guard), the attempt proves nothing and fails before a byte
+// of SMTP is sent inside TLS.
+TEST_CASE("a handshake without a certificate is never verified, whatever the cipher list",
+          "[relay][policy]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server mitm(peer_argv({"--anonymous", "--tls", "implicit", "--capture", capture}));
+  tlsrelay::tls::ClientProfile profile;
+  profile.ca_file = cert("ca.pem");
+  profile.min_version = "1.0";
+  profile.security_level = 0;
+  auto made = tlsrelay::tls::ClientContext::create(profile);
+  auto ctx = std::get<std::shared_ptr<tlsrelay::tls::ClientContext>>(made);
+  REQUIRE(SSL_CTX_set_cipher_list(ctx->native(), "aNULL:@SECLEVEL=0") == 1);
+  tlsrelay::tls::AttemptOptions opt;
+  opt.target.name = "mitm";
+  opt.target.host = "mx.test";
+  opt.target.port = mitm.port();
+  opt.target.tls_mode = tlsrelay::tls::TlsMode::Implicit;
+  opt.target.connect_address = "127.0.0.1";
+  opt.phase_timeout = std::chrono::seconds(5);
+  boost::asio::io_context io;
+  tlsrelay::tls::AttemptResult result;
+  boost::asio::co_spawn(io, tlsrelay::tls::run_attempt(opt, ctx),
+                        [&](std::exception_ptr e, tlsrelay::tls::AttemptResult r) {
+                          REQUIRE_FALSE(e);
+                          result = std::move(r);
+                        });
+  io.run();
+  const auto v = tlsrelay::tls::classify(result.facts);
+  INFO(v.detail << "\n" << v.hint);
+  CHECK(result.facts.tls.handshake_done);  // the handshake did finish: anonymously
+  CHECK_FALSE(result.facts.certificate.peer_certificate);
+  CHECK_FALSE(result.facts.certificate.verified);
+  CHECK_FALSE(result.stream);
+  CHECK(v.cls == tlsrelay::tls::FailureClass::CertificateInvalid);
+  CHECK(v.hint.find("sent no certificate") != std::string::npos);
+  // Implicit TLS: the server's banner is never even read, and nothing was sent.
+  CHECK(read_file(capture).find("EHLO") == std::string::npos);
+}
+
+TEST_CASE("check-config warns about a cipher list that asks for anonymous suites", "[relay][cli]") {
+  TempDir dir;
+  const std::string path = dir.path() + "/relay.toml";
+  std::ofstream(path) << "[proxy]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n"
+                      << "[tls]\nca_file = \"" << cert("ca.pem") << "\"\n"
+                      << anonymous_prone("old", 25, "").toml;
+  const auto r = run({tlsrelay_bin(), "check-config", path});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find(path + ":") == 0);
+  CHECK(r.err.find("warning: [upstream.compat] ciphers of old selects") != std::string::npos);
+  CHECK(r.err.find("never offers aNULL or eNULL") != std::string::npos);
+}
+
+TEST_CASE("a REQUIRETLS message never rides a compat connection kept from the last message",
+          "[relay][policy]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv(
+      {"--tls-min", "1.0", "--tls-max", "1.0", "--extension", "REQUIRETLS", "--capture", capture}));
+  Upstream u = peer_upstream("old", peer.port());
+  u.toml += "[upstream.compat]\nmin_version = \"1.0\"\n";
+  Relay relay({u}, "", "[policy.rules]\n\"tls-protocol-mismatch\" = [\"compat\", \"defer\"]\n");
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  CHECK(SmtpClient::code(message_in_session(c, "")) == 250);  // over compat TLS 1.0
+  const std::string r = message_in_session(c, " REQUIRETLS");
+  INFO(r << "\n" << relay.log());
+  // A fresh route for it, under its own requirements: no compat below TLS 1.2, so deferred.
+  CHECK(r.rfind("451 ", 0) == 0);
+  CHECK(r.find("tls-protocol-mismatch") != std::string::npos);
+  const std::string seen = read_file(capture);
+  INFO(seen);
+  CHECK(occurrences(seen, "MAIL FROM:") == 1);
+  CHECK(seen.find("REQUIRETLS\r\n") == std::string::npos);
+}
+
+TEST_CASE("a REQUIRETLS message after a plaintext one gets its own route, not a 550",
+          "[relay][policy]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(
+      peer_argv({"--behaviour", "no-starttls", "--extension", "REQUIRETLS", "--capture", capture}));
+  Upstream u = peer_upstream("legacy", peer.port());
+  u.toml += "allow_plaintext = true\n";
+  Relay relay({u}, "", "[policy.rules]\n\"starttls-not-offered\" = [\"plaintext\", \"defer\"]\n");
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  CHECK(SmtpClient::code(message_in_session(c, "")) == 250);  // in clear, as allowed
+  const std::string r = message_in_session(c, " REQUIRETLS");
+  INFO(r);
+  CHECK(r.rfind("451 4.7.0 tlsrelay: legacy", 0) == 0);
+  CHECK(r.find("starttls-not-offered") != std::string::npos);
+  CHECK(occurrences(read_file(capture), "MAIL FROM:") == 1);
+}
+
+TEST_CASE("the client's TLS-Relay fields and a folded first line never become ours",
+          "[relay][headers]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  const bool bdat = GENERATE(false, true);
+  INFO((bdat ? "BDAT" : "DATA"));
+  const std::string spoof =
+      "TLS-Relay: upstream=evil; verify=ok; attempts=1\r\n"
+      "TLS-Relay-Failure: attempt=1; class=ok\r\nSubject: spoof\r\n\r\nbody\r\n";
+  const std::string folded = "\t; verify=ok; tls=TLSv1.3\r\nSubject: folded\r\n\r\nbody\r\n";
+  for (const std::string& message : {spoof, folded}) {
+    SmtpClient c(relay.port());
+    REQUIRE(SmtpClient::code(c.reply()) == 220);
+    REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+    REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+    REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+    if (bdat) {
+      c.send("BDAT " + std::to_string(message.size()) + " LAST\r\n" + message);
+    } else {
+      REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+      c.send(message + ".\r\n");
+    }
+    REQUIRE(SmtpClient::code(c.reply()) == 250);
+  }
+  const std::string seen = read_file(capture);
+  INFO(seen);
+  // Exactly our two fields start a line; the client's are renamed, values untouched.
+  CHECK(occurrences(seen, "\r\nTLS-Relay:") == 2);
+  CHECK(occurrences(seen, "\r\nTLS-Relay-Failure:") == 0);
+  CHECK(seen.find("\r\nX-Untrusted-TLS-Relay: upstream=evil; verify=ok; attempts=1\r\n"
+                  "X-Untrusted-TLS-Relay-Failure: attempt=1; class=ok\r\nSubject: spoof\r\n") !=
+        std::string::npos);
+  // The folded line ends up after our header section, never inside our field.
+  CHECK(seen.find("attempts=1\r\n\r\n\t; verify=ok; tls=TLSv1.3\r\nSubject: folded\r\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("normalize: a line of only NUL cannot end the header section upstream",
+          "[relay][smuggling]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())}, "bare_newlines = \"normalize\"\n");
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  c.send(std::string("Subject: z\r\n\0\r\nX-Hidden: 1\r\n\r\nbody\r\n.\r\n", 39));
+  const std::string r = c.reply();
+  CHECK(r.rfind("554 5.5.2", 0) == 0);
+  CHECK(SmtpClient::code(c.cmd("NOOP")) == 250);
+  CHECK(read_file(capture).find("X-Hidden") == std::string::npos);
+}
+
+TEST_CASE("the journal line cannot be forged from a reply or an address", "[relay][log]") {
+  Server peer(peer_argv({"--data-reply", "250 2.0.0 ok\" class=ok upstream=evil ms=\"1"}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<\"a\\\" class=ok\"@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  c.send("Subject: log\r\n\r\nbody\r\n.\r\n");
+  REQUIRE(SmtpClient::code(c.reply()) == 250);
+  REQUIRE(wait_for_log(relay, "event=transaction"));
+  const std::string log = relay.log();
+  const auto at = log.find("event=transaction");
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  INFO(line);
+  // Read as key=value pairs (quoted values with \" and \\ escapes): every key once, ours.
+  std::map<std::string, std::string> pairs;
+  std::vector<std::string> keys;
+  for (std::size_t i = 0; i < line.size();) {
+    const std::size_t eq = line.find('=', i);
+    REQUIRE(eq != std::string::npos);
+    const std::string key = line.substr(i, eq - i);
+    std::string value;
+    std::size_t j = eq + 1;
+    if (j < line.size() && line[j] == '"') {
+      for (++j; j < line.size() && line[j] != '"'; ++j) {
+        if (line[j] == '\\' && j + 1 < line.size()) ++j;
+        value += line[j];
+      }
+      ++j;
+    } else {
+      while (j < line.size() && line[j] != ' ') value += line[j++];
+    }
+    keys.push_back(key);
+    pairs[key] = value;
+    i = j + 1;
+  }
+  CHECK(keys == std::vector<std::string>{"event", "txn", "client", "from", "rcpts", "size",
+                                         "upstream", "client_tls", "reply", "ms"});
+  // Each value reads back as exactly what the client and the upstream sent.
+  CHECK(pairs["from"] == "<\"a\\\" class=ok\"@example.org>");
+  CHECK(pairs["reply"] == "250 2.0.0 ok\" class=ok upstream=evil ms=\"1");
+  CHECK(pairs["upstream"] == "primary");
+}
+
+TEST_CASE("a BDAT past max_message_size is answered 421 at once, its octets never read",
+          "[relay][bdat]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())}, "max_message_size = 1000\n");
+  SECTION("in a transaction, taking the message past the limit") {
+    SmtpClient c(relay.port());
+    REQUIRE(SmtpClient::code(c.reply()) == 220);
+    REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+    REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+    REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+    c.send("BDAT 600\r\n" + std::string(598, 'x') + "\r\n");
+    REQUIRE(SmtpClient::code(c.reply()) == 250);
+    const std::string r = c.cmd("BDAT 18446744073709551615 LAST");
+    CHECK(r.rfind("421 4.3.4", 0) == 0);
+    CHECK(c.closed());
+  }
+  SECTION("refused (no transaction) and larger than the limit") {
+    SmtpClient c(relay.port());
+    REQUIRE(SmtpClient::code(c.reply()) == 220);
+    REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+    const std::string r = c.cmd("BDAT 1000000000");
+    CHECK(r.rfind("421 4.3.4", 0) == 0);
+    CHECK(c.closed());
+  }
+  // The relay is still there for the next client.
+  SmtpClient next(relay.port());
+  CHECK(SmtpClient::code(next.reply()) == 220);
+}
+
+TEST_CASE("compat after a failed attempt announces itself; a newer server refuses the downgrade",
+          "[relay][policy]") {
+  // The first connection is reset after our ClientHello (a middlebox that breaks TLS 1.3,
+  // or an attacker); the retry with compat offers at most TLS 1.2. The server speaks 1.3:
+  // with TLS_FALLBACK_SCSV it refuses (RFC 7507) instead of settling for 1.2.
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv(
+      {"--behaviour", "rst-after-clienthello", "--misbehave-first", "1", "--capture", capture}));
+  Upstream u = peer_upstream("primary", peer.port());
+  u.toml += "[upstream.compat]\nmax_version = \"1.2\"\n";
+  Relay relay({u}, "", "[policy.rules]\n\"connection-reset\" = [\"compat\", \"defer\"]\n");
+  const std::string r = relay_one(relay.port());
+  INFO(r << "\n" << relay.events(2));
+  CHECK(r.rfind("451 4.7.5", 0) == 0);
+  CHECK(r.find("tls-alert") != std::string::npos);
+  CHECK(r.find("downgrade") != std::string::npos);
+  CHECK(relay.events(2).find("\"fallback_scsv\":true") != std::string::npos);
+  CHECK(read_file(capture).find("MAIL FROM") == std::string::npos);
 }
