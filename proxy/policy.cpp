@@ -63,9 +63,11 @@ Reply rejection_reply(const Reply& deferral, const tls::Verdict& verdict) {
   return one_line(554, enhanced, text);
 }
 
-bool carries_requiretls(const tls::AttemptFacts& upstream, bool offers_requiretls) {
+bool carries_requiretls(const tls::AttemptFacts& upstream, bool offers_requiretls,
+                        bool normal_profile) {
   const std::string& v = upstream.tls.version;
-  return offers_requiretls && upstream.certificate.verified && (v == "TLSv1.2" || v == "TLSv1.3");
+  return offers_requiretls && normal_profile && upstream.certificate.verified &&
+         (v == "TLSv1.2" || v == "TLSv1.3");
 }
 
 Reply requiretls_reply(const std::string& upstream) {

@@ -36,10 +36,13 @@ Reply deferral_reply(const tls::AttemptFacts& last, const tls::Verdict& verdict,
 Reply rejection_reply(const Reply& deferral, const tls::Verdict& verdict);
 
 // RFC 8689 4.2.1: whether a REQUIRETLS message may travel over this upstream connection:
-// the server offers REQUIRETLS, and the connection is TLS 1.2 or later (RFC 8996) whose
-// certificate was verified against the host name (CertificateFacts::verified). The same
-// test for every connection, new, kept from the session's last message, pooled or replayed.
-bool carries_requiretls(const tls::AttemptFacts& upstream, bool offers_requiretls);
+// the server offers REQUIRETLS, and the connection was made with the upstream's normal
+// profile (never compat, which may go down to security level 0) over TLS 1.2 or later
+// (RFC 8996) whose certificate was verified against the host name
+// (CertificateFacts::verified). The same test for every connection, new, kept from the
+// session's last message, pooled or replayed.
+bool carries_requiretls(const tls::AttemptFacts& upstream, bool offers_requiretls,
+                        bool normal_profile);
 
 // RFC 8689 4.2.1: a REQUIRETLS message the next hop cannot take with verified TLS.
 Reply requiretls_reply(const std::string& upstream);

@@ -1,5 +1,7 @@
 #include "proxy/relay_config.hpp"
 
+#include <atomic>
+
 namespace tlsrelay::proxy {
 
 namespace {
@@ -39,7 +41,9 @@ tls::ClientProfile compat_profile(const tls::ClientProfile& normal,
 }
 
 std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
+  static std::atomic<std::uint64_t> generations{0};
   auto rc = std::make_shared<RelayConfig>();
+  rc->generation = ++generations;
   rc->server.hostname = s.proxy.hostname;
   rc->server.max_message_size = s.proxy.max_message_size;
   rc->server.max_recipients = s.proxy.max_recipients;
@@ -78,7 +82,6 @@ std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
     uc.allow_plaintext = u.allow_plaintext;
     if (u.compat) {
       const tls::ClientProfile lowered = compat_profile(profile, *u.compat);
-      uc.compat_below_tls12 = lowered.min_version == "1.0" || lowered.min_version == "1.1";
       auto made_compat = tls::ClientContext::create(lowered);
       if (auto* p = std::get_if<std::shared_ptr<tls::ClientContext>>(&made_compat)) {
         uc.compat_context = *p;

@@ -27,7 +27,6 @@ struct UpstreamConfig {
   // The `compat` action's lowered profile; null when the upstream defines none.
   std::shared_ptr<tls::ClientContext> compat_context;
   std::string compat_error;
-  bool compat_below_tls12 = false;  // REQUIRETLS forbids such a profile (RFC 8689 4.2)
   bool allow_plaintext = false;
   std::optional<std::string> auth_user;
   std::string password_file;  // (or the XOAUTH2 token file) read at each use, never kept
@@ -36,6 +35,9 @@ struct UpstreamConfig {
 };
 
 struct RelayConfig {
+  // Distinct for every configuration made (start, each reload): what was opened under an
+  // older one is not used for a new message.
+  std::uint64_t generation = 0;
   config::Settings settings;
   ServerOptions server;
   std::shared_ptr<const ServerTls> server_tls;  // STARTTLS to our clients; null when off

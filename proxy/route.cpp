@@ -149,7 +149,10 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
     if (attempt.stream) {
       result.session =
           std::make_unique<UpstreamSession>(std::move(attempt.stream), std::move(attempt.facts));
-      result.session->set_reusable(!cur.compat && !cur.plaintext);
+      result.session->set_profile(cur.plaintext ? RouteProfile::Plaintext
+                                  : cur.compat  ? RouteProfile::Compat
+                                                : RouteProfile::Normal);
+      result.session->set_config_generation(config->generation);
       co_return result;
     }
     if (cur.addresses.empty() && opt.target.connect_address.empty() &&
@@ -181,8 +184,9 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
       } else if (a.kind == K::NextUpstream && cur.upstream + 1 < order.size()) {
         cur.next_upstream();
         moved = true;
-      } else if (a.kind == K::Compat && u.compat_context && !cur.compat &&
-                 !(request.require_tls && u.compat_below_tls12)) {
+      } else if (a.kind == K::Compat && u.compat_context && !cur.compat && !request.require_tls) {
+        // Never for a message that requires TLS (RFC 8689): compat lowers the profile,
+        // down to security level 0 where weak keys and ciphers pass verification.
         cur.compat = true;
         cur.retries = 0;
         cur.why = "compat";

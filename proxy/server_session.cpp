@@ -39,11 +39,12 @@ Reply simple(int code, const std::string& enhanced, const std::string& text) {
 }  // namespace
 
 ServerSession::ServerSession(asio::ip::tcp::socket socket,
-                             std::shared_ptr<const RelayConfig> config, Telemetry& telemetry,
-                             UpstreamPool& pool, std::string id)
+                             const std::shared_ptr<const RelayConfig>& current,
+                             Telemetry& telemetry, UpstreamPool& pool, std::string id)
     : client_(socket.get_executor()),
       deadline_(socket.get_executor(), client_.socket()),
-      config_(std::move(config)),
+      current_config_(current),
+      config_(current),
       telemetry_(telemetry),
       pool_(pool),
       id_(std::move(id)),
@@ -235,7 +236,8 @@ asio::awaitable<void> ServerSession::release_upstream() {
 }
 
 // Between transactions the session keeps only a connection the next message may take as it
-// is: alive, opened with the upstream's normal profile, and young enough. A compat or
+// is: alive, opened with the upstream's normal profile under the configuration in force
+// now (not one a reload replaced), and young enough. A compat or
 // plaintext fallback was the policy's answer for one message under that message's own
 // requirements (a REQUIRETLS message never gets one); the next message gets its own route.
 // The age limit is the pool's, so that a long client session does not keep a certificate
@@ -244,9 +246,11 @@ asio::awaitable<void> ServerSession::keep_upstream_only_if_reusable() {
   if (!upstream_) co_return;
   if (upstream_->broken()) {
     co_await drop_upstream(false);
-  } else if (!upstream_->reusable() || std::chrono::steady_clock::now() - upstream_->opened_at() >=
-                                           config_->settings.proxy.reuse_time_limit) {
-    co_await drop_upstream(true);
+  } else if (!upstream_->reusable() ||
+             upstream_->config_generation() != current_config_->generation ||
+             std::chrono::steady_clock::now() - upstream_->opened_at() >=
+                 config_->settings.proxy.reuse_time_limit) {
+    pool_.retire(std::move(upstream_));  // QUIT in the background
   }
 }
 
@@ -269,6 +273,8 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
   replays_ = 0;
   replay_failure_.reset();
   co_await keep_upstream_only_if_reusable();
+  // A reload since the last transaction: this one runs under the new configuration.
+  config_ = current_config_;
   // Round 2 only when a reused connection (kept from this session's last transaction, or
   // from the pool) turned out dead at MAIL: that is not the message's failure, so open a
   // fresh route transparently.
@@ -289,7 +295,8 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
     }
     const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
     // RFC 8689 4.2.1: REQUIRETLS goes on only over verified TLS to a server that offers it.
-    if (mail.requiretls && !carries_requiretls(upstream_->facts(), caps.requiretls)) {
+    if (mail.requiretls &&
+        !carries_requiretls(upstream_->facts(), caps.requiretls, upstream_->reusable())) {
       Reply refused = requiretls_reply(upstream_->describe());
       log_transaction(refused, 0);
       fsm_.mail_done(refused);
@@ -402,7 +409,11 @@ DataLimits ServerSession::data_limits() const {
 // Our trace headers go first (interfaces.md "Per-message headers").
 void ServerSession::write_trace_headers(DataWriter& writer) const {
   if (!config_->settings.headers.enabled || !upstream_) return;
-  for (const auto& field : trace_fields(upstream_->facts(), failures_)) writer.line(field);
+  const std::string_view profile =
+      upstream_->reusable() ? std::string_view() : to_string(upstream_->profile());
+  for (const auto& field : trace_fields(upstream_->facts(), failures_, profile)) {
+    writer.line(field);
+  }
 }
 
 asio::awaitable<Reply> ServerSession::upstream_final_reply() {
@@ -439,6 +450,8 @@ asio::awaitable<bool> ServerSession::relay_data() {
 
   bool upstream_ok = true;
   std::uint64_t size = 0;
+  const std::uint64_t max = config_->server.max_message_size;
+  const std::uint64_t discard_limit = max > UINT64_MAX / 2 ? UINT64_MAX : 2 * max;
   for (;;) {
     deadline_.arm(config_->data_block_timeout);
     auto ec = co_await client_.read_more();
@@ -453,6 +466,20 @@ asio::awaitable<bool> ServerSession::relay_data() {
     // Bytes after the final dot are the client's next (pipelined) commands.
     if (fed.consumed < chunk.size()) {
       client_.put_back(std::string_view(chunk).substr(fed.consumed));
+    }
+    if (reader.error() && reader.wire_bytes() > discard_limit) {
+      // A refused message is read on to its end so that the client gets the reply in step,
+      // but not without bound: past twice max_message_size it is a client that will not
+      // stop. Like an oversized BDAT: 421, and the connection closes.
+      co_await drop_upstream(false);
+      const Reply too_big = simple(421, "4.3.4",
+                                   config_->server.hostname +
+                                       " Error: message size exceeds fixed limit; closing "
+                                       "the connection");
+      log_transaction(too_big, size);
+      end_transaction();
+      (void)co_await send(too_big, kGoodbyeTimeout);
+      co_return false;
     }
     if (reader.error()) {
       out.clear();  // refused: nothing more goes upstream, which never gets a final dot

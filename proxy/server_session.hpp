@@ -31,8 +31,11 @@ namespace tlsrelay::proxy {
 
 class ServerSession {
  public:
-  ServerSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const RelayConfig> config,
-                Telemetry& telemetry, UpstreamPool& pool, std::string id);
+  // `current` is the relay's configuration as reloads replace it (it outlives the session):
+  // each transaction starts under the one current then.
+  ServerSession(boost::asio::ip::tcp::socket socket,
+                const std::shared_ptr<const RelayConfig>& current, Telemetry& telemetry,
+                UpstreamPool& pool, std::string id);
 
   boost::asio::awaitable<void> run();
   // Graceful shutdown: an idle client gets 421 now, a transaction in flight finishes first.
@@ -95,6 +98,7 @@ class ServerSession {
 
   tls::SmtpStream client_;
   tls::Deadline deadline_;
+  const std::shared_ptr<const RelayConfig>& current_config_;
   std::shared_ptr<const RelayConfig> config_;
   Telemetry& telemetry_;
   UpstreamPool& pool_;

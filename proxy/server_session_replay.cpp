@@ -148,7 +148,8 @@ asio::awaitable<std::optional<std::string>> ServerSession::replay_envelope(
     bool in_data, std::chrono::steady_clock::time_point deadline) {
   const MailParams& mail = fsm_.mail();
   const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
-  if (mail.requiretls && !carries_requiretls(upstream_->facts(), caps.requiretls)) {
+  if (mail.requiretls &&
+      !carries_requiretls(upstream_->facts(), caps.requiretls, upstream_->reusable())) {
     co_return std::string("does not offer REQUIRETLS with verified TLS");
   }
   // What relay_mail() refuses for, and nothing more (8BITMIME goes on regardless there).

@@ -39,7 +39,8 @@ bool starts_field(std::string_view line, std::string_view name) {
 }
 
 std::vector<std::string> trace_fields(const tls::AttemptFacts& f,
-                                      const std::vector<FailedAttempt>& failures) {
+                                      const std::vector<FailedAttempt>& failures,
+                                      std::string_view profile) {
   std::vector<std::string> fields;
   std::string relay = "upstream=" + f.upstream.name + "; host=" + f.upstream.host +
                       "; address=" + f.network.address +
@@ -47,6 +48,7 @@ std::vector<std::string> trace_fields(const tls::AttemptFacts& f,
   if (!f.tls.cipher.empty()) relay += "; cipher=" + f.tls.cipher;
   relay += std::string("; verify=") + (f.certificate.verified ? "ok" : "none") +
            "; attempts=" + std::to_string(failures.size() + 1);
+  if (!profile.empty()) relay += "; profile=" + std::string(profile);
   fields.push_back(format_header_field(kRelayField, relay));
   int attempt = 0;
   for (const auto& failed : failures) {
@@ -72,22 +74,37 @@ void ClientHeaderGuard::line(std::string_view content, DataWriter& writer) {
   first_ = false;
   if (content.empty()) {
     in_headers_ = false;
-  } else if (is_wsp(content.front())) {
-    if (first) {
-      // It would fold into our last field; it folds into nothing of the client's.
-      writer.line("");
-      in_headers_ = false;
-    }
-  } else if (!is_field(content)) {
+  } else if ((is_wsp(content.front()) && first) ||
+             (!is_wsp(content.front()) && !is_field(content))) {
+    // A continuation of no field (it would fold into our last one), or a line that is no
+    // field at all: the header section has ended. Readers disagree about such a line
+    // (Postfix starts the body there, a lenient one reads fields on to the empty line and
+    // would take a TLS-Relay after it for ours), so the empty line is written here.
+    writer.line("");
     in_headers_ = false;
   } else if (starts_field(content, kRelayField) || starts_field(content, kFailureField)) {
     ++renamed_;
-    std::string renamed(kRenamePrefix);
-    renamed += content;
-    writer.line(renamed);
+    write_renamed(content, writer);
     return;
   }
   writer.line(content);
+}
+
+void ClientHeaderGuard::write_renamed(std::string_view content, DataWriter& writer) {
+  std::string renamed(kRenamePrefix);
+  renamed += content;
+  if (renamed.size() <= kMaxHeaderLine) {
+    writer.line(renamed);
+    return;
+  }
+  // RFC 5322 2.1.1: the prefix must not push the line past 998 octets; fold after the colon
+  // (the value keeps its bytes, a continuation line starts with white space).
+  const std::size_t colon = renamed.find(':');
+  const std::string_view value = std::string_view(renamed).substr(colon + 1);
+  writer.line(std::string_view(renamed).substr(0, colon + 1));
+  std::string continued = !value.empty() && is_wsp(value.front()) ? "" : " ";
+  continued += value;
+  writer.line(continued);
 }
 
 }  // namespace tlsrelay::proxy

@@ -13,12 +13,13 @@
 //   say how this host's route is now, so an old copy means nothing, while TLS-Relay is a trace
 //   record like Received: an earlier relay's copy may be real history, kept under a name
 //   that is not ours.
-// - a first line that begins with a space or tab would continue (fold into) our last field.
-//   It continues no field of the client's, so parsers take the header section to have ended
-//   before it (Postfix among them); an empty line after our fields says so explicitly.
-// Everything else passes byte for byte. The header section ends at the first empty line or
-// at the first line that is neither a field nor a continuation; after it the guard only
-// forwards.
+// - a first line that begins with a space or tab would continue (fold into) our last field;
+//   a line that is neither a field nor a continuation ends the header section for some
+//   readers (Postfix) and not for others (those that read on to the empty line). Either
+//   way an empty line is written before it, so that every reader agrees where the body
+//   starts and no TLS-Relay after it can pass for ours.
+// - a renamed line longer than 998 octets is folded after its colon.
+// Everything else passes byte for byte. After the header section the guard only forwards.
 //
 // Pure; one guard per message; not thread-safe.
 #pragma once
@@ -33,8 +34,11 @@
 namespace tlsrelay::proxy {
 
 // Our fields, each ready for DataWriter::line() (folded, CR/LF-free values).
+// `profile` is the route's TLS profile when it is not the normal one ("compat",
+// "plaintext"): it ends TLS-Relay as `profile=...`, so the message says it took a fallback.
 std::vector<std::string> trace_fields(const tls::AttemptFacts& upstream,
-                                      const std::vector<FailedAttempt>& failures);
+                                      const std::vector<FailedAttempt>& failures,
+                                      std::string_view profile = {});
 
 class ClientHeaderGuard {
  public:
@@ -46,6 +50,8 @@ class ClientHeaderGuard {
   unsigned renamed() const { return renamed_; }
 
  private:
+  void write_renamed(std::string_view content, DataWriter& writer);
+
   bool first_ = true;
   bool in_headers_ = true;
   unsigned renamed_ = 0;

@@ -34,6 +34,9 @@ class UpstreamPool {
   // Keeps a clean, reusable connection, or closes it (QUIT) when reuse is off or the
   // upstream's pool is full.
   void give(std::unique_ptr<UpstreamSession> session, std::shared_ptr<const RelayConfig> config);
+  // Closes a connection no one may use again (QUIT, then the TLS close), in the background:
+  // the session that lets it go does not wait for a slow upstream.
+  void retire(std::unique_ptr<UpstreamSession> session) { close(std::move(session)); }
   // Closes every idle connection (reload); shutdown() also stops keeping new ones.
   void clear();
   void shutdown() {

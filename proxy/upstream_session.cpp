@@ -11,6 +11,18 @@ UpstreamSession::UpstreamSession(std::unique_ptr<tls::SmtpStream> stream, tls::A
 
 UpstreamSession::~UpstreamSession() = default;
 
+std::string_view to_string(RouteProfile p) {
+  switch (p) {
+    case RouteProfile::Normal:
+      return "default";
+    case RouteProfile::Compat:
+      return "compat";
+    case RouteProfile::Plaintext:
+      return "plaintext";
+  }
+  return "default";
+}
+
 std::string UpstreamSession::describe() const {
   return facts_.upstream.name + " " + facts_.upstream.host + "[" + facts_.network.address +
          "]:" + std::to_string(facts_.upstream.port);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "tls/attempt.hpp"
 #include "tls/deadline.hpp"
@@ -26,6 +27,11 @@ struct UpstreamReply {
   // or timeout), so that the reply to our client names it like every other deferral.
   tls::FailureClass lost = tls::FailureClass::ConnectionClosed;
 };
+
+// Which TLS profile the route used: the normal one, or a fallback the policy allowed for one
+// message (the compat profile, or plaintext).
+enum class RouteProfile { Normal, Compat, Plaintext };
+std::string_view to_string(RouteProfile p);
 
 class UpstreamSession {
  public:
@@ -49,9 +55,15 @@ class UpstreamSession {
   bool broken() const { return broken_; }
   // Once broken: how the connection was lost (connection-reset, -closed or timeout).
   tls::FailureClass lost() const { return lost_; }
-  // Opened with the upstream's normal profile, so the pool may keep it (upstream_pool.hpp).
-  bool reusable() const { return reusable_; }
-  void set_reusable(bool r) { reusable_ = r; }
+  RouteProfile profile() const { return profile_; }
+  void set_profile(RouteProfile p) { profile_ = p; }
+  // Opened with the upstream's normal profile, so the pool may keep it (upstream_pool.hpp)
+  // and a later message may use it.
+  bool reusable() const { return profile_ == RouteProfile::Normal; }
+  // The configuration it was opened under (RelayConfig::generation): after a reload a
+  // connection of the old one serves no new message.
+  std::uint64_t config_generation() const { return config_generation_; }
+  void set_config_generation(std::uint64_t g) { config_generation_ = g; }
   // When the connection was handed over open (greeted, TLS verified, authenticated).
   std::chrono::steady_clock::time_point opened_at() const { return opened_at_; }
 
@@ -63,7 +75,8 @@ class UpstreamSession {
 
   bool broken_ = false;
   tls::FailureClass lost_ = tls::FailureClass::ConnectionClosed;
-  bool reusable_ = false;
+  RouteProfile profile_ = RouteProfile::Normal;
+  std::uint64_t config_generation_ = 0;
   std::chrono::steady_clock::time_point opened_at_ = std::chrono::steady_clock::now();
 };
 

@@ -153,9 +153,11 @@ struct AttemptFacts {
   bool auth_requested = false;
   Phase phase = Phase::None;  // the phase in which it ended (None when it got everything)
   Ending ending = Ending::Ok;
-  std::string local_detail;  // for LocalSetup: what of ours is broken
-  std::string ca_file;       // the trust anchors in use ("" = the system store)
-  std::string min_version;   // the lowest TLS version we offered, e.g. "1.2"
+  std::string local_detail;             // for LocalSetup: what of ours is broken
+  std::string ca_file;                  // the trust anchors in use ("" = the system store)
+  std::string min_version;              // the lowest TLS version we offered, e.g. "1.2"
+  std::string cipher_list = "DEFAULT";  // the TLS <= 1.2 list we offered
+  int security_level = 2;               // OpenSSL's, of the profile used
   double phase_timeout_s = 0;
   std::int64_t clock_now = 0;    // our wall clock when the certificate was checked
   std::int64_t build_epoch = 0;  // kBuildEpochSeconds, injectable for tests

@@ -155,6 +155,13 @@ bool HandshakeCapture::proves_identity(SSL* ssl, const std::string& host) const 
   if (peer == nullptr || !verify_errors_.empty() || SSL_get_verify_result(ssl) != X509_V_OK) {
     return false;
   }
+  // Whatever the lists offered (TLS 1.3's ciphersuites included: newer OpenSSL has suites
+  // without encryption), the suite agreed on must authenticate the server and encrypt.
+  const SSL_CIPHER* suite = SSL_get_current_cipher(ssl);
+  if (suite == nullptr || SSL_CIPHER_get_auth_nid(suite) == NID_auth_null ||
+      SSL_CIPHER_get_cipher_nid(suite) == NID_undef) {
+    return false;
+  }
   ASN1_OCTET_STRING* ip = a2i_IPADDRESS(host.c_str());
   const bool named = ip != nullptr
                          ? X509_check_ip_asc(peer, host.c_str(), 0) == 1

@@ -41,9 +41,10 @@ class HandshakeCapture {
 
   // After a completed handshake (full or resumed): whether it proves the server is `host`
   // (CertificateFacts::verified): a peer certificate, SSL_get_verify_result X509_V_OK, no
-  // error recorded here, and `host` checked against the certificate once more (IP literal
-  // or DNS name, no partial wildcards). Each is required: with an anonymous suite OpenSSL
-  // runs no verification at all, so no callback ever reports an error.
+  // error recorded here, a suite that authenticates and encrypts, and `host` checked
+  // against the certificate once more (IP literal or DNS name, no partial wildcards). Each is
+  // required: with an anonymous suite OpenSSL runs no verification at all, so no callback ever
+  // reports an error.
   bool proves_identity(SSL* ssl, const std::string& host) const;
 
  private:

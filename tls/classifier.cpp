@@ -521,9 +521,10 @@ Verdict classify_tls(const AttemptFacts& f) {
                   at +
                       " found no cipher suite, key-exchange group or signature algorithm in "
                       "common with our offer (TLS " +
-                      f.min_version +
-                      "+, OpenSSL DEFAULT at security level 2); the server's TLS configuration "
-                      "is outdated, or a compat profile for it is needed");
+                      f.min_version + "+, " + printable(f.cipher_list, 100) +
+                      " at security level " + std::to_string(f.security_level) +
+                      "); the server's TLS configuration is outdated, or a compat profile for "
+                      "it is needed (never one with anonymous suites: they prove nothing)");
     }
     if (*a == alert::kCloseNotify) {
       // Handled as a clean close below.
@@ -823,8 +824,9 @@ Verdict classify(const AttemptFacts& f) {
     case Ending::Ok: {
       Verdict v;
       v.cls = Ok;
-      v.detail = f.tls.handshake_done ? "TLS " + f.tls.version + " " + f.tls.cipher + ", verified"
-                                      : "plaintext";
+      v.detail = f.certificate.verified ? "TLS " + f.tls.version + " " + f.tls.cipher + ", verified"
+                 : f.tls.handshake_done ? "TLS " + f.tls.version + " " + f.tls.cipher
+                                        : "plaintext";
       return v;
     }
     case Ending::LocalSetup:

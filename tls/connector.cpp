@@ -71,6 +71,8 @@ class Attempt {
     if (ctx_) {
       f_.ca_file = ctx_->profile().ca_file;
       f_.min_version = ctx_->profile().min_version;
+      f_.cipher_list = ctx_->profile().ciphers.empty() ? "DEFAULT" : ctx_->profile().ciphers;
+      f_.security_level = ctx_->profile().security_level;
     }
     t0_ = std::chrono::steady_clock::now();
   }

@@ -2211,3 +2211,83 @@ TEST_CASE("compat after a failed attempt announces itself; a newer server refuse
   CHECK(relay.events(2).find("\"fallback_scsv\":true") != std::string::npos);
   CHECK(read_file(capture).find("MAIL FROM") == std::string::npos);
 }
+
+TEST_CASE("a REQUIRETLS message never gets the compat profile; another message says it did",
+          "[relay][policy]") {
+  // The default profile refuses the 1024-bit certificate (certificate-weak); compat at
+  // security level 0 accepts it. That is for a message that may travel so, never for one
+  // that requires TLS (RFC 8689): compat can be as weak as level 0.
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--cert", "rsa1024", "--extension", "REQUIRETLS", "--capture", capture}));
+  Upstream u = peer_upstream("weak", peer.port());
+  u.toml += "[upstream.compat]\nsecurity_level = 0\n";
+  Relay relay({u}, "", "[policy.rules]\n\"certificate-weak\" = [\"compat\", \"defer\"]\n");
+  const std::string required = relay_one(relay.port(), " REQUIRETLS");
+  INFO(required);
+  CHECK(required.rfind("451 4.7.5", 0) == 0);
+  CHECK(required.find("certificate-weak") != std::string::npos);
+  CHECK(read_file(capture).find("MAIL FROM") == std::string::npos);
+  CHECK(SmtpClient::code(relay_one(relay.port())) == 250);
+  const std::string seen = read_file(capture);
+  INFO(seen);
+  CHECK(seen.find("attempts=2; profile=compat") != std::string::npos);
+}
+
+TEST_CASE("after a reload, a session's next message goes by the new configuration", "[relay]") {
+  TempDir dir;
+  const std::string first_capture = dir.path() + "/first";
+  const std::string second_capture = dir.path() + "/second";
+  Server first(peer_argv({"--capture", first_capture}));
+  Server second(peer_argv({"--capture", second_capture}));
+  Relay relay({peer_upstream("primary", first.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(message_in_session(c, "")) == 250);
+  const std::string config = relay.dir() + "/relay.toml";
+  std::string moved = read_file(config);
+  moved.replace(moved.find("port = " + std::to_string(first.port())),
+                7 + std::to_string(first.port()).size(), "port = " + std::to_string(second.port()));
+  std::ofstream(config) << moved;
+  kill(relay.pid(), SIGHUP);
+  REQUIRE(wait_for_log(relay, "status=ok"));
+  REQUIRE(SmtpClient::code(message_in_session(c, "")) == 250);  // the same client session
+  CHECK(occurrences(read_file(first_capture), "MAIL FROM:") == 1);
+  CHECK(occurrences(read_file(second_capture), "MAIL FROM:") == 1);
+}
+
+TEST_CASE("a refused DATA is not read without bound: past twice the limit, 421",
+          "[relay][limits]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())}, "max_message_size = 1000\n");
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  const std::string line(98, 'x');
+  for (int i = 0; i < 25; ++i) c.send(line + "\r\n");  // 2,500 octets, no end
+  const std::string r = c.reply();
+  CHECK(r.rfind("421 4.3.4", 0) == 0);
+  CHECK(c.closed());
+  CHECK(read_file(capture).find("\r\n.\r\n") == std::string::npos);
+}
+
+TEST_CASE("a refused DATA within twice the limit still gets its 552 in step", "[relay][limits]") {
+  Server peer(peer_argv({}));
+  Relay relay({peer_upstream("primary", peer.port())}, "max_message_size = 1000\n");
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  for (int i = 0; i < 15; ++i) c.send(std::string(98, 'x') + "\r\n");  // 1,500 octets
+  c.send(".\r\n");
+  CHECK(c.reply().rfind("552 5.3.4", 0) == 0);
+  CHECK(SmtpClient::code(c.cmd("NOOP")) == 250);
+}
