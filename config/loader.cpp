@@ -885,6 +885,24 @@ void read_milter(TableReader& r, MilterSettings& m) {
   r.finish();
 }
 
+void read_allowed_hosts(TableReader& r, std::vector<std::string>& out) {
+  const auto* a = r.array("allowed_hosts");
+  if (!a) return;
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const toml::node& e = *a->get(i);
+    const std::string what = r.name("allowed_hosts") + "[" + std::to_string(i) + "]";
+    auto text = r.string_value(e, what);
+    if (!text) continue;
+    if (!is_host_name(*text) && !parse_ip_address(*text)) {
+      const bool port = text->find(':') != std::string::npos;
+      r.problem(e, what + " " + quote(*text) + " must be a host name or an IP address" +
+                       (port ? " without a port (and an IPv6 address without brackets)" : ""));
+      continue;
+    }
+    out.push_back(*text);
+  }
+}
+
 template <typename Fn>
 void section(TableReader& top, std::string_view key, std::string context, Fn&& fn) {
   if (const auto* t = top.subtable(key)) {
@@ -931,6 +949,7 @@ Settings parse_settings(std::string_view text, const std::string& source_name) {
                   r.name("listen") + " " + quote(*v) + " is not a listen address: " + why);
       }
     }
+    read_allowed_hosts(r, s.http.allowed_hosts);
     r.finish();
   });
   section(top, "milter", "[milter]", [&](TableReader& r) {
