@@ -350,6 +350,13 @@ TEST_CASE("a bad configuration names file, line, column and what was expected", 
        "2:18", "allowed_hosts[0] must not be empty"},
       {"allowed_hosts not strings", std::string("[http]\nallowed_hosts = [9325]\n") + kUpstream,
        "2:18", "allowed_hosts[0] must be a string, not an integer"},
+      {"milter status_url names a host the relay refuses",
+       std::string("[http]\nlisten = \"127.0.0.1:9325\"\nallowed_hosts = [\"a.example\"]\n"
+                   "[milter]\nstatus_url = \"http://relay.example.net:9325/status\"\n") +
+           kUpstream,
+       "5:14",
+       "[milter] status_url names the host \"relay.example.net\", which the relay does not "
+       "answer: add it to [http] allowed_hosts"},
       {"auth with allow_plaintext",
        std::string(kUpstream) +
            "auth_user = \"me\"\nauth_password_file = \"/s\"\nallow_plaintext = true\n",
@@ -863,6 +870,19 @@ TEST_CASE("[milter]: every key read, and each bad value named at its line and co
     CHECK(s.milter->status_target == "/");
     CHECK(s.milter->route_header);
     CHECK(s.milter->inbound_header);
+  }
+  SECTION("a status_url host the relay answers: localhost, an IP, a name in allowed_hosts") {
+    for (const char* url :
+         {"http://localhost:9325/status", "http://LocalHost.:9325/", "http://192.0.2.1:9325/status",
+          "http://[::1]:9325/status", "http://Relay.Example.NET.:9325/status"}) {
+      INFO(url);
+      CHECK(error_of("[http]\nlisten = \"0.0.0.0:9325\"\nallowed_hosts = "
+                     "[\"relay.example.net\"]\n[milter]\nstatus_url = \"" +
+                     std::string(url) + "\"\n" + kUpstream) == "");
+    }
+    // Without [http] listen this file does not configure the relay's server: not checked.
+    CHECK(error_of("[milter]\nstatus_url = \"http://relay.example.net/status\"\n" +
+                   std::string(kUpstream)) == "");
   }
   SECTION("bad values") {
     auto [what, lines, where,
