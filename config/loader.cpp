@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -886,6 +887,49 @@ void read_milter(TableReader& r, MilterSettings& m) {
   r.finish();
 }
 
+void read_allowed_hosts(TableReader& r, std::vector<std::string>& out) {
+  const auto* a = r.array("allowed_hosts");
+  if (!a) return;
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const toml::node& e = *a->get(i);
+    const std::string what = r.name("allowed_hosts") + "[" + std::to_string(i) + "]";
+    auto text = r.string_value(e, what);
+    if (!text) continue;
+    if (!is_host_name(*text) && !parse_ip_address(*text)) {
+      const bool port = text->find(':') != std::string::npos;
+      r.problem(e, what + " " + quote(*text) + " must be a host name or an IP address" +
+                       (port ? " without a port (and an IPv6 address without brackets)" : ""));
+      continue;
+    }
+    out.push_back(*text);
+  }
+}
+
+bool same_host_name(std::string_view a, std::string_view b) {
+  if (!a.empty() && a.back() == '.') a.remove_suffix(1);
+  if (!b.empty() && b.back() == '.') b.remove_suffix(1);
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// The milter reads the relay's /status with the URL's host in Host; a name the relay does
+// not take as its own would be refused (proxy/http_host.hpp) and the milter would fail open
+// for every message. Only when this file also configures the relay's HTTP server.
+void check_status_host(TableReader& r, const MilterSettings& m, const HttpSettings& http) {
+  if (!http.listen || !m.status_url || parse_ip_address(m.status_host)) return;
+  if (same_host_name(m.status_host, "localhost")) return;
+  for (const auto& h : http.allowed_hosts) {
+    if (same_host_name(m.status_host, h)) return;
+  }
+  if (const toml::node* n = r.table().get("status_url")) {
+    r.problem(*n, r.name("status_url") + " names the host " + quote(m.status_host) +
+                      ", which the relay does not answer: add it to [http] allowed_hosts, or use "
+                      "the [http] listen address or localhost");
+  }
+}
+
 template <typename Fn>
 void section(TableReader& top, std::string_view key, std::string context, Fn&& fn) {
   if (const auto* t = top.subtable(key)) {
@@ -932,11 +976,13 @@ Settings parse_settings(std::string_view text, const std::string& source_name) {
                   r.name("listen") + " " + quote(*v) + " is not a listen address: " + why);
       }
     }
+    read_allowed_hosts(r, s.http.allowed_hosts);
     r.finish();
   });
   section(top, "milter", "[milter]", [&](TableReader& r) {
     s.milter.emplace();
     read_milter(r, *s.milter);
+    check_status_host(r, *s.milter, s.http);
   });
   top.finish();
   problems.throw_if_any();

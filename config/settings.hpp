@@ -133,6 +133,9 @@ struct LogSettings {
 struct HttpSettings {
   std::optional<SocketAddress> listen;  // /metrics, /status, /
   bool address_labels = false;          // per-address series in /metrics
+  // Host names (and IP addresses) besides the listen address and "localhost" that a request
+  // may name in Host; any other Host is refused (DNS rebinding). As written.
+  std::vector<std::string> allowed_hosts;
 };
 
 // [milter]: tlsrelay-milter's settings. The relay only checks them; socket and status_url

@@ -11,6 +11,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <string_view>
+#include <vector>
 
 namespace tlsrelay::proxy {
 
@@ -26,8 +28,8 @@ constexpr std::size_t kMaxRequestHead = 8 * 1024;
 
 }  // namespace
 
-HttpServer::HttpServer(asio::io_context& io, Handler handler)
-    : io_(io), handler_(std::move(handler)), acceptor_(io) {}
+HttpServer::HttpServer(asio::io_context& io, Handler handler, HostAllowList hosts)
+    : io_(io), handler_(std::move(handler)), hosts_(std::move(hosts)), acceptor_(io) {}
 
 tcp::endpoint HttpServer::start(const tcp::endpoint& where) {
   acceptor_.open(where.protocol());
@@ -35,6 +37,7 @@ tcp::endpoint HttpServer::start(const tcp::endpoint& where) {
   if (where.address().is_v6()) acceptor_.set_option(asio::ip::v6_only(true));
   acceptor_.bind(where);
   acceptor_.listen();
+  listen_address_ = config::parse_ip_address(where.address().to_string());
   asio::co_spawn(io_, accept_loop(), asio::detached);
   return acceptor_.local_endpoint();
 }
@@ -65,6 +68,15 @@ asio::awaitable<void> HttpServer::accept_loop() {
 }
 
 asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
+  // Our own addresses as a Host may name them: the listen address literal and, when that is
+  // a wildcard, the address this connection arrived at.
+  std::vector<config::IpAddress> own;
+  if (listen_address_) own.push_back(*listen_address_);
+  boost::system::error_code local_ec;
+  const auto local = socket.local_endpoint(local_ec);
+  if (!local_ec) {
+    if (auto a = config::parse_ip_address(local.address().to_string())) own.push_back(*a);
+  }
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer(kMaxRequestHead);
   for (;;) {
@@ -82,7 +94,16 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
     res.set(http::field::server, "tlsrelay");
     res.set(http::field::cache_control, "no-store");
     res.set("X-Content-Type-Options", "nosniff");
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    std::vector<std::string_view> hosts;
+    for (auto [f, end] = req.equal_range(http::field::host); f != end; ++f) {
+      hosts.push_back(f->value());
+    }
+    if (const HostVerdict v = hosts_.check(req.version(), hosts, own); v != HostVerdict::Allowed) {
+      // Checked before the method and the path: a rebinding page learns nothing, not even
+      // which paths exist.
+      res.result(v == HostVerdict::Forbidden ? http::status::forbidden : http::status::bad_request);
+      res.keep_alive(false);
+    } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
       res.result(http::status::method_not_allowed);
       res.set(http::field::allow, "GET, HEAD");
       res.set(http::field::content_type, "text/plain; charset=utf-8");

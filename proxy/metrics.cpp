@@ -194,7 +194,7 @@ std::string Metrics::render(const RenderInput& in) const {
       w.family("tlsrelay_route_address_health", "gauge",
                "1 for the current health state of each upstream address.");
       for (const std::string& u : in.upstreams) {
-        for (const std::string& a : in.health->addresses_of(u)) {
+        for (const std::string& a : in.health->addresses_of(u, in.now)) {
           if (a.empty()) continue;
           const Health now = in.health->address(u, a, in.now).state;
           for (Health s : kStates) {

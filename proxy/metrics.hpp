@@ -3,7 +3,8 @@
 // Names follow the Prometheus conventions (tlsrelay_ prefix, _total counters, _seconds
 // histograms, base units). Label values are bounded: configured upstream names, class,
 // group and phase ids, TLS versions and cipher names from OpenSSL, fixed outcome words;
-// never free text, and addresses only when [http] address_labels is set.
+// never free text, and addresses only when [http] address_labels is set (then those that
+// route health keeps: at most RouteHealth::kMaxAddresses).
 //
 // Not thread-safe: updated and rendered on the relay's single thread.
 #pragma once

@@ -82,8 +82,10 @@ void RelayServer::start() {
     asio::co_spawn(io_, accept_loop(acc), asio::detached);
   }
   if (const auto& where = config_->settings.http.listen) {
-    http_ = std::make_unique<HttpServer>(io_, status_routes([this] { return config_; }, *telemetry_,
-                                                            [this] { return pool_.size(); }));
+    http_ = std::make_unique<HttpServer>(
+        io_,
+        status_routes([this] { return config_; }, *telemetry_, [this] { return pool_.size(); }),
+        HostAllowList(config_->settings.http.allowed_hosts));
     const std::string bound = shown(http_->start(to_endpoint(*where)));
     std::cout << "http " << bound << std::endl;
     log_line("", LogFields("http-listening").add("address", bound));
@@ -142,6 +144,7 @@ void RelayServer::reload() {
     }
     config_ = std::move(fresh);
     telemetry_->health().set_hold_down(config_->settings.policy.hold_down);
+    if (http_) http_->set_allowed_hosts(HostAllowList(config_->settings.http.allowed_hosts));
     pool_.clear();  // connections opened under the old config are not reused
     log_line("",
              LogFields("reload").add("status", "ok").add("upstreams", config_->upstreams.size()));

@@ -40,19 +40,44 @@ int rank(Health h) {
   return 3;
 }
 
+constexpr auto kSweepInterval = std::chrono::minutes(1);
+
+// Past a cap, evict down to three quarters of it: one sort per cap/4 new addresses while DNS
+// keeps rotating, instead of a scan per attempt.
+constexpr std::size_t low_water(std::size_t cap) {
+  return cap - cap / 4;
+}
+
 }  // namespace
+
+bool RouteHealth::is_pinned(const UpstreamState& u, std::string_view address) {
+  return address == u.last_address ||
+         std::binary_search(u.resolved_sorted.begin(), u.resolved_sorted.end(), address,
+                            std::less<>());
+}
+
+bool RouteHealth::kept(const UpstreamState& u, std::string_view address, const AddressState& a,
+                       SysClock::time_point now) {
+  return is_pinned(u, address) || now - a.last_outcome_at <= kAddressTtl;
+}
 
 void RouteHealth::record(const AttemptOutcome& o, SysClock::time_point now) {
   UpstreamState& u = upstreams_[o.upstream];
   if (!o.resolved.empty()) {
     u.resolved = o.resolved;
+    u.resolved_sorted = o.resolved;
+    std::sort(u.resolved_sorted.begin(), u.resolved_sorted.end());
     u.resolved_at = now;
   }
+  u.last_address = o.address;
   const bool ok = o.cls == tls::FailureClass::Ok;
   if (ok) u.last_verified_tls = o.verified_tls;
   // A failure before any address was chosen (DNS) belongs to the upstream as a whole: keep
   // it under "" so that the upstream's view shows it.
-  AddressState& a = u.addresses[o.address];
+  auto [at, created] = u.addresses.try_emplace(o.address);
+  if (created) ++address_count_;
+  AddressState& a = at->second;
+  a.last_outcome_at = now;
   a.outcomes.push_back({now, ok});
   while (!a.outcomes.empty() && (a.outcomes.size() > kMaxOutcomes ||
                                  now - a.outcomes.front().at > std::chrono::hours(1))) {
@@ -60,14 +85,68 @@ void RouteHealth::record(const AttemptOutcome& o, SysClock::time_point now) {
   }
   if (ok) {
     a.consecutive_failures = 0;
-    return;
+  } else {
+    if (a.consecutive_failures == 0) a.failing_since = now;
+    ++a.consecutive_failures;
+    a.last_failure = o.cls;
+    a.last_transient = o.transient;
+    a.last_hint = o.hint;
+    a.last_failure_at = now;
   }
-  if (a.consecutive_failures == 0) a.failing_since = now;
-  ++a.consecutive_failures;
-  a.last_failure = o.cls;
-  a.last_transient = o.transient;
-  a.last_hint = o.hint;
-  a.last_failure_at = now;
+  // A resolver that answers with new addresses every time (a large rotating pool, or a
+  // hostile one) must not grow memory, /status and /metrics for ever. Also after the
+  // system clock jumped back.
+  if (now >= next_sweep_ || next_sweep_ - now > kSweepInterval) {
+    forget_expired(now);
+    next_sweep_ = now + kSweepInterval;
+  }
+  if (created) evict_over_caps(u);
+}
+
+void RouteHealth::forget_expired(SysClock::time_point now) {
+  for (auto& [name, u] : upstreams_) {
+    address_count_ -= std::erase_if(
+        u.addresses, [&](const auto& entry) { return !kept(u, entry.first, entry.second, now); });
+  }
+}
+
+void RouteHealth::evict_over_caps(UpstreamState& u) {
+  if (u.addresses.size() > kMaxAddressesPerUpstream) {
+    std::vector<Candidate> candidates;
+    for (auto it = u.addresses.begin(); it != u.addresses.end(); ++it) {
+      candidates.push_back({it->second.last_outcome_at, &u, it, is_pinned(u, it->first)});
+    }
+    evict(std::move(candidates), kMaxAddressesPerUpstream, low_water(kMaxAddressesPerUpstream));
+  }
+  if (address_count_ > kMaxAddresses) {
+    std::vector<Candidate> candidates;
+    for (auto& [name, each] : upstreams_) {
+      for (auto it = each.addresses.begin(); it != each.addresses.end(); ++it) {
+        candidates.push_back({it->second.last_outcome_at, &each, it, is_pinned(each, it->first)});
+      }
+    }
+    evict(std::move(candidates), kMaxAddresses, low_water(kMaxAddresses));
+  }
+}
+
+// The least recently tried go first. Addresses of the latest DNS answer (and each upstream's
+// latest) are what the next message will use: they go only when the cap cannot be kept
+// otherwise, and then only down to the cap.
+void RouteHealth::evict(std::vector<Candidate> candidates, std::size_t cap, std::size_t low_water) {
+  std::stable_sort(candidates.begin(), candidates.end(), [](const auto& x, const auto& y) {
+    return x.last_outcome_at < y.last_outcome_at;
+  });
+  std::size_t left = candidates.size();
+  for (const bool pass_pinned : {false, true}) {
+    const std::size_t target = pass_pinned ? cap : low_water;
+    for (const Candidate& c : candidates) {
+      if (left <= target) break;
+      if (c.pinned != pass_pinned) continue;
+      c.upstream->addresses.erase(c.address);
+      --address_count_;
+      --left;
+    }
+  }
 }
 
 HealthView RouteHealth::view(const AddressState& a, SysClock::time_point now) const {
@@ -111,7 +190,7 @@ HealthView RouteHealth::address(std::string_view upstream, std::string_view addr
   auto u = upstreams_.find(upstream);
   if (u == upstreams_.end()) return {};
   auto a = u->second.addresses.find(address);
-  if (a == u->second.addresses.end()) return {};
+  if (a == u->second.addresses.end() || !kept(u->second, address, a->second, now)) return {};
   return view(a->second, now);
 }
 
@@ -124,6 +203,7 @@ HealthView RouteHealth::upstream(std::string_view upstream, SysClock::time_point
   HealthView latest_failed;
   WindowStats w5, w1;
   for (const auto& [addr, a] : u->second.addresses) {
+    if (!kept(u->second, addr, a, now)) continue;
     HealthView v = view(a, now);
     w5.attempts += v.last_5m.attempts;
     w5.successes += v.last_5m.successes;
@@ -146,6 +226,7 @@ HealthView RouteHealth::upstream(std::string_view upstream, SysClock::time_point
     out.since = latest_failed.since;
   }
   for (const auto& [addr, a] : u->second.addresses) {
+    if (!kept(u->second, addr, a, now)) continue;
     if (!out.last_attempt || (!a.outcomes.empty() && a.outcomes.back().at > *out.last_attempt)) {
       if (!a.outcomes.empty()) out.last_attempt = a.outcomes.back().at;
     }
@@ -153,11 +234,14 @@ HealthView RouteHealth::upstream(std::string_view upstream, SysClock::time_point
   return out;
 }
 
-std::vector<std::string> RouteHealth::addresses_of(std::string_view upstream) const {
+std::vector<std::string> RouteHealth::addresses_of(std::string_view upstream,
+                                                   SysClock::time_point now) const {
   std::vector<std::string> out;
   auto u = upstreams_.find(upstream);
   if (u == upstreams_.end()) return out;
-  for (const auto& [addr, a] : u->second.addresses) out.push_back(addr);
+  for (const auto& [addr, a] : u->second.addresses) {
+    if (kept(u->second, addr, a, now)) out.push_back(addr);
+  }
   return out;
 }
 
@@ -168,11 +252,14 @@ bool RouteHealth::held_down(std::string_view upstream, std::string_view address,
 
 bool RouteHealth::upstream_held_down(std::string_view upstream, SysClock::time_point now) const {
   auto u = upstreams_.find(upstream);
-  if (u == upstreams_.end() || u->second.addresses.empty()) return false;
+  if (u == upstreams_.end()) return false;
+  bool any = false;
   for (const auto& [addr, a] : u->second.addresses) {
+    if (!kept(u->second, addr, a, now)) continue;
     if (!view(a, now).held_down_until) return false;
+    any = true;
   }
-  return true;
+  return any;
 }
 
 std::vector<std::string> RouteHealth::address_order(std::string_view upstream,

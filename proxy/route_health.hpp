@@ -5,8 +5,15 @@
 // also what /status, the status page, /metrics and tlsrelay-milter show.
 //
 // Pure bookkeeping: the caller passes the time, nothing here does I/O. Keeps at most one
-// hour (and kMaxOutcomes) of outcomes per address. Not thread-safe: the relay is
-// single-threaded.
+// hour (and kMaxOutcomes) of outcomes per address.
+//
+// Bounded against rotating DNS answers and hostile resolvers: an address is kept while it
+// is in its upstream's latest DNS answer, is the upstream's most recently tried address, or
+// had an outcome within kAddressTtl; at most kMaxAddressesPerUpstream addresses per upstream
+// and kMaxAddresses in all (the least recently tried go first, the latest answer's last).
+// Whatever reads addresses (/status, /metrics) is bounded by the same numbers.
+//
+// Not thread-safe: the relay is single-threaded.
 #pragma once
 
 #include <chrono>
@@ -60,6 +67,10 @@ class RouteHealth {
   static constexpr std::size_t kMaxOutcomes = 4096;  // per address, within the hour
   static constexpr int kFailingAfter = 3;            // failures in a row
   static constexpr auto kDegradedWindow = std::chrono::minutes(5);
+  // An address not in the latest DNS answer is forgotten an hour after its last outcome.
+  static constexpr auto kAddressTtl = std::chrono::hours(1);
+  static constexpr std::size_t kMaxAddressesPerUpstream = 64;
+  static constexpr std::size_t kMaxAddresses = 256;  // all upstreams together
 
   explicit RouteHealth(std::chrono::milliseconds hold_down) : hold_down_(hold_down) {}
 
@@ -68,7 +79,9 @@ class RouteHealth {
   HealthView address(std::string_view upstream, std::string_view address,
                      SysClock::time_point now) const;
   HealthView upstream(std::string_view upstream, SysClock::time_point now) const;
-  std::vector<std::string> addresses_of(std::string_view upstream) const;  // seen so far
+  // The addresses kept at `now` (see above), in address order.
+  std::vector<std::string> addresses_of(std::string_view upstream, SysClock::time_point now) const;
+  std::size_t address_count() const { return address_count_; }  // all upstreams, as stored
 
   bool held_down(std::string_view upstream, std::string_view address,
                  SysClock::time_point now) const;
@@ -95,19 +108,37 @@ class RouteHealth {
     std::string last_hint;
     SysClock::time_point failing_since{};
     SysClock::time_point last_failure_at{};
+    SysClock::time_point last_outcome_at{};
     int consecutive_failures = 0;
   };
+  using Addresses = std::map<std::string, AddressState, std::less<>>;
   struct UpstreamState {
-    std::map<std::string, AddressState, std::less<>> addresses;
-    std::vector<std::string> resolved;  // the last DNS answer, in the connector's order
+    Addresses addresses;
+    std::vector<std::string> resolved;         // the last DNS answer, in the connector's order
+    std::vector<std::string> resolved_sorted;  // the same, for lookups
     SysClock::time_point resolved_at{};
+    std::string last_address;  // the address of the latest outcome
     std::optional<bool> last_verified_tls;
+  };
+  struct Candidate {
+    SysClock::time_point last_outcome_at;
+    UpstreamState* upstream;
+    Addresses::iterator address;
+    bool pinned;  // in the latest DNS answer, or the upstream's latest address
   };
 
   HealthView view(const AddressState& a, SysClock::time_point now) const;
+  static bool is_pinned(const UpstreamState& u, std::string_view address);
+  static bool kept(const UpstreamState& u, std::string_view address, const AddressState& a,
+                   SysClock::time_point now);
+  void forget_expired(SysClock::time_point now);
+  void evict(std::vector<Candidate> candidates, std::size_t cap, std::size_t low_water);
+  void evict_over_caps(UpstreamState& u);
 
   std::chrono::milliseconds hold_down_;
   std::map<std::string, UpstreamState, std::less<>> upstreams_;
+  std::size_t address_count_ = 0;
+  SysClock::time_point next_sweep_{};
 };
 
 }  // namespace tlsrelay::proxy

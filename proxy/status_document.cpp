@@ -76,7 +76,7 @@ ordered_json status_document(const RelayConfig& config, const Telemetry& telemet
     put_view(j, v);
     put_windows(j, v);
     ordered_json addresses = ordered_json::array();
-    for (const std::string& a : health.addresses_of(name)) {
+    for (const std::string& a : health.addresses_of(name, now)) {
       HealthView av = health.address(name, a, now);
       ordered_json aj;
       aj["address"] = a.empty() ? ordered_json(nullptr) : ordered_json(a);

@@ -939,6 +939,127 @@ TEST_CASE("route health: a failing primary is held down, and /status and /metric
   CHECK(http_get(http, "/nope").find("not found") != std::string::npos);
 }
 
+namespace {
+
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+};
+
+// GET (or what `options` make it) http://HOST:PORT/PATH with curl; HOST is an address
+// literal, the Host header whatever `options` set.
+HttpAnswer http_fetch(const std::string& host, unsigned short port, const std::string& path,
+                      const std::vector<std::string>& options = {}) {
+  std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}"};
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.push_back("http://" + host + ":" + std::to_string(port) + path);
+  auto r = run(argv);
+  INFO("curl: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto cut = r.out.rfind('\n');
+  REQUIRE(cut != std::string::npos);
+  return {std::stoi(r.out.substr(cut + 1)), r.out.substr(0, cut)};
+}
+
+}  // namespace
+
+TEST_CASE("DNS rebinding: every page answers only a Host that names the relay",
+          "[relay][status][http-host]") {
+  Server peer(peer_argv({}));
+  const unsigned short http = free_port();
+  const std::string port = std::to_string(http);
+  Relay relay({peer_upstream("primary", peer.port())}, "",
+              "[http]\nlisten = \"127.0.0.1:" + port + "\"\nallowed_hosts = [\"status.test\"]\n");
+  // The SMTP banner comes once the daemon's loop runs, and the HTTP server is bound before.
+  REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+
+  SECTION("a name that is not ours gets 403 and nothing else, on every path and method") {
+    const std::vector<std::string> foreign = {"attacker.example", "attacker.example:" + port,
+                                              "status.test.attacker.example",
+                                              "localhost.attacker.example"};
+    for (const char* path :
+         {"/status", "/metrics", "/timeline", "/", "/index.html", "/healthz", "/nope"}) {
+      for (const std::string& host : foreign) {
+        INFO(path << " Host: " << host);
+        const HttpAnswer a = http_fetch("127.0.0.1", http, path, {"-H", "Host: " + host});
+        CHECK(a.status == 403);
+        CHECK(a.body.empty());
+      }
+    }
+    const HttpAnswer head =
+        http_fetch("127.0.0.1", http, "/status", {"-I", "-H", "Host: attacker.example"});
+    CHECK(head.status == 403);
+    const HttpAnswer post =
+        http_fetch("127.0.0.1", http, "/status", {"-X", "POST", "-H", "Host: attacker.example"});
+    CHECK(post.status == 403);
+    CHECK(post.body.empty());
+  }
+  SECTION("the listen address, localhost and an allowed_hosts name get the page") {
+    for (const std::vector<std::string>& options :
+         std::vector<std::vector<std::string>>{{},  // curl sends Host: 127.0.0.1:PORT
+                                               {"-H", "Host: localhost:" + port},
+                                               {"-H", "Host: localhost"},
+                                               {"-H", "Host: status.test"},
+                                               {"-H", "Host: STATUS.test.:" + port}}) {
+      INFO((options.empty() ? "Host: 127.0.0.1:" + port : options[1]));
+      const HttpAnswer a = http_fetch("127.0.0.1", http, "/status", options);
+      CHECK(a.status == 200);
+      const auto status = nlohmann::json::parse(a.body, nullptr, false);
+      REQUIRE(status.is_object());
+      CHECK(status["upstreams"][0]["state"] == "healthy");
+    }
+    const HttpAnswer metrics =
+        http_fetch("127.0.0.1", http, "/metrics", {"-H", "Host: status.test:" + port});
+    CHECK(metrics.status == 200);
+    CHECK(metrics.body.find("tlsrelay_route_health{upstream=\"primary\",state=\"healthy\"} 1") !=
+          std::string::npos);
+  }
+  SECTION("no Host: 400 on HTTP/1.1 (RFC 9112 3.2), answered on HTTP/1.0") {
+    const HttpAnswer eleven = http_fetch("127.0.0.1", http, "/status", {"-H", "Host:"});
+    CHECK(eleven.status == 400);
+    CHECK(eleven.body.empty());
+    const HttpAnswer ten = http_fetch("127.0.0.1", http, "/healthz", {"--http1.0", "-H", "Host:"});
+    CHECK(ten.status == 200);
+    CHECK(ten.body == "ok\n");
+  }
+  SECTION("SIGHUP takes a new allowed_hosts") {
+    CHECK(http_fetch("127.0.0.1", http, "/healthz", {"-H", "Host: other.test"}).status == 403);
+    const std::string config = relay.dir() + "/relay.toml";
+    std::string text = read_file(config);
+    text.replace(text.find("\"status.test\""), 13, "\"status.test\", \"other.test\"");
+    std::ofstream(config) << text;
+    kill(relay.pid(), SIGHUP);
+    REQUIRE(wait_for_log(relay, "event=reload status=ok"));
+    CHECK(http_fetch("127.0.0.1", http, "/healthz", {"-H", "Host: other.test"}).status == 200);
+  }
+}
+
+TEST_CASE("DNS rebinding: IPv6 and wildcard listen addresses", "[relay][status][http-host]") {
+  Server peer(peer_argv({}));
+  const unsigned short http = free_port();
+  const std::string port = std::to_string(http);
+  SECTION("[::1]: the bracketed literal is ours") {
+    Relay relay({peer_upstream("primary", peer.port())}, "",
+                "[http]\nlisten = \"[::1]:" + port + "\"\n");
+    REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+    CHECK(http_fetch("[::1]", http, "/healthz").status == 200);  // Host: [::1]:PORT
+    CHECK(http_fetch("[::1]", http, "/healthz", {"-H", "Host: localhost:" + port}).status == 200);
+    CHECK(http_fetch("[::1]", http, "/healthz", {"-H", "Host: 127.0.0.1:" + port}).status == 403);
+    CHECK(http_fetch("[::1]", http, "/healthz", {"-H", "Host: attacker.example"}).status == 403);
+  }
+  SECTION("0.0.0.0: the address a connection arrived at is ours, the wildcard is not") {
+    Relay relay({peer_upstream("primary", peer.port())}, "",
+                "[http]\nlisten = \"0.0.0.0:" + port + "\"\n");
+    REQUIRE(SmtpClient::code(relay_one(relay.port())) == 250);
+    CHECK(http_fetch("127.0.0.1", http, "/healthz").status == 200);
+    CHECK(http_fetch("127.0.0.1", http, "/healthz", {"-H", "Host: 0.0.0.0:" + port}).status == 403);
+    CHECK(http_fetch("127.0.0.1", http, "/healthz", {"-H", "Host: 127.0.0.2:" + port}).status ==
+          403);
+    CHECK(http_fetch("127.0.0.1", http, "/healthz", {"-H", "Host: attacker.example"}).status ==
+          403);
+  }
+}
+
 TEST_CASE("the status page shows the diagnosis in a real browser (headless Chromium)",
           "[relay][status-page]") {
   Server bad(peer_argv({"--cert", "expired"}));

@@ -124,6 +124,7 @@ TEST_CASE("a minimal configuration gets every documented default", "[config]") {
   CHECK(s.headers.enabled);
   CHECK_FALSE(s.log.events);
   CHECK_FALSE(s.http.listen);
+  CHECK(s.http.allowed_hosts.empty());
   CHECK_FALSE(s.milter);
 }
 
@@ -196,6 +197,7 @@ enabled = false
 events = "/var/log/tlsrelay/events.jsonl"
 [http]
 listen = "[::1]:9325"
+allowed_hosts = ["relay.example.net", "Status.Example.", "192.0.2.25", "2001:db8::25"]
 [milter]
 socket = "unix:/run/tlsrelay/milter.sock"
 status_url = "http://127.0.0.1:9325/status"
@@ -271,6 +273,8 @@ policy = "tempfail"
   CHECK(s.log.events == "/var/log/tlsrelay/events.jsonl");
   REQUIRE(s.http.listen);
   CHECK(s.http.listen->to_string() == "[::1]:9325");
+  CHECK(s.http.allowed_hosts == std::vector<std::string>{"relay.example.net", "Status.Example.",
+                                                         "192.0.2.25", "2001:db8::25"});
   REQUIRE(s.milter);
   CHECK(s.milter->socket == "unix:/run/tlsrelay/milter.sock");
   CHECK(s.milter->status_url == "http://127.0.0.1:9325/status");
@@ -328,6 +332,31 @@ TEST_CASE("a bad configuration names file, line, column and what was expected", 
        "2:11", "the port is missing"},
       {"bad http listen", std::string("[http]\nlisten = \"127.0.0.1:99999\"\n") + kUpstream, "2:10",
        "the port must be a number 0..65535"},
+      {"allowed_hosts not an array",
+       std::string("[http]\nallowed_hosts = \"relay.example.net\"\n") + kUpstream, "2:17",
+       "[http] allowed_hosts must be an array, not a string"},
+      {"allowed_hosts with a port",
+       std::string("[http]\nallowed_hosts = [\"a.example\", \"relay.example.net:9325\"]\n") +
+           kUpstream,
+       "2:31",
+       "[http] allowed_hosts[1] \"relay.example.net:9325\" must be a host name or an IP address "
+       "without a port"},
+      {"allowed_hosts IPv6 in brackets",
+       std::string("[http]\nallowed_hosts = [\"[::1]\"]\n") + kUpstream, "2:18",
+       "without a port (and an IPv6 address without brackets)"},
+      {"allowed_hosts wildcard", std::string("[http]\nallowed_hosts = [\"*\"]\n") + kUpstream,
+       "2:18", "allowed_hosts[0] \"*\" must be a host name or an IP address"},
+      {"allowed_hosts empty name", std::string("[http]\nallowed_hosts = [\"\"]\n") + kUpstream,
+       "2:18", "allowed_hosts[0] must not be empty"},
+      {"allowed_hosts not strings", std::string("[http]\nallowed_hosts = [9325]\n") + kUpstream,
+       "2:18", "allowed_hosts[0] must be a string, not an integer"},
+      {"milter status_url names a host the relay refuses",
+       std::string("[http]\nlisten = \"127.0.0.1:9325\"\nallowed_hosts = [\"a.example\"]\n"
+                   "[milter]\nstatus_url = \"http://relay.example.net:9325/status\"\n") +
+           kUpstream,
+       "5:14",
+       "[milter] status_url names the host \"relay.example.net\", which the relay does not "
+       "answer: add it to [http] allowed_hosts"},
       {"auth with allow_plaintext",
        std::string(kUpstream) +
            "auth_user = \"me\"\nauth_password_file = \"/s\"\nallow_plaintext = true\n",
@@ -841,6 +870,19 @@ TEST_CASE("[milter]: every key read, and each bad value named at its line and co
     CHECK(s.milter->status_target == "/");
     CHECK(s.milter->route_header);
     CHECK(s.milter->inbound_header);
+  }
+  SECTION("a status_url host the relay answers: localhost, an IP, a name in allowed_hosts") {
+    for (const char* url :
+         {"http://localhost:9325/status", "http://LocalHost.:9325/", "http://192.0.2.1:9325/status",
+          "http://[::1]:9325/status", "http://Relay.Example.NET.:9325/status"}) {
+      INFO(url);
+      CHECK(error_of("[http]\nlisten = \"0.0.0.0:9325\"\nallowed_hosts = "
+                     "[\"relay.example.net\"]\n[milter]\nstatus_url = \"" +
+                     std::string(url) + "\"\n" + kUpstream) == "");
+    }
+    // Without [http] listen this file does not configure the relay's server: not checked.
+    CHECK(error_of("[milter]\nstatus_url = \"http://relay.example.net/status\"\n" +
+                   std::string(kUpstream)) == "");
   }
   SECTION("bad values") {
     auto [what, lines, where,
