@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "config/policy_rules.hpp"
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
 namespace tlsrelay::config {
 namespace {
@@ -665,8 +665,8 @@ void read_upstreams(TableReader& top, std::vector<UpstreamSettings>& out,
 
 std::vector<std::string> rule_keys() {
   std::vector<std::string> keys{"default"};
-  for (auto* c = tls::all_classes_begin(); c != tls::all_classes_end(); ++c) {
-    if (c->id == tls::FailureClass::Ok) continue;
+  for (auto* c = all_classes_begin(); c != all_classes_end(); ++c) {
+    if (c->id == FailureClass::Ok) continue;
     keys.emplace_back(c->name);
     if (std::find(keys.begin(), keys.end(), c->group) == keys.end()) keys.emplace_back(c->group);
   }
@@ -677,9 +677,9 @@ void read_rules(const toml::table& t, Problems& problems,
                 std::map<std::string, std::vector<Action>, std::less<>>& rules) {
   for (auto&& [k, v] : t) {
     const std::string key(k.str());
-    const auto cls = tls::class_from_string(key);
+    const auto cls = class_from_string(key);
     const bool ok_key =
-        key == "default" || tls::is_group_name(key) || (cls && *cls != tls::FailureClass::Ok);
+        key == "default" || is_group_name(key) || (cls && *cls != FailureClass::Ok);
     if (!ok_key) {
       problems.add(k.source(), "[policy.rules] " + quote(key) +
                                    " is not a failure class, a group or \"default\"" +

@@ -2,40 +2,6 @@
 
 namespace tlsrelay::config {
 
-std::string_view to_string(BareNewlines b) {
-  switch (b) {
-    case BareNewlines::Reject:
-      return "reject";
-    case BareNewlines::Normalize:
-      return "normalize";
-  }
-  return "";
-}
-
-std::string_view to_string(TlsMode m) {
-  switch (m) {
-    case TlsMode::Starttls:
-      return "starttls";
-    case TlsMode::Implicit:
-      return "implicit";
-    case TlsMode::None:
-      return "none";
-  }
-  return "";
-}
-
-std::string_view to_string(AuthMechanism m) {
-  switch (m) {
-    case AuthMechanism::Plain:
-      return "plain";
-    case AuthMechanism::Login:
-      return "login";
-    case AuthMechanism::Xoauth2:
-      return "xoauth2";
-  }
-  return "";
-}
-
 std::string_view to_string(MilterPolicy p) {
   switch (p) {
     case MilterPolicy::Accept:

@@ -11,6 +11,8 @@
 #include <map>
 #include <optional>
 #include <string>
+
+#include "common/modes.hpp"
 #include <string_view>
 #include <vector>
 
@@ -22,13 +24,7 @@ namespace tlsrelay::config {
 
 using Duration = std::chrono::milliseconds;
 
-enum class BareNewlines { Reject, Normalize };
-enum class TlsMode { Starttls, Implicit, None };
-enum class AuthMechanism { Plain, Login, Xoauth2 };
 enum class MilterPolicy { Accept, Tempfail, Hold };
-std::string_view to_string(BareNewlines b);
-std::string_view to_string(TlsMode m);
-std::string_view to_string(AuthMechanism m);
 std::string_view to_string(MilterPolicy p);
 
 // Per-command time-outs towards the local MTA and for upstream replies during the mail

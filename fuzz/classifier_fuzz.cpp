@@ -17,9 +17,10 @@
 #include "proxy/policy.hpp"
 #include "tls/attempt_record.hpp"
 #include "tls/classifier.hpp"
-#include "tls/smtp_reply.hpp"
-#include "tls/text.hpp"
+#include "common/smtp_reply.hpp"
+#include "common/text.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay;
 using namespace tlsrelay::tls;
 

@@ -8,6 +8,7 @@
 
 #include "proxy/command_parser.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::proxy;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

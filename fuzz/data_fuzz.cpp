@@ -12,6 +12,7 @@
 #include "proxy/data_reader.hpp"
 #include "proxy/data_writer.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::proxy;
 
 namespace {

@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "tls/smtp_reply.hpp"
+#include "common/smtp_reply.hpp"
 
-using namespace tlsrelay::tls;
+using namespace tlsrelay;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);

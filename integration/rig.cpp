@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "tests/e2e/fixture.hpp"
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
 namespace tlsrelay::integration {
 
@@ -314,7 +314,7 @@ double log_time(const std::string& line) {
 
 std::string class_in(const std::string& reason) {
   // tlsrelay's reply names the class as "... NAME HOST[ADDR]:PORT CLASS: hint".
-  for (auto* c = tls::all_classes_begin(); c != tls::all_classes_end(); ++c) {
+  for (auto* c = all_classes_begin(); c != all_classes_end(); ++c) {
     const std::string needle = " " + std::string(c->name) + ":";
     if (reason.find(needle) != std::string::npos) return std::string(c->name);
   }

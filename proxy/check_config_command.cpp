@@ -11,7 +11,7 @@
 #include "proxy/cli_args.hpp"
 #include "proxy/relay_config.hpp"
 #include "proxy/server_tls.hpp"
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -92,7 +92,7 @@ std::string summary(const config::Settings& s) {
   for (std::size_t i = 0; i < n; ++i) {
     const auto& u = s.upstreams[i];
     if (i > 0) o << ", ";
-    o << u.name << " " << u.host << ":" << u.port << " " << config::to_string(u.tls);
+    o << u.name << " " << u.host << ":" << u.port << " " << to_string(u.tls);
   }
   return o.str();
 }
@@ -121,8 +121,8 @@ config::Settings check_config(const std::string& path, const CheckOptions& optio
 
 std::string explain_policy(const config::PolicySettings& policy) {
   std::ostringstream o;
-  for (auto* c = tls::all_classes_begin(); c != tls::all_classes_end(); ++c) {
-    if (c->id == tls::FailureClass::Ok) continue;
+  for (auto* c = all_classes_begin(); c != all_classes_end(); ++c) {
+    if (c->id == FailureClass::Ok) continue;
     const auto rule = config::effective_rule(policy, c->name, c->group);
     o << c->name << " -> " << config::to_string(rule.actions) << " (from "
       << (rule.builtin ? "built-in rule \"" : "rule \"") << rule.source << "\")\n";

@@ -19,11 +19,11 @@
 #include <vector>
 
 #include "proxy/limits.hpp"
-#include "tls/smtp_reply.hpp"
+#include "common/smtp_reply.hpp"
 
 namespace tlsrelay::proxy {
 
-using Reply = tls::Reply;
+using Reply = Reply;
 
 // A parsed value, or the reply that tells the client why its input was refused.
 template <class T>

@@ -6,8 +6,8 @@
 namespace tlsrelay::proxy {
 namespace {
 
-tls::Reply reply(int code, std::string_view enhanced, std::string_view text) {
-  tls::Reply r;
+Reply reply(int code, std::string_view enhanced, std::string_view text) {
+  Reply r;
   r.code = code;
   r.enhanced = std::string(enhanced);
   r.lines.push_back(std::string(enhanced) + " " + std::string(text));
@@ -17,15 +17,15 @@ tls::Reply reply(int code, std::string_view enhanced, std::string_view text) {
 // 554 "Transaction failed" is the RFC 5321 4.3.2 answer to the final "." for a message
 // refused as a whole; 5.5.2 is the syntax of the transfer (Postfix uses it for bare LF,
 // with 521 because it hangs up; we keep the connection, having found the real end).
-tls::Reply bare_reply() {
+Reply bare_reply() {
   return reply(554, "5.5.2", "Message contains bare CR, bare LF or NUL (see RFC 5321 2.3.8)");
 }
 // RFC 5321 4.5.3.1.10 "500 Line too long".
-tls::Reply too_long_reply() {
+Reply too_long_reply() {
   return reply(500, "5.5.0", "Line too long");
 }
 // RFC 1870 6.1; the text Postfix uses.
-tls::Reply too_big_reply() {
+Reply too_big_reply() {
   return reply(552, "5.3.4", "Message size exceeds fixed limit");
 }
 
@@ -38,16 +38,6 @@ LineSink vector_sink(std::vector<std::string>& lines) {
 }
 
 }  // namespace
-
-std::string_view to_string(BareNewlines mode) {
-  switch (mode) {
-    case BareNewlines::Reject:
-      return "reject";
-    case BareNewlines::Normalize:
-      return "normalize";
-  }
-  return "?";
-}
 
 namespace detail {
 
@@ -67,7 +57,7 @@ void LineCore::reset() {
   wire_bytes_ = 0;
 }
 
-void LineCore::fail(tls::Reply reply) {
+void LineCore::fail(Reply reply) {
   if (!error_) error_ = std::move(reply);
   // Nothing more is held: the rest of the message is only scanned for its end.
   line_.clear();

@@ -36,12 +36,10 @@
 #include <vector>
 
 #include "proxy/limits.hpp"
-#include "tls/smtp_reply.hpp"
+#include "common/modes.hpp"
+#include "common/smtp_reply.hpp"
 
 namespace tlsrelay::proxy {
-
-enum class BareNewlines { Reject, Normalize };
-std::string_view to_string(BareNewlines mode);
 
 struct DataLimits {
   std::size_t max_line = kMaxTextLine;  // octets incl. CRLF, excl. a stuffing dot
@@ -63,11 +61,11 @@ class LineCore {
   std::size_t consume(std::string_view bytes, const LineSink& sink);
   // BDAT LAST: the message ends here; a held CR or an unterminated line is settled.
   void finish(const LineSink& sink);
-  void fail(tls::Reply reply);
+  void fail(Reply reply);
   void reset();
 
   bool done() const { return done_; }
-  const std::optional<tls::Reply>& error() const { return error_; }
+  const std::optional<Reply>& error() const { return error_; }
   std::uint64_t size() const { return size_; }
   std::uint64_t lines() const { return lines_; }
   bool eight_bit() const { return eight_bit_; }
@@ -89,7 +87,7 @@ class LineCore {
   std::size_t wire_len_ = 0;  // octets of the current line on the wire, ending excluded
   bool first_dot_ = false;    // the current line began with "." at a real start
   bool done_ = false;
-  std::optional<tls::Reply> error_;
+  std::optional<Reply> error_;
   std::uint64_t size_ = 0;
   std::uint64_t lines_ = 0;
   bool eight_bit_ = false;
@@ -119,7 +117,7 @@ class DataReader {
   bool done() const { return core_.done(); }
   // Set at the first problem and kept: the reply for the client after the final ".".
   // "554 5.5.2" bare CR/LF/NUL, "500 5.5.0" line too long, "552 5.3.4" too big.
-  const std::optional<tls::Reply>& error() const { return core_.error(); }
+  const std::optional<Reply>& error() const { return core_.error(); }
   std::uint64_t size() const { return core_.size(); }              // RFC 1870 size, up to an error
   std::uint64_t lines() const { return core_.lines(); }            // lines emitted
   bool eight_bit() const { return core_.eight_bit(); }             // an octet >= 0x80 was seen
@@ -160,7 +158,7 @@ class BdatReader {
   bool in_chunk() const { return in_chunk_; }
   std::uint64_t chunk_remaining() const { return remaining_; }
   bool done() const { return core_.done(); }
-  const std::optional<tls::Reply>& error() const { return core_.error(); }
+  const std::optional<Reply>& error() const { return core_.error(); }
   std::uint64_t size() const { return core_.size(); }
   std::uint64_t lines() const { return core_.lines(); }
   bool eight_bit() const { return core_.eight_bit(); }

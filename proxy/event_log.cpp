@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "tls/attempt_record.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -106,7 +106,7 @@ LogFields& LogFields::add(std::string_view key, std::string_view value) {
   if (!text_.empty()) text_ += ' ';
   text_ += key;
   text_ += '=';
-  text_ += tls::log_value(value);
+  text_ += log_value(value);
   return *this;
 }
 

@@ -55,7 +55,7 @@ class EventLog {
 };
 
 // One event's key=value pairs for log_line (STYLE.md "Logs"), built so that nothing from
-// outside can forge a pair: every value goes through tls::log_value() (escaped, cut, and
+// outside can forge a pair: every value goes through log_value() (escaped, cut, and
 // quoted unless a plain token). Keys are ours, literal.
 class LogFields {
  public:

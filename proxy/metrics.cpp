@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -101,10 +101,10 @@ void Metrics::Histogram::observe(double seconds) {
 }
 
 void Metrics::attempt(const tls::AttemptFacts& facts, const tls::Verdict& verdict) {
-  const auto& ci = tls::info(verdict.cls);
+  const auto& ci = info(verdict.cls);
   const std::string upstream = facts.upstream.name;
   ++attempts_[{upstream, std::string(ci.name), std::string(ci.group),
-               std::string(tls::to_string(verdict.phase))}];
+               std::string(to_string(verdict.phase))}];
   const auto& t = facts.timings;
   const std::pair<const char*, const std::optional<double>*> phases[] = {
       {"dns", &t.dns},   {"connect", &t.connect},   {"banner", &t.banner},

@@ -1,11 +1,10 @@
 #include "proxy/policy.hpp"
 
 #include "config/policy_rules.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
 namespace tlsrelay::proxy {
 
-using tls::FailureClass;
 
 namespace {
 
@@ -25,7 +24,7 @@ Reply one_line(int code, const std::string& enhanced, const std::string& text) {
 }  // namespace
 
 std::string deferral_enhanced_code(FailureClass c) {
-  const auto& info = tls::info(c);
+  const auto& ci = info(c);
   switch (c) {
     case FailureClass::ConnectionReset:
     case FailureClass::ConnectionClosed:
@@ -35,10 +34,10 @@ std::string deferral_enhanced_code(FailureClass c) {
     default:
       break;
   }
-  if (info.group == "dns") return "4.4.3";
-  if (info.group == "network") return "4.4.1";
-  if (info.group == "tls" || info.group == "certificate") return "4.7.5";
-  if (info.group == "starttls" || info.group == "auth") return "4.7.0";
+  if (ci.group == "dns") return "4.4.3";
+  if (ci.group == "network") return "4.4.1";
+  if (ci.group == "tls" || ci.group == "certificate") return "4.7.5";
+  if (ci.group == "starttls" || ci.group == "auth") return "4.7.0";
   return "4.4.0";
 }
 
@@ -49,14 +48,14 @@ Reply deferral_reply(const tls::AttemptFacts& last, const tls::Verdict& v, int a
   if (!last.network.address.empty()) where += "[" + last.network.address + "]";
   where += ":" + std::to_string(u.port);
   std::string text = "tlsrelay: " + u.name + " " + where + " " +
-                     std::string(tls::to_string(v.cls)) + ": " + v.hint + "; tried " +
+                     std::string(to_string(v.cls)) + ": " + v.hint + "; tried " +
                      std::to_string(attempts) + (attempts == 1 ? " time" : " times") + " over " +
                      std::to_string(upstreams) + (upstreams == 1 ? " upstream" : " upstreams");
-  return one_line(451, deferral_enhanced_code(v.cls), tls::printable(text, kMaxReplyText));
+  return one_line(451, deferral_enhanced_code(v.cls), printable(text, kMaxReplyText));
 }
 
 Reply rejection_reply(const Reply& deferral, const tls::Verdict& verdict) {
-  const auto& group = tls::info(verdict.cls).group;
+  const auto& group = info(verdict.cls).group;
   const std::string enhanced = (group == "tls" || group == "certificate") ? "5.7.5" : "5.7.0";
   std::string text = deferral.lines.empty() ? std::string() : deferral.lines.front();
   text = text.substr(std::min(text.size(), deferral.enhanced.size() + 1));
@@ -85,21 +84,21 @@ Reply extension_missing_reply(const std::string& upstream, const std::string& ex
 
 // Like every deferral, it names the class (interfaces.md), so the MTA's queue says why.
 Reply lost_upstream_reply(const std::string& upstream, const std::string& stage,
-                          tls::FailureClass lost) {
-  const bool timeout = lost == tls::FailureClass::Timeout;
+                          FailureClass lost) {
+  const bool timeout = lost == FailureClass::Timeout;
   std::string what = timeout ? "no reply in time to " + stage
-                     : lost == tls::FailureClass::ConnectionReset
+                     : lost == FailureClass::ConnectionReset
                          ? "the connection was reset during " + stage
                          : "the connection was closed during " + stage;
   // RFC 1047: after the final dot went out, only the reply was lost.
   what += stage == "end of DATA" ? "; the message may have been delivered, a duplicate is possible"
                                  : "; the message was not delivered, retry later";
   return one_line(451, timeout ? "4.4.1" : "4.4.2",
-                  "tlsrelay: " + upstream + " " + std::string(tls::to_string(lost)) + ": " + what);
+                  "tlsrelay: " + upstream + " " + std::string(to_string(lost)) + ": " + what);
 }
 
-bool replay_allowed(const config::PolicySettings& policy, tls::FailureClass lost) {
-  const auto& ci = tls::info(lost);
+bool replay_allowed(const config::PolicySettings& policy, FailureClass lost) {
+  const auto& ci = info(lost);
   for (const config::Action& a : config::effective_rule(policy, ci.name, ci.group).actions) {
     using K = config::ActionKind;
     if (a.kind == K::Retry || a.kind == K::NextAddress || a.kind == K::NextUpstream) return true;
@@ -110,13 +109,13 @@ bool replay_allowed(const config::PolicySettings& policy, tls::FailureClass lost
 Reply replay_failed_reply(const Reply& lost, const std::string& why) {
   std::string text = lost.lines.empty() ? std::string() : lost.lines.front();
   text = text.substr(std::min(text.size(), lost.enhanced.size() + 1));
-  return one_line(lost.code, lost.enhanced, text + "; replay: " + tls::printable(why, 200));
+  return one_line(lost.code, lost.enhanced, text + "; replay: " + printable(why, 200));
 }
 
 Reply unexpected_reply(const std::string& upstream, const std::string& stage, const Reply& got) {
   return one_line(451, "4.5.0",
                   "tlsrelay: " + upstream + " answered " + stage + " with \"" +
-                      tls::printable(got.first_line(), 120) + "\"");
+                      printable(got.first_line(), 120) + "\"");
 }
 
 }  // namespace tlsrelay::proxy

@@ -11,11 +11,10 @@
 #include "config/settings.hpp"
 #include "tls/attempt.hpp"
 #include "tls/classifier.hpp"
-#include "tls/smtp_reply.hpp"
+#include "common/smtp_reply.hpp"
 
 namespace tlsrelay::proxy {
 
-using tls::Reply;
 
 // One upstream attempt that did not give a route, with its verdict.
 struct FailedAttempt {
@@ -25,7 +24,7 @@ struct FailedAttempt {
 
 // RFC 3463 enhanced code for a deferral of this class: 4.4.1 no answer, 4.4.2 connection
 // dropped, 4.4.3 DNS, 4.7.5 TLS/certificate, 4.7.0 STARTTLS/security (interfaces.md).
-std::string deferral_enhanced_code(tls::FailureClass c);
+std::string deferral_enhanced_code(FailureClass c);
 
 // "451 4.7.5 tlsrelay: gmail smtp.gmail.com[142.250.102.108]:587 certificate-expired:
 // <hint>; tried 3 times over 2 upstreams" — the text Postfix shows in its queue.
@@ -55,13 +54,13 @@ Reply extension_missing_reply(const std::string& upstream, const std::string& ex
 // "end of DATA") was in progress. After the final dot this is the RFC 1047 window: the
 // message may have been delivered, so the client must not take it as a hard failure.
 Reply lost_upstream_reply(const std::string& upstream, const std::string& stage,
-                          tls::FailureClass lost);
+                          FailureClass lost);
 
 // Whether a transaction whose upstream was lost (connection-reset, -closed, timeout) before
 // our final dot may be replayed on a new route: when the class's effective rule moves on at
 // all (retry, next-address, next-upstream). A rule of only "defer" or "reject" keeps the
 // first failure, as it would for a failure while opening the route.
-bool replay_allowed(const config::PolicySettings& policy, tls::FailureClass lost);
+bool replay_allowed(const config::PolicySettings& policy, FailureClass lost);
 
 // A replay that did not take: the loss that started it, and what stopped it.
 Reply replay_failed_reply(const Reply& lost, const std::string& why);

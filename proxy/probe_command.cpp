@@ -84,7 +84,7 @@ ProbeOptions parse(const std::vector<std::string>& args) {
   ProbeOptions o;
   o.attempt.target.name = "probe";
   o.attempt.ehlo_name = this_host_name();
-  std::optional<tls::TlsMode> mode;
+  std::optional<TlsMode> mode;
   std::optional<std::string> auth_user, auth_file, target;
   ArgCursor c(args);
   while (!c.done()) {
@@ -99,7 +99,7 @@ ProbeOptions parse(const std::vector<std::string>& args) {
       o.json = true;
     } else if (name == "tls") {
       std::string v = c.take_value();
-      mode = tls::tls_mode_from_string(v);
+      mode = tls_mode_from_string(v);
       if (!mode) throw UsageError("--tls must be starttls, implicit or none, not \"" + v + "\"");
     } else if (name == "ca-file") {
       o.profile.ca_file = c.take_value();
@@ -143,12 +143,12 @@ ProbeOptions parse(const std::vector<std::string>& args) {
   o.attempt.target.host = hp.host;
   o.attempt.target.port = hp.port.value_or(25);
   o.attempt.target.tls_mode =
-      mode.value_or(o.attempt.target.port == 465 ? tls::TlsMode::Implicit : tls::TlsMode::Starttls);
+      mode.value_or(o.attempt.target.port == 465 ? TlsMode::Implicit : TlsMode::Starttls);
   if (auth_user.has_value() != auth_file.has_value()) {
     throw UsageError("--auth-user and --auth-password-file go together");
   }
   if (auth_user) {
-    if (o.attempt.target.tls_mode == tls::TlsMode::None) {
+    if (o.attempt.target.tls_mode == TlsMode::None) {
       throw UsageError("--auth-user needs TLS: credentials never travel in clear");
     }
     o.attempt.credentials = tls::Credentials{*auth_user, read_secret_file(*auth_file)};
@@ -197,7 +197,7 @@ int probe_command(const std::vector<std::string>& args) {
     print_probe_report(std::cout, result.facts, verdict, isatty(STDOUT_FILENO) == 1);
   }
   std::cout.flush();
-  return verdict.cls == tls::FailureClass::Ok ? 0 : 1;
+  return verdict.cls == FailureClass::Ok ? 0 : 1;
 }
 
 }  // namespace tlsrelay::proxy

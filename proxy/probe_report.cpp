@@ -6,7 +6,7 @@
 #include <iomanip>
 
 #include "tls/openssl_names.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
 namespace tlsrelay::proxy {
 

@@ -6,18 +6,6 @@ namespace tlsrelay::proxy {
 
 namespace {
 
-tls::TlsMode tls_mode(config::TlsMode m) {
-  switch (m) {
-    case config::TlsMode::Starttls:
-      return tls::TlsMode::Starttls;
-    case config::TlsMode::Implicit:
-      return tls::TlsMode::Implicit;
-    case config::TlsMode::None:
-      return tls::TlsMode::None;
-  }
-  return tls::TlsMode::Starttls;
-}
-
 std::chrono::milliseconds ms(config::Duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
 }
@@ -74,7 +62,7 @@ std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
     uc.target.name = u.name;
     uc.target.host = u.host;
     uc.target.port = u.port;
-    uc.target.tls_mode = tls_mode(u.tls);
+    uc.target.tls_mode = u.tls;
     if (u.connect) uc.target.connect_address = u.connect->to_string();
     uc.target.sni = u.sni;
     uc.context = shared;
@@ -93,22 +81,10 @@ std::shared_ptr<const RelayConfig> make_relay_config(config::Settings s) {
     uc.auth_user = u.auth_user;
     // XOAUTH2's bearer token is the secret instead of a password; an external helper keeps
     // the file fresh, and it is read at each use like the password.
-    const bool xoauth2 = u.auth_mechanism == config::AuthMechanism::Xoauth2;
+    const bool xoauth2 = u.auth_mechanism == AuthMechanism::Xoauth2;
     uc.password_file =
         xoauth2 ? u.oauth_token_file.value_or("") : u.auth_password_file.value_or("");
-    if (u.auth_mechanism) {
-      switch (*u.auth_mechanism) {
-        case config::AuthMechanism::Plain:
-          uc.auth_mechanism = tls::AuthMechanism::Plain;
-          break;
-        case config::AuthMechanism::Login:
-          uc.auth_mechanism = tls::AuthMechanism::Login;
-          break;
-        case config::AuthMechanism::Xoauth2:
-          uc.auth_mechanism = tls::AuthMechanism::Xoauth2;
-          break;
-      }
-    }
+    uc.auth_mechanism = u.auth_mechanism.value_or(AuthMechanism::Auto);
     uc.phase_timeout = u.timeout;
     // Fail early on a secret we could not read at start-up; it is read again at each use.
     if (uc.auth_user) {

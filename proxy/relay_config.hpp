@@ -30,7 +30,7 @@ struct UpstreamConfig {
   bool allow_plaintext = false;
   std::optional<std::string> auth_user;
   std::string password_file;  // (or the XOAUTH2 token file) read at each use, never kept
-  tls::AuthMechanism auth_mechanism = tls::AuthMechanism::Auto;
+  AuthMechanism auth_mechanism = AuthMechanism::Auto;
   std::chrono::milliseconds phase_timeout{30000};
 };
 

@@ -123,7 +123,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
     std::string ctx_error = cur.compat ? u.compat_error : u.context_error;
     std::string secret_error;
     if (cur.plaintext) {
-      opt.target.tls_mode = tls::TlsMode::None;  // never with credentials (checked below)
+      opt.target.tls_mode = TlsMode::None;  // never with credentials (checked below)
     } else {
       opt.credentials = credentials(u, secret_error);
     }
@@ -132,7 +132,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
     if (!secret_error.empty()) {
       attempt.facts.started = std::chrono::system_clock::now();
       attempt.facts.upstream = opt.target;
-      attempt.facts.phase = tls::Phase::Auth;
+      attempt.facts.phase = Phase::Auth;
       attempt.facts.ending = tls::Ending::LocalSetup;
       attempt.facts.local_detail = secret_error;
     } else {
@@ -163,7 +163,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
     if (Clock::now() >= deadline) break;  // "when the deadline is spent the answer is defer"
 
     // The first action of the class's rule that still applies decides what comes next.
-    const auto& ci = tls::info(verdict.cls);
+    const auto& ci = info(verdict.cls);
     const auto rule = config::effective_rule(policy, ci.name, ci.group);
     bool moved = false;
     for (const config::Action& a : rule.actions) {
@@ -193,7 +193,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
         moved = true;
       } else if (a.kind == K::Plaintext && u.allow_plaintext && !u.auth_user &&
                  !request.require_tls && !cur.plaintext &&
-                 u.target.tls_mode != tls::TlsMode::None) {
+                 u.target.tls_mode != TlsMode::None) {
         // Never a silent downgrade: only where the upstream allows it, without credentials
         // (they never travel in clear), and never for a message that requires TLS.
         cur.plaintext = true;

@@ -28,7 +28,7 @@ namespace tlsrelay::proxy {
 struct RouteResult {
   std::unique_ptr<UpstreamSession> session;  // set when a route is open
   std::vector<FailedAttempt> failures;       // attempts that failed before, oldest first
-  tls::Reply failure_reply;                  // when no route could be opened
+  Reply failure_reply;                  // when no route could be opened
   bool pooled = false;                       // the session came idle from the pool
 };
 

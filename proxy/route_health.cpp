@@ -70,7 +70,7 @@ void RouteHealth::record(const AttemptOutcome& o, SysClock::time_point now) {
     u.resolved_at = now;
   }
   u.last_address = o.address;
-  const bool ok = o.cls == tls::FailureClass::Ok;
+  const bool ok = o.cls == FailureClass::Ok;
   if (ok) u.last_verified_tls = o.verified_tls;
   // A failure before any address was chosen (DNS) belongs to the upstream as a whole: keep
   // it under "" so that the upstream's view shows it.

@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -37,7 +37,7 @@ using SysClock = std::chrono::system_clock;
 struct AttemptOutcome {
   std::string upstream;  // the configured name
   std::string address;   // the IP connected (or tried); "" when it ended before (DNS)
-  tls::FailureClass cls = tls::FailureClass::Ok;
+  FailureClass cls = FailureClass::Ok;
   bool transient = false;  // the verdict's: may a later try succeed unchanged?
   std::string hint;
   bool verified_tls = false;          // for ok: the certificate was verified
@@ -53,7 +53,7 @@ struct WindowStats {
 // The state of one address (or, aggregated, of one upstream).
 struct HealthView {
   Health state = Health::Unknown;
-  std::optional<tls::FailureClass> cls;  // the latest failure while not healthy
+  std::optional<FailureClass> cls;  // the latest failure while not healthy
   std::string hint;
   std::optional<SysClock::time_point> since;  // when the current run of failures began
   std::optional<SysClock::time_point> last_attempt;
@@ -103,7 +103,7 @@ class RouteHealth {
   };
   struct AddressState {
     std::deque<Entry> outcomes;  // oldest first
-    tls::FailureClass last_failure = tls::FailureClass::Ok;
+    FailureClass last_failure = FailureClass::Ok;
     bool last_transient = false;
     std::string last_hint;
     SysClock::time_point failing_since{};

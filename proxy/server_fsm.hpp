@@ -12,11 +12,10 @@
 #include <string_view>
 
 #include "proxy/command_parser.hpp"
-#include "tls/smtp_reply.hpp"
+#include "common/smtp_reply.hpp"
 
 namespace tlsrelay::proxy {
 
-using tls::Reply;
 
 struct ServerOptions {
   std::string hostname = "localhost";

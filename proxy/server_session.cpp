@@ -12,7 +12,7 @@
 #include "proxy/trace_headers.hpp"
 #include "tls/attempt_record.hpp"
 #include "tls/errors.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -76,7 +76,7 @@ void ServerSession::evict() {
 // then freed); so coroutines here take references to named objects that outlive the call,
 // or values moved from named locals — never a temporary.
 asio::awaitable<bool> ServerSession::send(const Reply& reply, std::chrono::milliseconds timeout) {
-  const std::string wire = tls::to_wire(reply);
+  const std::string wire = to_wire(reply);
   deadline_.arm(timeout.count() > 0 ? timeout : config_->command_timeout);
   auto ec = co_await client_.write(wire);
   deadline_.disarm();
@@ -343,7 +343,7 @@ asio::awaitable<bool> ServerSession::relay_rcpt(const RcptParams& rcpt) {
   const std::string stage = "RCPT TO";
   for (;;) {
     if (!upstream_) {
-      reply = lost_upstream_reply("the upstream", stage, tls::FailureClass::ConnectionClosed);
+      reply = lost_upstream_reply("the upstream", stage, FailureClass::ConnectionClosed);
       break;
     }
     const UpstreamCaps caps = caps_from_ehlo(upstream_->facts().smtp.extensions);
@@ -371,7 +371,7 @@ asio::awaitable<std::optional<Reply>> ServerSession::open_upstream_data() {
   // Without an upstream (it died after RCPT) the client still gets a reply, and no 354:
   // nothing is read as message data that we could not deliver.
   if (!upstream_) {
-    co_return lost_upstream_reply("the upstream", "DATA", tls::FailureClass::ConnectionClosed);
+    co_return lost_upstream_reply("the upstream", "DATA", FailureClass::ConnectionClosed);
   }
   std::string data_command = "DATA";
   auto r = co_await upstream_->command(std::move(data_command), config_->command_timeout);
@@ -401,9 +401,7 @@ asio::awaitable<std::optional<Reply>> ServerSession::open_upstream_data() {
 
 DataLimits ServerSession::data_limits() const {
   return DataLimits{config_->settings.proxy.max_line_length, config_->server.max_message_size,
-                    config_->settings.proxy.bare_newlines == config::BareNewlines::Reject
-                        ? BareNewlines::Reject
-                        : BareNewlines::Normalize};
+                    config_->settings.proxy.bare_newlines};
 }
 
 // Our trace headers go first (interfaces.md "Per-message headers").

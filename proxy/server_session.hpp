@@ -80,7 +80,7 @@ class ServerSession {
   // trace headers and the data so far (server_session_replay.cpp). True when the new
   // upstream stands where the old one stood; otherwise `reply` (the loss) is replaced by
   // what stopped the replay, if one was tried, and there is no upstream.
-  boost::asio::awaitable<bool> replace_upstream(const std::string& stage, tls::FailureClass lost,
+  boost::asio::awaitable<bool> replace_upstream(const std::string& stage, FailureClass lost,
                                                 Reply& reply, bool in_data);
   boost::asio::awaitable<std::optional<std::string>> replay_envelope(
       bool in_data, std::chrono::steady_clock::time_point deadline);

@@ -10,7 +10,7 @@
 #include "proxy/limits.hpp"
 #include "proxy/policy.hpp"
 #include "proxy/server_session.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -32,9 +32,9 @@ asio::awaitable<std::optional<std::string>> expect_reply(UpstreamSession& upstre
                                                          std::string what,
                                                          std::chrono::milliseconds timeout) {
   auto r = co_await upstream.command(std::move(line), timeout);
-  if (!r.reply) co_return what + ": " + std::string(tls::to_string(r.lost));
+  if (!r.reply) co_return what + ": " + std::string(to_string(r.lost));
   if (r.reply->code / 100 != code_class) {
-    co_return what + " answered \"" + tls::printable(r.reply->first_line(), 200) + "\"";
+    co_return what + " answered \"" + printable(r.reply->first_line(), 200) + "\"";
   }
   co_return std::nullopt;
 }
@@ -79,7 +79,7 @@ asio::awaitable<bool> ServerSession::flush_data(std::string& out, DataWriter& wr
 }
 
 asio::awaitable<bool> ServerSession::replace_upstream(const std::string& stage,
-                                                      tls::FailureClass lost, Reply& reply,
+                                                      FailureClass lost, Reply& reply,
                                                       bool in_data) {
   if (!upstream_) co_return false;
   const auto deadline = transaction_start_ + config_->settings.policy.deadline;
@@ -98,7 +98,7 @@ asio::awaitable<bool> ServerSession::replace_upstream(const std::string& stage,
     log_line(id_, LogFields("no-replay")
                       .add("txn", transaction_id_)
                       .add("upstream", old)
-                      .add("class", tls::to_string(lost))
+                      .add("class", to_string(lost))
                       .add("stage", stage)
                       .add("why", refused + (in_data && !replay_.usable() ? ": " + replay_.error()
                                                                           : std::string())));
@@ -108,14 +108,14 @@ asio::awaitable<bool> ServerSession::replace_upstream(const std::string& stage,
   // The lost connection is an attempt that failed, for the message's TLS-Relay-Failure.
   FailedAttempt failed{upstream_->facts(), tls::Verdict{}};
   failed.verdict.cls = lost;
-  failed.verdict.phase = tls::Phase::Transaction;
+  failed.verdict.phase = Phase::Transaction;
   failed.verdict.transient = true;
   failed.verdict.detail = "lost during " + stage;
   failures_.push_back(std::move(failed));
   log_line(id_, LogFields("replay")
                     .add("txn", transaction_id_)
                     .add("upstream", old)
-                    .add("class", tls::to_string(lost))
+                    .add("class", to_string(lost))
                     .add("stage", stage)
                     .add("rcpts", accepted_rcpts_.size())
                     .add("bytes", in_data ? replay_.size() : 0));
@@ -183,7 +183,7 @@ asio::awaitable<std::optional<std::string>> ServerSession::replay_envelope(
     sent += piece.size();
     out += piece;
     if (!co_await upstream_->write(out, within(deadline, config_->data_block_timeout))) {
-      co_return "DATA: " + std::string(tls::to_string(upstream_->lost()));
+      co_return "DATA: " + std::string(to_string(upstream_->lost()));
     }
     out.clear();
   }

@@ -25,10 +25,10 @@ ordered_json ratio_or_null(const WindowStats& w) {
 
 void put_view(ordered_json& j, const HealthView& v) {
   j["state"] = to_string(v.state);
-  j["class"] = v.cls ? ordered_json(std::string(tls::to_string(*v.cls))) : ordered_json(nullptr);
+  j["class"] = v.cls ? ordered_json(std::string(to_string(*v.cls))) : ordered_json(nullptr);
   j["hint"] = v.cls ? ordered_json(v.hint) : ordered_json(nullptr);
   j["meaning"] =
-      v.cls ? ordered_json(std::string(tls::info(*v.cls).meaning)) : ordered_json(nullptr);
+      v.cls ? ordered_json(std::string(info(*v.cls).meaning)) : ordered_json(nullptr);
   j["since"] = time_or_null(v.since);
   j["last_attempt"] = time_or_null(v.last_attempt);
 }
@@ -40,13 +40,13 @@ void put_windows(ordered_json& j, const HealthView& v) {
   j["attempts_1h"] = v.last_1h.attempts;
 }
 
-std::string_view tls_mode_name(tls::TlsMode m) {
+std::string_view tls_mode_name(TlsMode m) {
   switch (m) {
-    case tls::TlsMode::Starttls:
+    case TlsMode::Starttls:
       return "starttls";
-    case tls::TlsMode::Implicit:
+    case TlsMode::Implicit:
       return "implicit";
-    case tls::TlsMode::None:
+    case TlsMode::None:
       return "none";
   }
   return "none";
@@ -127,10 +127,10 @@ ordered_json status_document(const RelayConfig& config, const Telemetry& telemet
     // the first one is fine but the route is still not healthy) the chosen upstream's.
     const HealthView& why = views[0].state != Health::Healthy ? views[0] : views[chosen];
     route["class"] =
-        why.cls ? ordered_json(std::string(tls::to_string(*why.cls))) : ordered_json(nullptr);
+        why.cls ? ordered_json(std::string(to_string(*why.cls))) : ordered_json(nullptr);
     route["hint"] = why.cls ? ordered_json(why.hint) : ordered_json(nullptr);
     route["meaning"] =
-        why.cls ? ordered_json(std::string(tls::info(*why.cls).meaning)) : ordered_json(nullptr);
+        why.cls ? ordered_json(std::string(info(*why.cls).meaning)) : ordered_json(nullptr);
     route["since"] = time_or_null(why.since);
   }
   std::optional<bool> verified;
@@ -150,7 +150,7 @@ nlohmann::json timeline_document(const Telemetry& telemetry, SysClock::time_poin
   doc["now"] = rfc3339(now);
   nlohmann::json attempts = nlohmann::json::array();
   for (const TimelineEntry& e : telemetry.timeline()) {
-    const auto& ci = tls::info(e.cls);
+    const auto& ci = info(e.cls);
     attempts.push_back({{"age_s", std::chrono::duration<double>(now - e.at).count()},
                         {"upstream", e.upstream},
                         {"class", ci.name},

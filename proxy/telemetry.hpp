@@ -23,7 +23,7 @@ namespace tlsrelay::proxy {
 struct TimelineEntry {
   SysClock::time_point at;
   std::string upstream;
-  tls::FailureClass cls = tls::FailureClass::Ok;
+  FailureClass cls = FailureClass::Ok;
 };
 
 class Telemetry {

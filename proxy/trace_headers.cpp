@@ -1,7 +1,7 @@
 #include "proxy/trace_headers.hpp"
 
 #include "tls/attempt_record.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -30,7 +30,7 @@ std::string iso_seconds(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 bool starts_field(std::string_view line, std::string_view name) {
-  if (line.size() <= name.size() || !tls::iequals(line.substr(0, name.size()), name)) {
+  if (line.size() <= name.size() || !iequals(line.substr(0, name.size()), name)) {
     return false;
   }
   std::size_t i = name.size();
@@ -58,8 +58,8 @@ std::vector<std::string> trace_fields(const tls::AttemptFacts& f,
         "attempt=" + std::to_string(attempt) + "; upstream=" + failed.facts.upstream.name +
             "; address=" +
             (failed.facts.network.address.empty() ? "-" : failed.facts.network.address) +
-            "; class=" + std::string(tls::to_string(failed.verdict.cls)) +
-            "; phase=" + std::string(tls::to_string(failed.verdict.phase)) +
+            "; class=" + std::string(to_string(failed.verdict.cls)) +
+            "; phase=" + std::string(to_string(failed.verdict.phase)) +
             "; time=" + iso_seconds(failed.facts.started)));
   }
   return fields;

@@ -32,19 +32,19 @@ asio::awaitable<UpstreamReply> UpstreamSession::reply(std::chrono::milliseconds 
   UpstreamReply out;
   if (broken_) co_return out;
   deadline_.arm(timeout);
-  tls::ReplyParser parser;
+  ReplyParser parser;
   std::string line;
   for (;;) {
-    if (auto ec = co_await stream_->read_line(line, tls::kMaxReplyLine, true)) {
+    if (auto ec = co_await stream_->read_line(line, kMaxReplyLine, true)) {
       out.timed_out = deadline_.expired();
       lose(ec);
       out.lost = lost_;
       break;
     }
     auto status = parser.feed(line);
-    if (status == tls::ReplyParser::Status::NeedMore) continue;
-    if (status == tls::ReplyParser::Status::Complete) out.reply = parser.take();
-    if (status == tls::ReplyParser::Status::NotSmtp) broken_ = true;
+    if (status == ReplyParser::Status::NeedMore) continue;
+    if (status == ReplyParser::Status::Complete) out.reply = parser.take();
+    if (status == ReplyParser::Status::NotSmtp) broken_ = true;
     break;
   }
   deadline_.disarm();
@@ -57,7 +57,7 @@ asio::awaitable<UpstreamReply> UpstreamSession::command(std::string line,
   const bool written = co_await write(line, timeout);
   if (!written) {
     UpstreamReply lost;
-    lost.timed_out = lost_ == tls::FailureClass::Timeout;
+    lost.timed_out = lost_ == FailureClass::Timeout;
     lost.lost = lost_;
     co_return lost;
   }
@@ -78,11 +78,11 @@ asio::awaitable<bool> UpstreamSession::write(std::string_view bytes,
 void UpstreamSession::lose(const boost::system::error_code& ec) {
   broken_ = true;
   if (deadline_.expired()) {
-    lost_ = tls::FailureClass::Timeout;
+    lost_ = FailureClass::Timeout;
   } else if (ec == boost::asio::error::connection_reset || ec == boost::asio::error::broken_pipe) {
-    lost_ = tls::FailureClass::ConnectionReset;
+    lost_ = FailureClass::ConnectionReset;
   } else {
-    lost_ = tls::FailureClass::ConnectionClosed;
+    lost_ = FailureClass::ConnectionClosed;
   }
 }
 

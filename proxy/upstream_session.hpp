@@ -14,18 +14,18 @@
 
 #include "tls/attempt.hpp"
 #include "tls/deadline.hpp"
-#include "tls/failure_class.hpp"
-#include "tls/smtp_reply.hpp"
+#include "common/failure_class.hpp"
+#include "common/smtp_reply.hpp"
 #include "tls/smtp_stream.hpp"
 
 namespace tlsrelay::proxy {
 
 struct UpstreamReply {
-  std::optional<tls::Reply> reply;  // empty when the connection failed or timed out
+  std::optional<Reply> reply;  // empty when the connection failed or timed out
   bool timed_out = false;
   // Without a reply: what happened, as a failure class (connection-reset, connection-closed
   // or timeout), so that the reply to our client names it like every other deferral.
-  tls::FailureClass lost = tls::FailureClass::ConnectionClosed;
+  FailureClass lost = FailureClass::ConnectionClosed;
 };
 
 // Which TLS profile the route used: the normal one, or a fallback the policy allowed for one
@@ -54,7 +54,7 @@ class UpstreamSession {
   std::string describe() const;
   bool broken() const { return broken_; }
   // Once broken: how the connection was lost (connection-reset, -closed or timeout).
-  tls::FailureClass lost() const { return lost_; }
+  FailureClass lost() const { return lost_; }
   RouteProfile profile() const { return profile_; }
   void set_profile(RouteProfile p) { profile_ = p; }
   // Opened with the upstream's normal profile, so the pool may keep it (upstream_pool.hpp)
@@ -74,7 +74,7 @@ class UpstreamSession {
   void lose(const boost::system::error_code& ec);
 
   bool broken_ = false;
-  tls::FailureClass lost_ = tls::FailureClass::ConnectionClosed;
+  FailureClass lost_ = FailureClass::ConnectionClosed;
   RouteProfile profile_ = RouteProfile::Normal;
   std::uint64_t config_generation_ = 0;
   std::chrono::steady_clock::time_point opened_at_ = std::chrono::steady_clock::now();

@@ -2,25 +2,6 @@
 
 namespace tlsrelay::tls {
 
-std::string_view to_string(TlsMode m) {
-  switch (m) {
-    case TlsMode::Starttls:
-      return "starttls";
-    case TlsMode::Implicit:
-      return "implicit";
-    case TlsMode::None:
-      return "none";
-  }
-  return "";
-}
-
-std::optional<TlsMode> tls_mode_from_string(std::string_view s) {
-  if (s == "starttls") return TlsMode::Starttls;
-  if (s == "implicit") return TlsMode::Implicit;
-  if (s == "none") return TlsMode::None;
-  return std::nullopt;
-}
-
 std::string_view to_string(Ending e) {
   switch (e) {
     case Ending::Ok:

@@ -12,14 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "tls/failure_class.hpp"
-#include "tls/smtp_reply.hpp"
+#include "common/failure_class.hpp"
+#include "common/modes.hpp"
+#include "common/smtp_reply.hpp"
 
 namespace tlsrelay::tls {
 
-enum class TlsMode { Starttls, Implicit, None };
-std::string_view to_string(TlsMode m);
-std::optional<TlsMode> tls_mode_from_string(std::string_view s);
 
 struct UpstreamTarget {
   std::string name;  // the configured upstream's name ("probe" for the CLI)

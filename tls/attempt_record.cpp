@@ -5,7 +5,7 @@
 #include <ctime>
 
 #include "tls/openssl_names.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
 namespace tlsrelay::tls {
 

@@ -11,7 +11,7 @@
 
 #include "tls/client_context.hpp"
 #include "tls/openssl_names.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
 namespace tlsrelay::tls {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "tls/attempt.hpp"
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
 namespace tlsrelay::tls {
 

@@ -15,7 +15,7 @@
 #include "tls/deadline.hpp"
 #include "tls/errors.hpp"
 #include "tls/resolver.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
 namespace tlsrelay::tls {
 

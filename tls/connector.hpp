@@ -20,10 +20,6 @@
 
 namespace tlsrelay::tls {
 
-// Which SASL mechanism AUTH uses. Auto: PLAIN, else LOGIN, whichever the server offers
-// after TLS; XOAUTH2 (Google, Microsoft 365) only when asked for.
-enum class AuthMechanism { Auto, Plain, Login, Xoauth2 };
-
 struct Credentials {
   std::string user;
   std::string password;  // or the XOAUTH2 bearer token; never logged, never in a record

@@ -5,6 +5,7 @@
 
 #include "milter/decision.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::milter;
 using tlsrelay::config::MilterPolicy;
 using tlsrelay::config::MilterSettings;

@@ -3,6 +3,7 @@
 
 #include "milter/fail_open_log.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::milter;
 using namespace std::chrono_literals;
 

@@ -4,6 +4,7 @@
 
 #include "milter/header_text.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::milter;
 
 TEST_CASE("printable turns controls into spaces and 8-bit bytes into '?'", "[milter][header]") {

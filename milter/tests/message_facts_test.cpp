@@ -3,6 +3,7 @@
 
 #include "milter/message_facts.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::milter;
 
 TEST_CASE("REQUIRETLS among the MAIL FROM parameters", "[milter][facts]") {

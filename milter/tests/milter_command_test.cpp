@@ -8,6 +8,7 @@
 
 #include "milter/milter_command.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::milter;
 
 namespace {

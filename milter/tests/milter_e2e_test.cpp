@@ -31,6 +31,7 @@
 #include "tests/e2e/fixture.hpp"
 #include "tests/e2e/smtp_client.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::e2e;
 using namespace std::chrono_literals;
 

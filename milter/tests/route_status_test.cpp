@@ -4,6 +4,7 @@
 
 #include "milter/route_status.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::milter;
 
 namespace {

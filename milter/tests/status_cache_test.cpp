@@ -6,6 +6,7 @@
 
 #include "milter/status_cache.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::milter;
 using namespace std::chrono_literals;
 

@@ -12,6 +12,7 @@
 #include "milter/status_cache.hpp"
 #include "milter/status_client.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::milter;
 using namespace std::chrono_literals;
 

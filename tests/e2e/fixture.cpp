@@ -9,7 +9,7 @@
 #include <memory>
 #include <sstream>
 
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
 namespace tlsrelay::e2e {
 
@@ -128,20 +128,20 @@ void require_complete_record(const nlohmann::json& r) {
   REQUIRE(r["openssl_errors"].is_array());
   REQUIRE(r["timings_ms"]["total"].is_number());
 
-  auto cls = tls::class_from_string(r["class"].get<std::string>());
+  auto cls = class_from_string(r["class"].get<std::string>());
   INFO("class " << r["class"]);
   REQUIRE(cls.has_value());
-  const tls::ClassInfo& ci = tls::info(*cls);
+  const ClassInfo& ci = info(*cls);
   auto str_or_null = [](std::string_view s) { return s.empty() ? json(nullptr) : json(s); };
   CHECK(r["group"] == str_or_null(ci.group));
   CHECK(r["rfc8460"] == str_or_null(ci.rfc8460));
-  CHECK(r["fault"] == str_or_null(tls::to_string(ci.fault)));
-  if (*cls != tls::FailureClass::Ok) {
+  CHECK(r["fault"] == str_or_null(to_string(ci.fault)));
+  if (*cls != FailureClass::Ok) {
     CHECK(r["hint"].is_string());
     CHECK(!r["hint"].get<std::string>().empty());
     CHECK(r["phase"].is_string());
-    if (ci.transience == tls::Transience::Always) CHECK(r["transient"] == true);
-    if (ci.transience == tls::Transience::Never) CHECK(r["transient"] == false);
+    if (ci.transience == Transience::Always) CHECK(r["transient"] == true);
+    if (ci.transience == Transience::Never) CHECK(r["transient"] == false);
   }
 }
 

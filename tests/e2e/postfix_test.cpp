@@ -17,6 +17,7 @@
 #include "tests/e2e/netns.hpp"
 #include "tests/e2e/smtp_client.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::e2e;
 
 namespace {

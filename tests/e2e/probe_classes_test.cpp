@@ -11,6 +11,7 @@
 
 #include "tests/e2e/fixture.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::e2e;
 
 namespace {

@@ -10,6 +10,7 @@
 #include "tests/e2e/fixture.hpp"
 #include "tests/e2e/netns.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::e2e;
 
 namespace {

@@ -30,8 +30,9 @@
 #include "tls/classifier.hpp"
 #include "tls/client_context.hpp"
 #include "tls/connector.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::e2e;
 
 namespace {
@@ -273,7 +274,7 @@ TEST_CASE("SMTP smuggling: no fake end of data reaches the upstream, DATA or BDA
       // Split at every offset from just before the fake terminator to just after it.
       for (std::size_t split = at == 0 ? 0 : at - 1; split <= at + variant.size() + 1; ++split) {
         const bool bdat = split % 2 == 1;  // every other try as one BDAT LAST chunk
-        INFO("variant " << tlsrelay::tls::printable(variant, 40) << " " << placement
+        INFO("variant " << tlsrelay::printable(variant, 40) << " " << placement
                         << ", split at " << split << (bdat ? ", BDAT" : ", DATA"));
         SmtpClient c(relay.port());
         REQUIRE(SmtpClient::code(c.reply()) == 220);
@@ -2098,7 +2099,7 @@ TEST_CASE("a handshake without a certificate is never verified, whatever the cip
   opt.target.name = "mitm";
   opt.target.host = "mx.test";
   opt.target.port = mitm.port();
-  opt.target.tls_mode = tlsrelay::tls::TlsMode::Implicit;
+  opt.target.tls_mode = tlsrelay::TlsMode::Implicit;
   opt.target.connect_address = "127.0.0.1";
   opt.phase_timeout = std::chrono::seconds(5);
   boost::asio::io_context io;
@@ -2115,7 +2116,7 @@ TEST_CASE("a handshake without a certificate is never verified, whatever the cip
   CHECK_FALSE(result.facts.certificate.peer_certificate);
   CHECK_FALSE(result.facts.certificate.verified);
   CHECK_FALSE(result.stream);
-  CHECK(v.cls == tlsrelay::tls::FailureClass::CertificateInvalid);
+  CHECK(v.cls == tlsrelay::FailureClass::CertificateInvalid);
   CHECK(v.hint.find("sent no certificate") != std::string::npos);
   // Implicit TLS: the server's banner is never even read, and nothing was sent.
   CHECK(read_file(capture).find("EHLO") == std::string::npos);

@@ -8,6 +8,7 @@
 
 #include <string>
 
+using namespace tlsrelay;
 using namespace tlsrelay::testpeer;
 
 namespace {

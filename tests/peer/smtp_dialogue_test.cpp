@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+using namespace tlsrelay;
 using namespace tlsrelay::testpeer;
 using Next = SmtpDialogue::Next;
 

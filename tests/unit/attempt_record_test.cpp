@@ -4,6 +4,7 @@
 
 #include "tls/attempt_record.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::tls;
 
 TEST_CASE("an early failure still has every key, with nulls", "[record]") {

@@ -15,6 +15,7 @@
 #include "tls/classifier.hpp"
 #include "tls/openssl_names.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::tls;
 
 namespace {

@@ -3,6 +3,7 @@
 
 #include "proxy/cli_args.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::proxy;
 
 TEST_CASE("HOST[:PORT] forms", "[cli]") {

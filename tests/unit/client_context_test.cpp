@@ -6,6 +6,7 @@
 
 #include "tls/client_context.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::tls;
 
 TEST_CASE("no aNULL or eNULL suite reaches OpenSSL, whatever the cipher list says", "[tls]") {

@@ -10,6 +10,7 @@
 
 #include "proxy/command_parser.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::proxy;
 using Verb = Command::Verb;
 

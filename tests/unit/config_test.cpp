@@ -15,8 +15,9 @@
 #include "config/policy_rules.hpp"
 #include "config/secret_file.hpp"
 #include "proxy/check_config_command.hpp"
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::config;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -648,7 +649,7 @@ TEST_CASE("effective_rule: class beats group beats default, built-ins fill gaps"
 }
 
 TEST_CASE("built-in rules never retry a STARTTLS injection", "[config][policy]") {
-  for (auto* c = tlsrelay::tls::all_classes_begin(); c != tlsrelay::tls::all_classes_end(); ++c) {
+  for (auto* c = tlsrelay::all_classes_begin(); c != tlsrelay::all_classes_end(); ++c) {
     if (c->group != "starttls") continue;
     INFO(c->name);
     for (const Action& a : effective_rule(PolicySettings{}, c->name, c->group).actions) {
@@ -660,8 +661,8 @@ TEST_CASE("built-in rules never retry a STARTTLS injection", "[config][policy]")
 TEST_CASE("every built-in rule key is a class, a group or default", "[config][policy]") {
   for (const auto& [key, actions] : builtin_rules()) {
     INFO(key);
-    CHECK((key == "default" || tlsrelay::tls::is_group_name(key) ||
-           tlsrelay::tls::class_from_string(key)));
+    CHECK((key == "default" || tlsrelay::is_group_name(key) ||
+           tlsrelay::class_from_string(key)));
     REQUIRE_FALSE(actions.empty());
     CHECK(actions.back().kind == ActionKind::Defer);
   }
@@ -782,7 +783,7 @@ TEST_CASE("check-config: ok line, error lines, usage errors", "[config][check-co
                                       "built-in rule \"certificate\")\n"));
     CHECK_THAT(r.out, Catch::Contains("\nstarttls-injection -> next-upstream, defer (from "
                                       "built-in rule \"starttls-injection\")\n"));
-    const auto classes = tlsrelay::tls::all_classes_end() - tlsrelay::tls::all_classes_begin();
+    const auto classes = tlsrelay::all_classes_end() - tlsrelay::all_classes_begin();
     const std::string explained = tlsrelay::proxy::explain_policy(PolicySettings{});
     CHECK(std::count(explained.begin(), explained.end(), '\n') == classes - 1);
     CHECK_THAT(explained, !Catch::Contains("ok ->"));

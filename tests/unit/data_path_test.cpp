@@ -16,8 +16,9 @@
 #include "proxy/data_reader.hpp"
 #include "proxy/data_writer.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::proxy;
-using tlsrelay::tls::Reply;
+using tlsrelay::Reply;
 
 namespace {
 

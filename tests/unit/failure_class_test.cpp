@@ -6,9 +6,9 @@
 #include <set>
 #include <sstream>
 
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
-using namespace tlsrelay::tls;
+using namespace tlsrelay;
 
 namespace {
 

@@ -4,6 +4,7 @@
 
 #include "proxy/http_host.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::proxy;
 using tlsrelay::config::IpAddress;
 using tlsrelay::config::parse_ip_address;

@@ -4,6 +4,7 @@
 
 #include "proxy/report.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::proxy;
 
 namespace {

@@ -8,8 +8,9 @@
 #include "proxy/status_document.hpp"
 #include "proxy/telemetry.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::proxy;
-using tlsrelay::tls::FailureClass;
+using tlsrelay::FailureClass;
 using namespace std::chrono_literals;
 
 namespace {

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "proxy/policy.hpp"
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
-using namespace tlsrelay::tls;
+using namespace tlsrelay;
 
 namespace {
 

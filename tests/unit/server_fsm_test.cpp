@@ -5,6 +5,7 @@
 
 #include "proxy/server_fsm.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::proxy;
 using K = ServerFsm::Action::Kind;
 

@@ -2,9 +2,9 @@
 // negative cases that must be called "not SMTP" rather than buffered or guessed at.
 #include <catch2/catch.hpp>
 
-#include "tls/smtp_reply.hpp"
+#include "common/smtp_reply.hpp"
 
-using namespace tlsrelay::tls;
+using namespace tlsrelay;
 
 TEST_CASE("replies parse into code, enhanced code and lines", "[reply]") {
   using Row = std::tuple<std::string, int, std::string, std::size_t>;

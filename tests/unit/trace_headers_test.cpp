@@ -5,8 +5,9 @@
 #include "proxy/event_log.hpp"
 #include "proxy/policy.hpp"
 #include "proxy/trace_headers.hpp"
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
+using namespace tlsrelay;
 using namespace tlsrelay::proxy;
 using tlsrelay::tls::AttemptFacts;
 
@@ -63,7 +64,7 @@ TEST_CASE("a client's TLS-Relay fields are renamed, never passed on as ours", "[
       {"TLS-Relay \t: obsolete form", "X-Untrusted-TLS-Relay \t: obsolete form"},
   }));
   const std::string wire = relayed({"Subject: s", line, "\tcontinued", "", "body"});
-  INFO(tlsrelay::tls::printable(wire, 2000));
+  INFO(tlsrelay::printable(wire, 2000));
   const auto fields = header_fields(wire);
   REQUIRE(fields.size() == 3);
   CHECK(fields[0].rfind("TLS-Relay: upstream=primary;", 0) == 0);
@@ -89,7 +90,7 @@ TEST_CASE("a first line that begins with white space does not fold into our fiel
   const auto ws = GENERATE(as<std::string>{}, " ", "\t");
   const std::string wire =
       relayed({ws + "; verify=ok; tls=TLSv1.3", "TLS-Relay: after it", "Subject: s"});
-  INFO(tlsrelay::tls::printable(wire, 2000));
+  INFO(tlsrelay::printable(wire, 2000));
   const auto fields = header_fields(wire);
   REQUIRE(fields.size() == 1);
   CHECK(fields[0].find("verify=ok; tls=TLSv1.3") == std::string::npos);
@@ -105,7 +106,7 @@ TEST_CASE("a line that is no field ends the header section, explicitly", "[heade
   // reader reads fields up to the first empty line and would see the TLS-Relay after it as
   // a second field of ours. An empty line before it makes every reader agree.
   const std::string wire = relayed({"Subject: s", "not a field", "TLS-Relay: body now"});
-  INFO(tlsrelay::tls::printable(wire, 2000));
+  INFO(tlsrelay::printable(wire, 2000));
   CHECK(wire.find("\r\nSubject: s\r\n\r\nnot a field\r\nTLS-Relay: body now\r\n") !=
         std::string::npos);
   const auto fields = header_fields(wire);
@@ -160,7 +161,7 @@ TEST_CASE("REQUIRETLS travels only over verified TLS 1.2+ to a server that offer
 }
 
 TEST_CASE("log values cannot close early or add keys", "[log]") {
-  using tlsrelay::tls::log_value;
+  using tlsrelay::log_value;
   auto [text, shown] = GENERATE(table<std::string, std::string>({
       {"plain", "plain"},
       {"", "\"\""},

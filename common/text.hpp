@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tlsrelay::tls {
+namespace tlsrelay {
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 // Peer text made safe for one log line or JSON string: printable ASCII kept, CR/LF as \r \n,
@@ -27,4 +27,4 @@ bool looks_like_tls_record(std::string_view bytes);
 // What the first bytes of a non-SMTP peer look like: "an SSH server", "an HTTP server", ...
 std::string describe_protocol(std::string_view bytes);
 
-}  // namespace tlsrelay::tls
+}  // namespace tlsrelay

@@ -1,11 +1,11 @@
-#include "tls/text.hpp"
+#include "common/text.hpp"
 
 #include <algorithm>
 
 #include <cctype>
 #include <cstdio>
 
-namespace tlsrelay::tls {
+namespace tlsrelay {
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
@@ -99,4 +99,4 @@ std::string describe_protocol(std::string_view b) {
   return "it sent \"" + printable(b, 40) + "\"";
 }
 
-}  // namespace tlsrelay::tls
+}  // namespace tlsrelay

@@ -1,8 +1,8 @@
-#include "tls/failure_class.hpp"
+#include "common/failure_class.hpp"
 
 #include <array>
 
-namespace tlsrelay::tls {
+namespace tlsrelay {
 namespace {
 
 using enum FailureClass;
@@ -178,4 +178,4 @@ std::string_view to_string(Phase p) {
   return "";
 }
 
-}  // namespace tlsrelay::tls
+}  // namespace tlsrelay

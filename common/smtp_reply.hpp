@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tlsrelay::tls {
+namespace tlsrelay {
 
 struct Reply {
   int code = 0;                    // 100..599
@@ -62,4 +62,4 @@ std::optional<Reply> parse_reply_text(std::string_view text);
 // Whether a byte string looks like the start of an SMTP reply ("220 ", "250-", "554").
 bool looks_like_smtp_reply(std::string_view bytes);
 
-}  // namespace tlsrelay::tls
+}  // namespace tlsrelay

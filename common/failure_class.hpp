@@ -8,7 +8,7 @@
 #include <optional>
 #include <string_view>
 
-namespace tlsrelay::tls {
+namespace tlsrelay {
 
 enum class FailureClass {
   Ok,
@@ -93,4 +93,4 @@ enum class Phase {
 
 std::string_view to_string(Phase p);
 
-}  // namespace tlsrelay::tls
+}  // namespace tlsrelay

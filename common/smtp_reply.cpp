@@ -1,8 +1,8 @@
-#include "tls/smtp_reply.hpp"
+#include "common/smtp_reply.hpp"
 
 #include <cctype>
 
-namespace tlsrelay::tls {
+namespace tlsrelay {
 namespace {
 
 bool is_digit(char c) {
@@ -137,4 +137,4 @@ bool looks_like_smtp_reply(std::string_view bytes) {
          bytes[3] == '\n';
 }
 
-}  // namespace tlsrelay::tls
+}  // namespace tlsrelay
