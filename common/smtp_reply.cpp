@@ -94,6 +94,17 @@ void ReplyParser::reset() {
   error_.clear();
 }
 
+Reply make_reply(int code, std::string_view enhanced, std::string_view text) {
+  constexpr std::size_t kMaxReplyText = 480;
+  Reply r;
+  r.code = code;
+  r.enhanced = std::string(enhanced);
+  std::string line = enhanced.empty() ? std::string(text) : r.enhanced + " " + std::string(text);
+  if (line.size() > kMaxReplyText) line = line.substr(0, kMaxReplyText - 3) + "...";
+  r.lines.push_back(std::move(line));
+  return r;
+}
+
 std::string to_wire(const Reply& r) {
   std::string out;
   const std::string code = std::to_string(r.code);

@@ -51,6 +51,11 @@ class ReplyParser {
   std::string error_;
 };
 
+// The one-line replies we write ourselves: "451 4.7.5 text", or "354 text" without an
+// enhanced code. The line is cut at 480 octets with "..." (RFC 5321 4.5.3.1.5: a reply line
+// is at most 512 octets with its code and CRLF).
+Reply make_reply(int code, std::string_view enhanced, std::string_view text);
+
 // The reply on the wire: "250-first\r\n250 last\r\n". CR, LF and NUL inside a line (from a
 // hostile upstream whose reply we pass on) become spaces, so one reply stays one reply.
 std::string to_wire(const Reply& reply);

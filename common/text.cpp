@@ -67,12 +67,11 @@ std::string format_seconds(double s) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
+  // ASCII only, whatever the locale: protocol keywords and header names are ASCII.
+  auto fold = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
+    if (fold(a[i]) != fold(b[i])) return false;
   }
   return true;
 }

@@ -16,8 +16,8 @@
 #include <set>
 #include <sstream>
 
-#include "config/policy_rules.hpp"
 #include "common/failure_class.hpp"
+#include "config/policy_rules.hpp"
 
 namespace tlsrelay::config {
 namespace {
@@ -678,8 +678,7 @@ void read_rules(const toml::table& t, Problems& problems,
   for (auto&& [k, v] : t) {
     const std::string key(k.str());
     const auto cls = class_from_string(key);
-    const bool ok_key =
-        key == "default" || is_group_name(key) || (cls && *cls != FailureClass::Ok);
+    const bool ok_key = key == "default" || is_group_name(key) || (cls && *cls != FailureClass::Ok);
     if (!ok_key) {
       problems.add(k.source(), "[policy.rules] " + quote(key) +
                                    " is not a failure class, a group or \"default\"" +

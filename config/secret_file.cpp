@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/unique_fd.hpp"
 #include "config/config_error.hpp"
 
 namespace tlsrelay::config {
@@ -21,28 +22,19 @@ std::string octal_mode(mode_t m) {
   return buf;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+std::string too_large(const std::string& what, std::size_t max_bytes) {
+  return what + " is larger than " + std::to_string(max_bytes / 1024) + " KiB";
+}
 
 }  // namespace
 
-std::string read_secret(const std::string& path) {
-  const std::string what = "secret file " + path;
+std::string read_private_file(const std::string& path, std::string_view kind,
+                              std::size_t max_bytes) {
+  const std::string what = std::string(kind) + " " + path;
   // Check the file we opened, not the name: between a stat() and an open() the name could
   // be swapped for another file.
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) throw ConfigError("cannot open " + what + ": " + std::strerror(errno));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) throw ConfigError("cannot open " + what + ": " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
     throw ConfigError("cannot stat " + what + ": " + std::strerror(errno));
@@ -58,8 +50,8 @@ std::string read_secret(const std::string& path) {
     throw ConfigError(what + " is writable or executable by group or others (mode " +
                       octal_mode(st.st_mode) + "); chmod 600 it");
   }
-  if (static_cast<std::size_t>(st.st_size) > kMaxSecretBytes) {
-    throw ConfigError(what + " is larger than 64 KiB; it should hold one secret");
+  if (static_cast<std::size_t>(st.st_size) > max_bytes) {
+    throw ConfigError(too_large(what, max_bytes));
   }
   std::string content;
   char buf[4096];
@@ -71,9 +63,20 @@ std::string read_secret(const std::string& path) {
     }
     if (n == 0) break;
     content.append(buf, static_cast<std::size_t>(n));
-    if (content.size() > kMaxSecretBytes) {
-      throw ConfigError(what + " is larger than 64 KiB; it should hold one secret");
-    }
+    if (content.size() > max_bytes) throw ConfigError(too_large(what, max_bytes));
+  }
+  return content;
+}
+
+std::string read_secret(const std::string& path) {
+  const std::string what = "secret file " + path;
+  std::string content;
+  try {
+    content = read_private_file(path, "secret file", kMaxSecretBytes);
+  } catch (const ConfigError& e) {
+    const std::string text = e.what();
+    if (text.find(" KiB") == std::string::npos) throw;
+    throw ConfigError(text + "; it should hold one secret");
   }
   while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) {
     content.pop_back();

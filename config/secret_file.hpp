@@ -6,12 +6,21 @@
 // line, at most 64 KiB. Reentrant; does file I/O.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace tlsrelay::config {
 
 // Returns the secret, or throws ConfigError whose message is the reason without a
 // position (the caller knows which key named the file).
 std::string read_secret(const std::string& path);
+
+// The one way we read a file that must be ours alone (secrets, the STARTTLS key): open it,
+// then check the descriptor we got (fstat: a regular file, no group or other permissions,
+// at most max_bytes), so that nothing can swap the file between a check and the open.
+// `kind` names it in the message ("key file"). Throws ConfigError without a position.
+std::string read_private_file(const std::string& path, std::string_view kind,
+                              std::size_t max_bytes);
 
 }  // namespace tlsrelay::config

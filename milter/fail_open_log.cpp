@@ -6,7 +6,7 @@ namespace tlsrelay::milter {
 
 FailOpenLog::FailOpenLog(Clock::duration interval) : interval_(interval) {}
 
-std::optional<std::string> FailOpenLog::record(std::string_view problem, Clock::time_point now) {
+std::optional<LogFields> FailOpenLog::record(std::string_view problem, Clock::time_point now) {
   std::lock_guard lock(mutex_);
   ++total_;
   ++since_line_;
@@ -14,20 +14,21 @@ std::optional<std::string> FailOpenLog::record(std::string_view problem, Clock::
   if (logged_once_ && now - last_line_ < interval_) return std::nullopt;
   logged_once_ = true;
   last_line_ = now;
-  std::string line = "event=fail-open reason=" + param_value(printable(problem, 200)) +
-                     " accepted_since_last_line=" + std::to_string(since_line_) +
-                     " fail_open_total=" + std::to_string(total_) + " action=accept";
+  LogFields line("fail-open");
+  line.add("reason", printable(problem, 200))
+      .add("accepted_since_last_line", since_line_)
+      .add("fail_open_total", total_)
+      .add("action", "accept");
   since_line_ = 0;
   return line;
 }
 
-std::optional<std::string> FailOpenLog::recovered(Clock::time_point now) {
+std::optional<LogFields> FailOpenLog::recovered(Clock::time_point now) {
   std::lock_guard lock(mutex_);
   if (!in_outage_) return std::nullopt;
   in_outage_ = false;
-  std::string line =
-      "event=status-recovered accepted_since_last_line=" + std::to_string(since_line_) +
-      " fail_open_total=" + std::to_string(total_);
+  LogFields line("status-recovered");
+  line.add("accepted_since_last_line", since_line_).add("fail_open_total", total_);
   since_line_ = 0;
   logged_once_ = false;  // the next outage is reported at once
   last_line_ = now;

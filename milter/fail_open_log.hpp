@@ -2,7 +2,7 @@
 // usable route status): the first one is logged at once, then at most one line per
 // interval carrying how many happened meanwhile; the return of the status is logged once.
 //
-// Produces log text; writing it is the caller's. Thread-safe: one mutex.
+// Produces log lines; writing them is the caller's. Thread-safe: one mutex.
 #pragma once
 
 #include <chrono>
@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/log.hpp"
+
 namespace tlsrelay::milter {
 
 class FailOpenLog {
@@ -20,9 +22,9 @@ class FailOpenLog {
   explicit FailOpenLog(Clock::duration interval = std::chrono::minutes(1));
 
   // One message accepted without status; a log line when one is due.
-  std::optional<std::string> record(std::string_view problem, Clock::time_point now);
+  std::optional<LogFields> record(std::string_view problem, Clock::time_point now);
   // A status was read; a log line when fail-open events came before it.
-  std::optional<std::string> recovered(Clock::time_point now);
+  std::optional<LogFields> recovered(Clock::time_point now);
   std::uint64_t total() const;
 
  private:

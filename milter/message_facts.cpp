@@ -3,18 +3,9 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/text.hpp"
+
 namespace tlsrelay::milter {
-
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-}  // namespace
 
 bool has_requiretls(const std::vector<std::string>& esmtp_params) {
   // RFC 8689 4.1: the keyword takes no value; RFC 5321 2.4: keywords are case-insensitive.

@@ -5,8 +5,8 @@
 
 #include <iostream>
 
+#include "common/log.hpp"
 #include "milter/header_text.hpp"
-#include "milter/log.hpp"
 #include "milter/milter_session.hpp"
 
 namespace tlsrelay::milter {
@@ -44,15 +44,17 @@ int run_milter(const config::MilterSettings& settings) {
     return 1;
   }
   std::cout << "listening " << socket << std::endl;
-  log_line("", "event=listening socket=" + param_value(socket) +
-                   " status_url=" + param_value(*settings.status_url) +
-                   " policy=" + std::string(config::to_string(settings.policy)) +
-                   " cache_ms=" + std::to_string(settings.cache.count()) +
-                   " timeout_ms=" + std::to_string(settings.timeout.count()));
+  log_line("", LogFields("listening")
+                   .add("socket", socket)
+                   .add("status_url", *settings.status_url)
+                   .add("policy", config::to_string(settings.policy))
+                   .add("cache_ms", static_cast<std::uint64_t>(settings.cache.count()))
+                   .add("timeout_ms", static_cast<std::uint64_t>(settings.timeout.count())));
   const int rc = smfi_main();
-  log_line("", "event=stopped messages=" + std::to_string(runtime.messages.load()) +
-                   " status_fetches=" + std::to_string(cache.fetches()) +
-                   " fail_open_total=" + std::to_string(fail_open.total()));
+  log_line("", LogFields("stopped")
+                   .add("messages", runtime.messages.load())
+                   .add("status_fetches", cache.fetches())
+                   .add("fail_open_total", fail_open.total()));
   set_milter_runtime(nullptr);
   return rc == MI_SUCCESS ? 0 : 1;
 }

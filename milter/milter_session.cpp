@@ -6,9 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "common/log.hpp"
+#include "common/text.hpp"
 #include "milter/decision.hpp"
 #include "milter/header_text.hpp"
-#include "milter/log.hpp"
 #include "milter/message_facts.hpp"
 
 namespace tlsrelay::milter {
@@ -34,13 +35,6 @@ struct Connection {
   std::string session;
   std::unique_ptr<Message> message;
 };
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 std::string macro(SMFICTX* ctx, const char* name) {
   const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
@@ -69,10 +63,12 @@ sfsistat guarded(SMFICTX* ctx, const char* stage, Fn&& fn) {
     return fn();
   } catch (const std::exception& e) {
     Connection* c = ctx ? connection(ctx) : nullptr;
-    log_line(c ? c->session : "", std::string("event=internal-error stage=") + stage + " error=" +
-                                      param_value(printable(e.what(), 200)) + " action=accept");
+    log_line(c ? c->session : "", LogFields("internal-error")
+                                      .add("stage", stage)
+                                      .add("error", printable(e.what(), 200))
+                                      .add("action", "accept"));
   } catch (...) {
-    log_line("", std::string("event=internal-error stage=") + stage + " action=accept");
+    log_line("", LogFields("internal-error").add("stage", stage).add("action", "accept"));
   }
   return SMFIS_CONTINUE;
 }
@@ -145,8 +141,9 @@ void remove_forged(SMFICTX* ctx, std::string_view name, int count, const std::st
   for (int i = count; i >= 1; --i) {
     if (smfi_chgheader(ctx, const_cast<char*>(std::string(name).c_str()), i, nullptr) !=
         MI_SUCCESS) {
-      log_line(session, "event=warning what=" + std::string(name) +
-                            " note=\"could not remove a copy the message arrived with\"");
+      log_line(session, LogFields("warning")
+                            .add("what", name)
+                            .add("note", "could not remove a copy the message arrived with"));
       return;
     }
   }
@@ -180,8 +177,8 @@ sfsistat on_eom(SMFICTX* ctx) {
       // The MTA did not grant quarantine: holding is impossible, so the mail stays with the
       // sender (4xx) rather than going on towards a failing route against the policy.
       log_line(c->session,
-               "event=warning note=\"quarantine not available from the MTA; "
-               "tempfail instead of hold\"");
+               LogFields("warning").add(
+                   "note", "quarantine not available from the MTA; tempfail instead of hold"));
       d.verdict = Verdict::Tempfail;
       d.reply_code = "451";
       d.reply_xcode = "4.7.5";
@@ -190,33 +187,35 @@ sfsistat on_eom(SMFICTX* ctx) {
     if (d.verdict == Verdict::Tempfail) {
       if (smfi_setreply(ctx, d.reply_code.data(), d.reply_xcode.data(), d.reply_text.data()) !=
           MI_SUCCESS) {
-        log_line(c->session,
-                 "event=warning note=\"smfi_setreply failed; the MTA answers its "
-                 "own 4xx\"");
+        log_line(c->session, LogFields("warning").add(
+                                 "note", "smfi_setreply failed; the MTA answers its own 4xx"));
       }
       answer = SMFIS_TEMPFAIL;
     } else {
       for (auto& h : d.headers) {
         if (smfi_addheader(ctx, h.name.data(), h.value.data()) != MI_SUCCESS) {
-          log_line(c->session, "event=warning what=" + h.name + " note=\"could not add\"");
+          log_line(c->session,
+                   LogFields("warning").add("what", h.name).add("note", "could not add"));
         }
       }
     }
-    std::string line = "event=message queue_id=" + (queue_id.empty() ? "-" : queue_id) +
-                       " verdict=" + std::string(to_string(d.verdict)) + " why=" + d.why;
+    LogFields line("message");
+    line.add("queue_id", queue_id.empty() ? "-" : queue_id)
+        .add("verdict", to_string(d.verdict))
+        .add("why", d.why);
     if (status.route) {
-      line += " route_state=" + std::string(to_string(status.route->state)) + " upstream=" +
-              param_value(status.route->upstream.empty() ? "-" : status.route->upstream);
-      if (status.route->failure_class) line += " class=" + *status.route->failure_class;
+      line.add("route_state", to_string(status.route->state))
+          .add("upstream", status.route->upstream.empty() ? "-" : status.route->upstream);
+      if (status.route->failure_class) line.add("class", *status.route->failure_class);
     } else {
-      line += " route_state=unavailable";
+      line.add("route_state", "unavailable");
     }
-    line += std::string(" requiretls=") + (m->facts.requiretls ? "yes" : "no");
+    line.add("requiretls", m->facts.requiretls ? "yes" : "no");
     // Postfix logs "milter triggers HOLD action" without the reason: it is kept here.
-    if (d.verdict == Verdict::Hold) line += " hold_reason=" + param_value(d.quarantine_reason);
-    if (m->facts.tls_required == TlsRequiredField::No) line += " tls_required=no";
+    if (d.verdict == Verdict::Hold) line.add("hold_reason", d.quarantine_reason);
+    if (m->facts.tls_required == TlsRequiredField::No) line.add("tls_required", "no");
     if (m->route_fields + m->inbound_fields > 0) {
-      line += " removed_forged=" + std::to_string(m->route_fields + m->inbound_fields);
+      line.add("removed_forged", static_cast<std::uint64_t>(m->route_fields + m->inbound_fields));
     }
     log_line(c->session, line);
     return answer;

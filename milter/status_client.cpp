@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 
+#include "common/unique_fd.hpp"
 #include "milter/route_status.hpp"
 
 namespace tlsrelay::milter {
@@ -21,20 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 namespace http = boost::beast::http;
-
-class Socket {
- public:
-  explicit Socket(int fd) : fd_(fd) {}
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 int ms_left(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -77,27 +64,27 @@ HttpResult http_get(const HttpTarget& t, std::chrono::milliseconds timeout) {
   }
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
 
-  std::unique_ptr<Socket> sock;
+  UniqueFd sock;
   std::string connect_problem = "no address";
-  for (addrinfo* a = addresses.get(); a && !sock; a = a->ai_next) {
-    auto s = std::make_unique<Socket>(
+  for (addrinfo* a = addresses.get(); a && !sock.valid(); a = a->ai_next) {
+    UniqueFd s(
         ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol));
-    if (s->fd() < 0) {
+    if (!s.valid()) {
       connect_problem = std::strerror(errno);
       continue;
     }
-    if (::connect(s->fd(), a->ai_addr, a->ai_addrlen) != 0) {
+    if (::connect(s.get(), a->ai_addr, a->ai_addrlen) != 0) {
       if (errno != EINPROGRESS) {
         connect_problem = std::strerror(errno);
         continue;
       }
-      if (!wait_for(s->fd(), POLLOUT, deadline)) {
+      if (!wait_for(s.get(), POLLOUT, deadline)) {
         connect_problem = "timed out";
         continue;
       }
       int err = 0;
       socklen_t len = sizeof err;
-      ::getsockopt(s->fd(), SOL_SOCKET, SO_ERROR, &err, &len);
+      ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0) {
         connect_problem = std::strerror(err);
         continue;
@@ -105,7 +92,7 @@ HttpResult http_get(const HttpTarget& t, std::chrono::milliseconds timeout) {
     }
     sock = std::move(s);
   }
-  if (!sock) return failure("connect " + where(t) + ": " + connect_problem);
+  if (!sock.valid()) return failure("connect " + where(t) + ": " + connect_problem);
 
   const std::string request = "GET " + t.target + " HTTP/1.1\r\nHost: " + where(t) +
                               "\r\nAccept: application/json\r\nUser-Agent: tlsrelay-milter\r\n"
@@ -113,11 +100,11 @@ HttpResult http_get(const HttpTarget& t, std::chrono::milliseconds timeout) {
   std::size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n =
-        ::send(sock->fd(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+        ::send(sock.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n > 0) {
       sent += static_cast<std::size_t>(n);
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (!wait_for(sock->fd(), POLLOUT, deadline)) return failure("send: timed out");
+      if (!wait_for(sock.get(), POLLOUT, deadline)) return failure("send: timed out");
     } else {
       return failure(std::string("send: ") + std::strerror(errno));
     }
@@ -130,10 +117,10 @@ HttpResult http_get(const HttpTarget& t, std::chrono::milliseconds timeout) {
   boost::beast::flat_buffer buffer;
   while (!parser.is_done()) {
     auto space = buffer.prepare(16 * 1024);
-    const ssize_t n = ::recv(sock->fd(), space.data(), space.size(), 0);
+    const ssize_t n = ::recv(sock.get(), space.data(), space.size(), 0);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) {
-        if (!wait_for(sock->fd(), POLLIN, deadline)) return failure("read: timed out");
+        if (!wait_for(sock.get(), POLLIN, deadline)) return failure("read: timed out");
         continue;
       }
       return failure(std::string("read: ") + std::strerror(errno));

@@ -4,6 +4,7 @@
 #include <optional>
 #include <sstream>
 
+#include "common/failure_class.hpp"
 #include "config/config_error.hpp"
 #include "config/loader.hpp"
 #include "config/policy_rules.hpp"
@@ -11,7 +12,6 @@
 #include "proxy/cli_args.hpp"
 #include "proxy/relay_config.hpp"
 #include "proxy/server_tls.hpp"
-#include "common/failure_class.hpp"
 
 namespace tlsrelay::proxy {
 

@@ -5,16 +5,10 @@
 #include <array>
 #include <set>
 
+#include "common/text.hpp"
+
 namespace tlsrelay::proxy {
 namespace {
-
-Reply reply(int code, std::string_view enhanced, std::string_view text) {
-  Reply r;
-  r.code = code;
-  r.enhanced = std::string(enhanced);
-  r.lines.push_back(std::string(enhanced) + " " + std::string(text));
-  return r;
-}
 
 bool is_alpha(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
@@ -41,16 +35,6 @@ std::string upper(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = to_upper(c);
   return out;
-}
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_upper(a[i]) != to_upper(b[i])) return false;
-  }
-  return true;
-}
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
@@ -189,7 +173,7 @@ ParseResult<std::string> validate_path(std::string_view text, PathRole role, boo
   const std::string_view enhanced = sender ? "5.1.7" : "5.1.3";
   const std::string what = sender ? "sender" : "recipient";
   auto bad = [&](std::string_view why) {
-    return reply(501, enhanced, "Bad " + what + " address syntax: " + std::string(why));
+    return make_reply(501, enhanced, "Bad " + what + " address syntax: " + std::string(why));
   };
   if (text.empty()) return std::string{};
   for (unsigned char c : text) {
@@ -199,7 +183,8 @@ ParseResult<std::string> validate_path(std::string_view text, PathRole role, boo
     // RFC 6531 3.5: non-ASCII addresses need the SMTPUTF8 parameter; refused with X.6.7,
     // on MAIL as 550 "mailbox unavailable", on RCPT as 553 "mailbox name not allowed".
     if (!smtputf8) {
-      return reply(sender ? 550 : 553, "5.6.7", "Non-ASCII " + what + " address requires SMTPUTF8");
+      return make_reply(sender ? 550 : 553, "5.6.7",
+                        "Non-ASCII " + what + " address requires SMTPUTF8");
     }
     if (!valid_utf8(text)) return bad("invalid UTF-8");
   }
@@ -312,21 +297,21 @@ std::optional<Reply> split_params(std::string_view text, std::vector<Param>& out
     Param p;
     p.keyword = token.substr(0, eq);
     if (p.keyword.empty() || !is_alnum(static_cast<unsigned char>(p.keyword.front()))) {
-      return reply(501, "5.5.4", "Bad parameter syntax: " + std::string(token));
+      return make_reply(501, "5.5.4", "Bad parameter syntax: " + std::string(token));
     }
     for (unsigned char c : p.keyword) {
       if (!is_alnum(c) && c != '-') {
-        return reply(501, "5.5.4", "Bad parameter syntax: " + std::string(token));
+        return make_reply(501, "5.5.4", "Bad parameter syntax: " + std::string(token));
       }
     }
     if (eq != std::string_view::npos) {
       p.value = token.substr(eq + 1);
       if (p.value->empty()) {
-        return reply(501, "5.5.4", "Bad parameter syntax: " + std::string(token));
+        return make_reply(501, "5.5.4", "Bad parameter syntax: " + std::string(token));
       }
       for (unsigned char c : *p.value) {
         if (c == '=' || is_ctl(c)) {
-          return reply(501, "5.5.4", "Bad parameter syntax: " + std::string(p.keyword));
+          return make_reply(501, "5.5.4", "Bad parameter syntax: " + std::string(p.keyword));
         }
       }
     }
@@ -339,17 +324,17 @@ std::optional<Reply> split_params(std::string_view text, std::vector<Param>& out
 std::optional<Reply> check_value_charset(const Param& p, bool smtputf8) {
   if (!p.value || !has_8bit(*p.value)) return std::nullopt;
   if (smtputf8 && valid_utf8(*p.value)) return std::nullopt;
-  return reply(501, "5.5.4", "Bad " + upper(p.keyword) + " parameter syntax");
+  return make_reply(501, "5.5.4", "Bad " + upper(p.keyword) + " parameter syntax");
 }
 
 std::optional<Reply> check_duplicate(std::set<std::string>& seen, const Param& p) {
   if (seen.insert(upper(p.keyword)).second) return std::nullopt;
-  return reply(501, "5.5.4", "Duplicate parameter: " + upper(p.keyword));
+  return make_reply(501, "5.5.4", "Duplicate parameter: " + upper(p.keyword));
 }
 
 Reply unsupported(const Param& p) {
   // RFC 5321 4.1.1.11: 555 for a MAIL or RCPT parameter that is not recognised.
-  return reply(555, "5.5.4", "Unsupported option: " + upper(p.keyword));
+  return make_reply(555, "5.5.4", "Unsupported option: " + upper(p.keyword));
 }
 
 // xtext whose decoded form has no control characters: ENVID and ORCPT reappear in DSNs
@@ -477,9 +462,9 @@ ParseResult<std::string> CommandReader::take() {
   std::string line = std::move(line_);
   reset();
   // RFC 5321 4.5.3.1.10: "500 Line too long".
-  if (too_long) return reply(500, "5.5.2", "Syntax error: line too long");
+  if (too_long) return make_reply(500, "5.5.2", "Syntax error: line too long");
   // RFC 5321 2.3.8; Postfix smtpd_forbid_bare_newline.
-  if (bare_lf) return reply(500, "5.5.2", "Syntax error: bare LF in command (RFC 5321 2.3.8)");
+  if (bare_lf) return make_reply(500, "5.5.2", "Syntax error: bare LF in command (RFC 5321 2.3.8)");
   return line;
 }
 
@@ -502,10 +487,10 @@ std::string_view to_string(Command::Verb verb) {
 
 ParseResult<Command> parse_command(std::string_view line) {
   if (line.find('\0') != std::string_view::npos) {
-    return reply(500, "5.5.2", "Syntax error: NUL in command");
+    return make_reply(500, "5.5.2", "Syntax error: NUL in command");
   }
   if (line.find_first_of("\r\n") != std::string_view::npos) {
-    return reply(500, "5.5.2", "Syntax error: bare CR or LF in command (RFC 5321 2.3.8)");
+    return make_reply(500, "5.5.2", "Syntax error: bare CR or LF in command (RFC 5321 2.3.8)");
   }
   // Lenient where Postfix is: spaces or tabs around the verb and the argument.
   line = trim(line);
@@ -555,7 +540,7 @@ ParseResult<PathAndParams> split_path_command(std::string_view arg, std::string_
 }  // namespace
 
 ParseResult<MailParams> parse_mail(std::string_view arg, const AddressLimits& limits) {
-  const Reply syntax = reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+  const Reply syntax = make_reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
   auto split = split_path_command(arg, "FROM:", syntax);
   if (auto* bad = std::get_if<Reply>(&split)) return *bad;
   const std::string_view path = std::get<PathAndParams>(split).path;
@@ -577,7 +562,7 @@ ParseResult<MailParams> parse_mail(std::string_view arg, const AddressLimits& li
       // RFC 1870 5: size-value = 1*20DIGIT.
       std::uint64_t n = 0;
       if (!p.value || !parse_u64(v, n)) {
-        return reply(501, "5.5.4", "Bad message size syntax");
+        return make_reply(501, "5.5.4", "Bad message size syntax");
       }
       out.size = n;
     } else if (iequals(p.keyword, "BODY")) {
@@ -588,27 +573,27 @@ ParseResult<MailParams> parse_mail(std::string_view arg, const AddressLimits& li
       } else if (iequals(v, "BINARYMIME")) {
         out.body = MailParams::Body::BinaryMime;
       } else {
-        return reply(501, "5.5.4", "Unknown BODY value");
+        return make_reply(501, "5.5.4", "Unknown BODY value");
       }
     } else if (iequals(p.keyword, "SMTPUTF8")) {
-      if (p.value) return reply(501, "5.5.4", "SMTPUTF8 takes no value");  // RFC 6531 3.4
+      if (p.value) return make_reply(501, "5.5.4", "SMTPUTF8 takes no value");  // RFC 6531 3.4
     } else if (iequals(p.keyword, "REQUIRETLS")) {
-      if (p.value) return reply(501, "5.5.4", "REQUIRETLS takes no value");  // RFC 8689 4.1
+      if (p.value) return make_reply(501, "5.5.4", "REQUIRETLS takes no value");  // RFC 8689 4.1
       out.requiretls = true;
     } else if (iequals(p.keyword, "RET")) {
       if (!iequals(v, "FULL") && !iequals(v, "HDRS")) {
-        return reply(501, "5.5.4", "Bad RET parameter syntax");
+        return make_reply(501, "5.5.4", "Bad RET parameter syntax");
       }
       out.ret = upper(v);
     } else if (iequals(p.keyword, "ENVID")) {
       if (!p.value || !is_clean_xtext(v)) {
-        return reply(501, "5.5.4", "Bad ENVID parameter syntax");
+        return make_reply(501, "5.5.4", "Bad ENVID parameter syntax");
       }
       out.envid = v;
     } else if (iequals(p.keyword, "AUTH")) {
       // RFC 4954 5: AUTH=<> or AUTH=xtext (the authenticated submitter's mailbox).
       if (!p.value || (v != "<>" && !is_clean_xtext(v))) {
-        return reply(501, "5.5.4", "Bad AUTH parameter syntax");
+        return make_reply(501, "5.5.4", "Bad AUTH parameter syntax");
       }
       out.auth = v;
     } else {
@@ -620,13 +605,13 @@ ParseResult<MailParams> parse_mail(std::string_view arg, const AddressLimits& li
 
 ParseResult<RcptParams> parse_rcpt(std::string_view arg, bool smtputf8,
                                    const AddressLimits& limits) {
-  const Reply syntax = reply(501, "5.5.4", "Syntax: RCPT TO:<address>");
+  const Reply syntax = make_reply(501, "5.5.4", "Syntax: RCPT TO:<address>");
   auto split = split_path_command(arg, "TO:", syntax);
   if (auto* bad = std::get_if<Reply>(&split)) return *bad;
   const std::string_view path = std::get<PathAndParams>(split).path;
   const std::vector<Param>& params = std::get<PathAndParams>(split).params;
   // RFC 5321 4.1.1.3: a forward-path is never null.
-  if (path.empty()) return reply(501, "5.1.3", "Bad recipient address syntax: null recipient");
+  if (path.empty()) return make_reply(501, "5.1.3", "Bad recipient address syntax: null recipient");
   auto path_result = validate_path(path, PathRole::Recipient, smtputf8, limits);
   if (auto* r = std::get_if<Reply>(&path_result)) return *r;
   RcptParams out;
@@ -639,11 +624,11 @@ ParseResult<RcptParams> parse_rcpt(std::string_view arg, bool smtputf8,
     const std::string v = p.value ? std::string(*p.value) : std::string{};
     if (iequals(p.keyword, "NOTIFY")) {
       if (!p.value || !valid_notify(v, out.notify)) {
-        return reply(501, "5.5.4", "Bad NOTIFY parameter syntax");
+        return make_reply(501, "5.5.4", "Bad NOTIFY parameter syntax");
       }
     } else if (iequals(p.keyword, "ORCPT")) {
       if (!p.value || !valid_orcpt(v, smtputf8)) {
-        return reply(501, "5.5.4", "Bad ORCPT parameter syntax");
+        return make_reply(501, "5.5.4", "Bad ORCPT parameter syntax");
       }
       out.orcpt = v;
     } else {
@@ -654,7 +639,7 @@ ParseResult<RcptParams> parse_rcpt(std::string_view arg, bool smtputf8,
 }
 
 ParseResult<BdatParams> parse_bdat(std::string_view arg) {
-  const Reply syntax = reply(501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
+  const Reply syntax = make_reply(501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
   arg = trim(arg);
   std::size_t end = 0;
   while (end < arg.size() && !is_wsp(arg[end])) ++end;
@@ -669,12 +654,12 @@ ParseResult<BdatParams> parse_bdat(std::string_view arg) {
 
 ParseResult<std::string> parse_ehlo(std::string_view arg) {
   arg = trim(arg);
-  if (arg.empty()) return reply(501, "5.5.4", "Syntax: EHLO hostname");
+  if (arg.empty()) return make_reply(501, "5.5.4", "Syntax: EHLO hostname");
   // Postfix reject_invalid_helo_hostname words it this way. RFC 6531 3.7.1 wants A-labels
   // here, but U-labels are tolerated when well-formed: refusing EHLO would stop all mail,
   // and nothing we send upstream depends on the client's name.
   if ((has_8bit(arg) && !valid_utf8(arg)) || !valid_domain(arg, true, true)) {
-    return reply(501, "5.5.2", "Invalid EHLO hostname");
+    return make_reply(501, "5.5.2", "Invalid EHLO hostname");
   }
   return std::string(arg);
 }

@@ -6,27 +6,19 @@
 namespace tlsrelay::proxy {
 namespace {
 
-Reply reply(int code, std::string_view enhanced, std::string_view text) {
-  Reply r;
-  r.code = code;
-  r.enhanced = std::string(enhanced);
-  r.lines.push_back(std::string(enhanced) + " " + std::string(text));
-  return r;
-}
-
 // 554 "Transaction failed" is the RFC 5321 4.3.2 answer to the final "." for a message
 // refused as a whole; 5.5.2 is the syntax of the transfer (Postfix uses it for bare LF,
 // with 521 because it hangs up; we keep the connection, having found the real end).
 Reply bare_reply() {
-  return reply(554, "5.5.2", "Message contains bare CR, bare LF or NUL (see RFC 5321 2.3.8)");
+  return make_reply(554, "5.5.2", "Message contains bare CR, bare LF or NUL (see RFC 5321 2.3.8)");
 }
 // RFC 5321 4.5.3.1.10 "500 Line too long".
 Reply too_long_reply() {
-  return reply(500, "5.5.0", "Line too long");
+  return make_reply(500, "5.5.0", "Line too long");
 }
 // RFC 1870 6.1; the text Postfix uses.
 Reply too_big_reply() {
-  return reply(552, "5.3.4", "Message size exceeds fixed limit");
+  return make_reply(552, "5.3.4", "Message size exceeds fixed limit");
 }
 
 bool is_line_octet(char c) {

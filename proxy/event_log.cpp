@@ -7,8 +7,8 @@
 #include <iostream>
 #include <stdexcept>
 
-#include "tls/attempt_record.hpp"
 #include "common/text.hpp"
+#include "tls/attempt_record.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -100,28 +100,6 @@ std::string EventLog::reopen() {
   if (file_) std::fclose(file_);
   file_ = fresh;
   return "";
-}
-
-LogFields& LogFields::add(std::string_view key, std::string_view value) {
-  if (!text_.empty()) text_ += ' ';
-  text_ += key;
-  text_ += '=';
-  text_ += log_value(value);
-  return *this;
-}
-
-LogFields& LogFields::add(std::string_view key, std::uint64_t number) {
-  return add(key, std::to_string(number));
-}
-
-void log_line(const std::string& session, const LogFields& fields) {
-  static std::mutex mutex;
-  std::string line = tls::iso8601_millis(std::chrono::system_clock::now()) + " tlsrelay[" +
-                     std::to_string(getpid()) +
-                     "]: " + (session.empty() ? std::string() : "session=" + session + " ") +
-                     fields.text() + "\n";
-  std::lock_guard lock(mutex);
-  std::cerr << line << std::flush;
 }
 
 }  // namespace tlsrelay::proxy

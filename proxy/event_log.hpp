@@ -1,6 +1,6 @@
 // The event log: one attempt record (JSON, ../shared/spec/interfaces.md) per line, appended
-// to [log] events ("-" for standard output, e.g. under systemd's journal), plus the
-// daemon's own key=value log lines on stderr.
+// to [log] events ("-" for standard output, e.g. under systemd's journal). The daemon's own
+// key=value lines on stderr are common/log.hpp.
 //
 // Never blocks the data path: record() only queues the line; a writer thread appends and
 // flushes it, so a slow disk delays the log, not the mail. The queue is bounded
@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+
+#include "common/log.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -53,22 +55,5 @@ class EventLog {
   bool is_stdout_ = false;
   std::thread writer_;
 };
-
-// One event's key=value pairs for log_line (STYLE.md "Logs"), built so that nothing from
-// outside can forge a pair: every value goes through log_value() (escaped, cut, and
-// quoted unless a plain token). Keys are ours, literal.
-class LogFields {
- public:
-  explicit LogFields(std::string_view event) { add("event", event); }
-  LogFields& add(std::string_view key, std::string_view value);
-  LogFields& add(std::string_view key, std::uint64_t number);
-  const std::string& text() const { return text_; }
-
- private:
-  std::string text_;
-};
-
-// One key=value line on stderr: "2026-11-29T10:00:00.123Z tlsrelay[pid]: session=ID ...".
-void log_line(const std::string& session, const LogFields& fields);
 
 }  // namespace tlsrelay::proxy

@@ -1,25 +1,14 @@
 #include "proxy/policy.hpp"
 
-#include "config/policy_rules.hpp"
 #include "common/text.hpp"
+#include "config/policy_rules.hpp"
 
 namespace tlsrelay::proxy {
-
 
 namespace {
 
 // RFC 5321 4.5.3.1.5: a reply line is at most 512 octets with its code and CRLF.
 constexpr std::size_t kMaxReplyText = 480;
-
-Reply one_line(int code, const std::string& enhanced, const std::string& text) {
-  Reply r;
-  r.code = code;
-  r.enhanced = enhanced;
-  std::string line = enhanced + " " + text;
-  if (line.size() > kMaxReplyText) line = line.substr(0, kMaxReplyText - 3) + "...";
-  r.lines.push_back(line);
-  return r;
-}
 
 }  // namespace
 
@@ -47,11 +36,11 @@ Reply deferral_reply(const tls::AttemptFacts& last, const tls::Verdict& v, int a
   std::string where = u.host;
   if (!last.network.address.empty()) where += "[" + last.network.address + "]";
   where += ":" + std::to_string(u.port);
-  std::string text = "tlsrelay: " + u.name + " " + where + " " +
-                     std::string(to_string(v.cls)) + ": " + v.hint + "; tried " +
-                     std::to_string(attempts) + (attempts == 1 ? " time" : " times") + " over " +
-                     std::to_string(upstreams) + (upstreams == 1 ? " upstream" : " upstreams");
-  return one_line(451, deferral_enhanced_code(v.cls), printable(text, kMaxReplyText));
+  std::string text = "tlsrelay: " + u.name + " " + where + " " + std::string(to_string(v.cls)) +
+                     ": " + v.hint + "; tried " + std::to_string(attempts) +
+                     (attempts == 1 ? " time" : " times") + " over " + std::to_string(upstreams) +
+                     (upstreams == 1 ? " upstream" : " upstreams");
+  return make_reply(451, deferral_enhanced_code(v.cls), printable(text, kMaxReplyText));
 }
 
 Reply rejection_reply(const Reply& deferral, const tls::Verdict& verdict) {
@@ -59,7 +48,7 @@ Reply rejection_reply(const Reply& deferral, const tls::Verdict& verdict) {
   const std::string enhanced = (group == "tls" || group == "certificate") ? "5.7.5" : "5.7.0";
   std::string text = deferral.lines.empty() ? std::string() : deferral.lines.front();
   text = text.substr(std::min(text.size(), deferral.enhanced.size() + 1));
-  return one_line(554, enhanced, text);
+  return make_reply(554, enhanced, text);
 }
 
 bool carries_requiretls(const tls::AttemptFacts& upstream, bool offers_requiretls,
@@ -70,14 +59,14 @@ bool carries_requiretls(const tls::AttemptFacts& upstream, bool offers_requiretl
 }
 
 Reply requiretls_reply(const std::string& upstream) {
-  return one_line(550, "5.7.30",
-                  "REQUIRETLS support required (tlsrelay: " + upstream +
-                      " does not offer REQUIRETLS with verified TLS)");
+  return make_reply(550, "5.7.30",
+                    "REQUIRETLS support required (tlsrelay: " + upstream +
+                        " does not offer REQUIRETLS with verified TLS)");
 }
 
 Reply extension_missing_reply(const std::string& upstream, const std::string& extension) {
   const bool utf8 = extension == "SMTPUTF8";
-  return one_line(
+  return make_reply(
       utf8 ? 553 : 554, utf8 ? "5.6.7" : "5.6.3",
       "tlsrelay: " + upstream + " does not support " + extension + ", which this message needs");
 }
@@ -93,8 +82,8 @@ Reply lost_upstream_reply(const std::string& upstream, const std::string& stage,
   // RFC 1047: after the final dot went out, only the reply was lost.
   what += stage == "end of DATA" ? "; the message may have been delivered, a duplicate is possible"
                                  : "; the message was not delivered, retry later";
-  return one_line(451, timeout ? "4.4.1" : "4.4.2",
-                  "tlsrelay: " + upstream + " " + std::string(to_string(lost)) + ": " + what);
+  return make_reply(451, timeout ? "4.4.1" : "4.4.2",
+                    "tlsrelay: " + upstream + " " + std::string(to_string(lost)) + ": " + what);
 }
 
 bool replay_allowed(const config::PolicySettings& policy, FailureClass lost) {
@@ -109,13 +98,13 @@ bool replay_allowed(const config::PolicySettings& policy, FailureClass lost) {
 Reply replay_failed_reply(const Reply& lost, const std::string& why) {
   std::string text = lost.lines.empty() ? std::string() : lost.lines.front();
   text = text.substr(std::min(text.size(), lost.enhanced.size() + 1));
-  return one_line(lost.code, lost.enhanced, text + "; replay: " + printable(why, 200));
+  return make_reply(lost.code, lost.enhanced, text + "; replay: " + printable(why, 200));
 }
 
 Reply unexpected_reply(const std::string& upstream, const std::string& stage, const Reply& got) {
-  return one_line(451, "4.5.0",
-                  "tlsrelay: " + upstream + " answered " + stage + " with \"" +
-                      printable(got.first_line(), 120) + "\"");
+  return make_reply(451, "4.5.0",
+                    "tlsrelay: " + upstream + " answered " + stage + " with \"" +
+                        printable(got.first_line(), 120) + "\"");
 }
 
 }  // namespace tlsrelay::proxy

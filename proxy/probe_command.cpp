@@ -13,6 +13,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "config/config_error.hpp"
+#include "config/secret_file.hpp"
 #include "proxy/cli_args.hpp"
 #include "proxy/probe_report.hpp"
 #include "tls/attempt_record.hpp"
@@ -45,28 +47,6 @@ std::string this_host_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
   return buf;
-}
-
-// A secret file must be ours alone: readable by group or others it may already be leaked,
-// and we refuse to use it rather than spread it further (Postfix does the same for its
-// lookup tables holding passwords).
-std::string read_secret_file(const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) {
-    throw UsageError("cannot read password file " + path + ": " + std::strerror(errno));
-  }
-  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-    throw UsageError("password file " + path +
-                     " is readable by group or others; chmod 600 it first");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("cannot read password file " + path + ": " + std::strerror(errno));
-  std::ostringstream s;
-  s << in.rdbuf();
-  std::string pw = s.str();
-  while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
-  if (pw.empty()) throw UsageError("password file " + path + " is empty");
-  return pw;
 }
 
 asio::awaitable<void> say_quit(tls::SmtpStream& stream) {
@@ -151,7 +131,12 @@ ProbeOptions parse(const std::vector<std::string>& args) {
     if (o.attempt.target.tls_mode == TlsMode::None) {
       throw UsageError("--auth-user needs TLS: credentials never travel in clear");
     }
-    o.attempt.credentials = tls::Credentials{*auth_user, read_secret_file(*auth_file)};
+    // The relay's own rules for a secret file (config/secret_file.hpp), read the same way.
+    try {
+      o.attempt.credentials = tls::Credentials{*auth_user, config::read_secret(*auth_file)};
+    } catch (const config::ConfigError& e) {
+      throw UsageError(std::string("--auth-password-file: ") + e.what());
+    }
   }
   return o;
 }

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <iomanip>
 
-#include "tls/openssl_names.hpp"
 #include "common/text.hpp"
+#include "tls/openssl_names.hpp"
 
 namespace tlsrelay::proxy {
 

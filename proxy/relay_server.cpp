@@ -48,10 +48,6 @@ std::string shown(const tcp::endpoint& e) {
                              : e.address().to_string() + ":" + std::to_string(e.port());
 }
 
-std::string reply_line(int code, const std::string& text) {
-  return std::to_string(code) + " " + text + "\r\n";
-}
-
 }  // namespace
 
 RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig> config,
@@ -247,18 +243,20 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     // Never an open relay: clients outside allow_clients are refused before any dialogue.
     std::string refusal;
     if (!allowed(peer.address())) {
-      refusal = reply_line(554, "5.7.1 <" + client + ">: Client host rejected: Access denied");
+      refusal = to_wire(
+          make_reply(554, "5.7.1", "<" + client + ">: Client host rejected: Access denied"));
       log_line("",
                LogFields("refused").add("client", client).add("reason", "not-in-allow_clients"));
       telemetry_->metrics().client_refused("not-allowed");
     } else if (!within_rate(client)) {
-      refusal = reply_line(421, "4.7.0 " + proxy.hostname + " Error: too many connections from " +
-                                    client + " in the last minute");
+      refusal = to_wire(make_reply(
+          421, "4.7.0",
+          proxy.hostname + " Error: too many connections from " + client + " in the last minute"));
       log_line("", LogFields("refused").add("client", client).add("reason", "connection-rate"));
       telemetry_->metrics().client_refused("connection-rate");
     } else if (per_client_[client] >= proxy.max_connections_per_client ||
                (sessions_.size() >= proxy.max_connections && !evict_one())) {
-      refusal = reply_line(421, "4.7.0 " + proxy.hostname + " Error: too many connections");
+      refusal = to_wire(make_reply(421, "4.7.0", proxy.hostname + " Error: too many connections"));
       log_line("", LogFields("refused").add("client", client).add("reason", "connection-limit"));
       telemetry_->metrics().client_refused("connection-limit");
     }

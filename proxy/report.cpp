@@ -1,5 +1,7 @@
 #include "proxy/report.hpp"
 
+#include "common/time_format.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -14,15 +16,6 @@ using nlohmann::ordered_json;
 std::string text_or(const json& j, const char* key, const std::string& fallback = "") {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
-}
-
-std::string iso(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace
@@ -90,8 +83,8 @@ LogSummary summarize(const std::vector<std::string>& lines, const ReportWindow& 
 }
 
 std::string summary_text(const LogSummary& s) {
-  std::string out = "tlsrelay report " + iso(s.window.from) + " .. " + iso(s.window.to) + ": " +
-                    std::to_string(s.records) + " attempts";
+  std::string out = "tlsrelay report " + iso8601_seconds(s.window.from) + " .. " +
+                    iso8601_seconds(s.window.to) + ": " + std::to_string(s.records) + " attempts";
   if (s.unreadable > 0) out += " (" + std::to_string(s.unreadable) + " unreadable lines skipped)";
   out += "\n";
   if (s.upstreams.empty()) out += "\nno attempts in this window\n";
@@ -160,8 +153,8 @@ ordered_json tlsrpt_report(const LogSummary& s, const TlsRptOptions& o) {
   }
   ordered_json report;
   report["organization-name"] = o.organization;
-  report["date-range"] = {{"start-datetime", iso(s.window.from)},
-                          {"end-datetime", iso(s.window.to - 1)}};
+  report["date-range"] = {{"start-datetime", iso8601_seconds(s.window.from)},
+                          {"end-datetime", iso8601_seconds(s.window.to - 1)}};
   report["contact-info"] = o.contact;
   report["report-id"] = o.report_id;
   ordered_json list = ordered_json::array();

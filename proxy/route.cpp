@@ -192,8 +192,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const RelayConfig> confi
         cur.why = "compat";
         moved = true;
       } else if (a.kind == K::Plaintext && u.allow_plaintext && !u.auth_user &&
-                 !request.require_tls && !cur.plaintext &&
-                 u.target.tls_mode != TlsMode::None) {
+                 !request.require_tls && !cur.plaintext && u.target.tls_mode != TlsMode::None) {
         // Never a silent downgrade: only where the upstream allows it, without credentials
         // (they never travel in clear), and never for a message that requires TLS.
         cur.plaintext = true;

@@ -4,17 +4,7 @@
 
 namespace tlsrelay::proxy {
 
-namespace {
-
-Reply make_reply(int code, std::string enhanced, std::string text) {
-  Reply r;
-  r.code = code;
-  r.enhanced = std::move(enhanced);
-  r.lines.push_back(r.enhanced.empty() ? std::move(text) : r.enhanced + " " + text);
-  return r;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string_view to_string(ServerFsm::State s) {
   switch (s) {

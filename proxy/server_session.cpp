@@ -4,6 +4,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/text.hpp"
 #include "proxy/data_reader.hpp"
 #include "proxy/data_writer.hpp"
 #include "proxy/limits.hpp"
@@ -12,7 +13,6 @@
 #include "proxy/trace_headers.hpp"
 #include "tls/attempt_record.hpp"
 #include "tls/errors.hpp"
-#include "common/text.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -27,14 +27,6 @@ constexpr std::size_t kDataFlushBytes = 64 * 1024;
 // For the last words to a client we are letting go (evicted, closing): an evicted slowloris
 // that does not read must not keep its slot for command_s.
 constexpr std::chrono::milliseconds kGoodbyeTimeout{5000};
-
-Reply simple(int code, const std::string& enhanced, const std::string& text) {
-  Reply r;
-  r.code = code;
-  r.enhanced = enhanced;
-  r.lines.push_back(enhanced.empty() ? text : enhanced + " " + text);
-  return r;
-}
 
 }  // namespace
 
@@ -90,14 +82,14 @@ asio::awaitable<void> ServerSession::run() {
   CommandReader commands(kMaxCommandLine);
   while (fsm_.state() != ServerFsm::State::Closed) {
     if (stopping_) {
-      const Reply bye = simple(
+      const Reply bye = make_reply(
           421, "4.3.2", config_->server.hostname + " Service shutting down, closing channel");
       (void)co_await send(bye);
       break;
     }
     if (evicted_) {
       log_line(id_, LogFields("evicted").add("client", peer_).add("reason", "connection-limit"));
-      const Reply bye = simple(
+      const Reply bye = make_reply(
           421, "4.7.0",
           config_->server.hostname + " Error: too many connections; closing the one idle longest");
       (void)co_await send(bye, kGoodbyeTimeout);
@@ -137,7 +129,7 @@ asio::awaitable<void> ServerSession::run() {
       if (stopping_) continue;  // the loop head says goodbye
       if (deadline_.expired()) {
         const Reply timeout =
-            simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
+            make_reply(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
         (void)co_await send(timeout);
       }
       break;
@@ -211,11 +203,11 @@ asio::awaitable<void> ServerSession::reset_upstream() {
 // it is still there.
 asio::awaitable<void> ServerSession::abandon_message(const char* why, std::uint64_t size) {
   co_await drop_upstream(false);
-  log_transaction(simple(421, "4.4.2", why), size);
+  log_transaction(make_reply(421, "4.4.2", why), size);
   end_transaction();
   if (deadline_.expired()) {
     const Reply timeout =
-        simple(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
+        make_reply(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
     (void)co_await send(timeout);
   }
 }
@@ -436,7 +428,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
     end_transaction();
     co_return co_await send(*refused);
   }
-  const Reply go_ahead = simple(354, "", "End data with <CR><LF>.<CR><LF>");
+  const Reply go_ahead = make_reply(354, "", "End data with <CR><LF>.<CR><LF>");
   if (!co_await send(go_ahead)) co_return false;
 
   DataReader reader(data_limits());
@@ -470,10 +462,10 @@ asio::awaitable<bool> ServerSession::relay_data() {
       // but not without bound: past twice max_message_size it is a client that will not
       // stop. Like an oversized BDAT: 421, and the connection closes.
       co_await drop_upstream(false);
-      const Reply too_big = simple(421, "4.3.4",
-                                   config_->server.hostname +
-                                       " Error: message size exceeds fixed limit; closing "
-                                       "the connection");
+      const Reply too_big = make_reply(421, "4.3.4",
+                                       config_->server.hostname +
+                                           " Error: message size exceeds fixed limit; closing "
+                                           "the connection");
       log_transaction(too_big, size);
       end_transaction();
       (void)co_await send(too_big, kGoodbyeTimeout);
@@ -576,7 +568,7 @@ asio::awaitable<bool> ServerSession::relay_bdat(const BdatParams& bdat) {
   }
   if (!bdat.last) {
     fsm_.bdat_chunk_done();
-    const Reply accepted = simple(250, "2.0.0", std::to_string(bdat.size) + " octets received");
+    const Reply accepted = make_reply(250, "2.0.0", std::to_string(bdat.size) + " octets received");
     co_return co_await send(accepted);
   }
   bdat_.reset();
@@ -610,7 +602,7 @@ asio::awaitable<void> ServerSession::abandon_bdat() {
   const std::uint64_t size = bdat_->reader.size();
   bdat_.reset();
   if (in_data) co_await drop_upstream(false);
-  log_transaction(simple(421, "4.4.2", "client abandoned BDAT transaction"), size);
+  log_transaction(make_reply(421, "4.4.2", "client abandoned BDAT transaction"), size);
 }
 
 // RFC 3207 4.2 and CVE-2011-0411: whatever the client sent after the STARTTLS line came in

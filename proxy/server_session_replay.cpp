@@ -6,11 +6,11 @@
 // (RFC 1047), and a replay would send it twice.
 #include <algorithm>
 
+#include "common/text.hpp"
 #include "proxy/command_parser.hpp"
 #include "proxy/limits.hpp"
 #include "proxy/policy.hpp"
 #include "proxy/server_session.hpp"
-#include "common/text.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -78,9 +78,8 @@ asio::awaitable<bool> ServerSession::flush_data(std::string& out, DataWriter& wr
   co_return false;
 }
 
-asio::awaitable<bool> ServerSession::replace_upstream(const std::string& stage,
-                                                      FailureClass lost, Reply& reply,
-                                                      bool in_data) {
+asio::awaitable<bool> ServerSession::replace_upstream(const std::string& stage, FailureClass lost,
+                                                      Reply& reply, bool in_data) {
   if (!upstream_) co_return false;
   const auto deadline = transaction_start_ + config_->settings.policy.deadline;
   const char* refused = nullptr;

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "config/config_error.hpp"
+#include "config/secret_file.hpp"
 #include "tls/client_context.hpp"
 
 namespace tlsrelay::proxy {
@@ -55,45 +56,12 @@ std::string openssl_error() {
   return text.empty() ? "unknown OpenSSL error" : text;
 }
 
+// A PEM private key, even RSA-16384 with its chain pasted in, is far below this.
+constexpr std::size_t kMaxKeyFileBytes = 1024 * 1024;
+
 struct CtxDeleter {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
 };
-
-// The key is checked on the file we opened (no stat-then-open race) and read from that
-// descriptor, like read_secret().
-std::string read_key_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    throw config::ConfigError("cannot open key file " + path + ": " + std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    throw config::ConfigError("cannot stat key file " + path + ": " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode))
-    throw config::ConfigError("key file " + path + " is not a regular file");
-  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    throw config::ConfigError("key file " + path + " is accessible by group or others (mode " +
-                              mode + "); chmod 600 it");
-  }
-  if (st.st_size > 1024 * 1024) throw config::ConfigError("key file " + path + " is too large");
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      throw config::ConfigError("cannot read key file " + path + ": " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  return text;
-}
 
 }  // namespace
 
@@ -119,7 +87,7 @@ std::shared_ptr<const ServerTls> ServerTls::load(const config::Settings& s) {
   }
   std::string key_text;
   try {
-    key_text = read_key_file(*s.proxy.tls_key);
+    key_text = config::read_private_file(*s.proxy.tls_key, "key file", kMaxKeyFileBytes);
   } catch (const config::ConfigError& e) {
     throw config::ConfigError(key_at + e.what());
   }

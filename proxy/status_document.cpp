@@ -1,4 +1,5 @@
 #include "proxy/status_document.hpp"
+#include "common/time_format.hpp"
 
 #include "tls/attempt_record.hpp"
 #include "tls/build_info.hpp"
@@ -9,13 +10,8 @@ namespace {
 
 using nlohmann::ordered_json;
 
-std::string rfc3339(SysClock::time_point t) {
-  return tls::iso8601_millis(std::chrono::time_point_cast<std::chrono::seconds>(t)).substr(0, 19) +
-         "Z";
-}
-
 ordered_json time_or_null(const std::optional<SysClock::time_point>& t) {
-  return t ? ordered_json(rfc3339(*t)) : ordered_json(nullptr);
+  return t ? ordered_json(iso8601_seconds(*t)) : ordered_json(nullptr);
 }
 
 ordered_json ratio_or_null(const WindowStats& w) {
@@ -27,8 +23,7 @@ void put_view(ordered_json& j, const HealthView& v) {
   j["state"] = to_string(v.state);
   j["class"] = v.cls ? ordered_json(std::string(to_string(*v.cls))) : ordered_json(nullptr);
   j["hint"] = v.cls ? ordered_json(v.hint) : ordered_json(nullptr);
-  j["meaning"] =
-      v.cls ? ordered_json(std::string(info(*v.cls).meaning)) : ordered_json(nullptr);
+  j["meaning"] = v.cls ? ordered_json(std::string(info(*v.cls).meaning)) : ordered_json(nullptr);
   j["since"] = time_or_null(v.since);
   j["last_attempt"] = time_or_null(v.last_attempt);
 }
@@ -59,8 +54,8 @@ ordered_json status_document(const RelayConfig& config, const Telemetry& telemet
   const RouteHealth& health = telemetry.health();
   ordered_json doc;
   doc["version"] = tls::kVersion;
-  doc["now"] = rfc3339(now);
-  doc["started"] = rfc3339(telemetry.started());
+  doc["now"] = iso8601_seconds(now);
+  doc["started"] = iso8601_seconds(telemetry.started());
 
   ordered_json upstreams = ordered_json::array();
   std::vector<HealthView> views;
@@ -147,7 +142,7 @@ ordered_json status_document(const RelayConfig& config, const Telemetry& telemet
 
 nlohmann::json timeline_document(const Telemetry& telemetry, SysClock::time_point now) {
   nlohmann::json doc;
-  doc["now"] = rfc3339(now);
+  doc["now"] = iso8601_seconds(now);
   nlohmann::json attempts = nlohmann::json::array();
   for (const TimelineEntry& e : telemetry.timeline()) {
     const auto& ci = info(e.cls);

@@ -1,7 +1,8 @@
 #include "proxy/trace_headers.hpp"
+#include "common/time_format.hpp"
 
-#include "tls/attempt_record.hpp"
 #include "common/text.hpp"
+#include "tls/attempt_record.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -21,10 +22,6 @@ bool is_field(std::string_view line) {
   if (i == 0) return false;
   while (i < line.size() && is_wsp(line[i])) ++i;
   return i < line.size() && line[i] == ':';
-}
-
-std::string iso_seconds(std::chrono::system_clock::time_point t) {
-  return tls::iso8601_millis(t).substr(0, 19) + "Z";
 }
 
 }  // namespace
@@ -60,7 +57,7 @@ std::vector<std::string> trace_fields(const tls::AttemptFacts& f,
             (failed.facts.network.address.empty() ? "-" : failed.facts.network.address) +
             "; class=" + std::string(to_string(failed.verdict.cls)) +
             "; phase=" + std::string(to_string(failed.verdict.phase)) +
-            "; time=" + iso_seconds(failed.facts.started)));
+            "; time=" + iso8601_seconds(failed.facts.started)));
   }
   return fields;
 }

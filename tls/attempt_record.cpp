@@ -1,5 +1,7 @@
 #include "tls/attempt_record.hpp"
 
+#include "common/time_format.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -49,17 +51,6 @@ json cert_json(const CertFacts& c) {
 }
 
 }  // namespace
-
-std::string iso8601_millis(std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
-  return buf;
-}
 
 json attempt_record(const AttemptFacts& f, const Verdict& v) {
   const ClassInfo& ci = info(v.cls);

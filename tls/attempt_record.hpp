@@ -14,9 +14,6 @@ namespace tlsrelay::tls {
 
 nlohmann::ordered_json attempt_record(const AttemptFacts& facts, const Verdict& verdict);
 
-// "2026-11-29T10:00:00.123Z"
-std::string iso8601_millis(std::chrono::system_clock::time_point t);
-
 // Where the runbook explains a class: "docs/failures.md#certificate-expired" (installed as
 // /usr/share/doc/tlsrelay/failures.md).
 std::string runbook_anchor(FailureClass c);

@@ -1,5 +1,7 @@
 #include "tls/cert_facts.hpp"
 
+#include "common/time_format.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -28,14 +30,6 @@ std::int64_t epoch_of(const ASN1_TIME* t) {
   return static_cast<std::int64_t>(timegm(&tm));
 }
 
-std::string iso8601(std::int64_t epoch) {
-  std::time_t tt = static_cast<std::time_t>(epoch);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::vector<std::string> san_of(X509* cert) {
   std::vector<std::string> out;
@@ -97,8 +91,8 @@ CertFacts cert_facts(X509* cert) {
   c.issuer = name_text(X509_get_issuer_name(cert));
   c.not_before_epoch = epoch_of(X509_get0_notBefore(cert));
   c.not_after_epoch = epoch_of(X509_get0_notAfter(cert));
-  c.not_before = iso8601(c.not_before_epoch);
-  c.not_after = iso8601(c.not_after_epoch);
+  c.not_before = iso8601_seconds(c.not_before_epoch);
+  c.not_after = iso8601_seconds(c.not_after_epoch);
   c.san = san_of(cert);
   c.key = key_text(cert, &c.key_bits);
   c.signature = OBJ_nid2ln(X509_get_signature_nid(cert));

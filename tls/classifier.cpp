@@ -1,5 +1,7 @@
 #include "tls/classifier.hpp"
 
+#include "common/time_format.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -28,14 +30,6 @@ std::string where(const AttemptFacts& f) {
   return s + ":" + std::to_string(f.upstream.port);
 }
 
-std::string utc_date(std::int64_t epoch) {
-  std::time_t t = static_cast<std::time_t>(epoch);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
 
 bool contains(const std::vector<int>& v, int x) {
   return std::find(v.begin(), v.end(), x) != v.end();
@@ -645,8 +639,8 @@ const CertFacts* cert_of(const AttemptFacts& f, const VerifyError& e, CertFacts&
   storage.issuer = e.issuer;
   storage.not_before_epoch = e.not_before_epoch;
   storage.not_after_epoch = e.not_after_epoch;
-  storage.not_before = utc_date(e.not_before_epoch);
-  storage.not_after = utc_date(e.not_after_epoch);
+  storage.not_before = utc_readable(e.not_before_epoch);
+  storage.not_after = utc_readable(e.not_after_epoch);
   storage.self_signed = e.self_signed;
   storage.key = e.key;
   storage.signature = e.signature;
@@ -664,8 +658,8 @@ std::string name_at(const CertFacts* c, int depth) {
 // certificate of a verified chain, the trust anchor included, outside its validity.
 std::optional<std::string> clock_is_wrong(const AttemptFacts& f, int error) {
   if (f.clock_now > 0 && f.build_epoch > 0 && f.clock_now < f.build_epoch) {
-    return "our clock reads " + utc_date(f.clock_now) + ", before this program was built (" +
-           utc_date(f.build_epoch) + ")";
+    return "our clock reads " + utc_readable(f.clock_now) + ", before this program was built (" +
+           utc_readable(f.build_epoch) + ")";
   }
   if (f.certificate.verified_chain_length >= 2) {
     std::vector<bool> bad(static_cast<std::size_t>(f.certificate.verified_chain_length), false);
@@ -677,7 +671,7 @@ std::optional<std::string> clock_is_wrong(const AttemptFacts& f, int error) {
     if (std::all_of(bad.begin(), bad.end(), [](bool b) { return b; })) {
       return "every certificate of the chain, the trust anchor included, is " +
              std::string(error == X509_V_ERR_CERT_HAS_EXPIRED ? "expired" : "not yet valid") +
-             " by our clock (" + utc_date(f.clock_now) + ")";
+             " by our clock (" + utc_readable(f.clock_now) + ")";
     }
   }
   return std::nullopt;
@@ -774,18 +768,18 @@ Verdict classify_certificate(const AttemptFacts& f) {
       return make(CertificateExpired, Phase::Certificate,
                   detail + (c ? "; notAfter " + c->not_after : std::string()),
                   (e.depth == 0 ? "the certificate for " + f.upstream.host + " expired " +
-                                      (c ? utc_date(c->not_after_epoch) : std::string("")) +
+                                      (c ? utc_readable(c->not_after_epoch) : std::string("")) +
                                       "; the server's operator must renew it"
                                 : name_at(c, e.depth) + " expired " +
-                                      (c ? utc_date(c->not_after_epoch) : std::string("")) +
+                                      (c ? utc_readable(c->not_after_epoch) : std::string("")) +
                                       "; the server must send a current intermediate"));
     case CertificateNotYetValid:
       return make(CertificateNotYetValid, Phase::Certificate,
                   detail + (c ? "; notBefore " + c->not_before : std::string()) + "; our clock " +
-                      utc_date(f.clock_now),
+                      utc_readable(f.clock_now),
                   name_at(c, e.depth) + " is valid only from " +
-                      (c ? utc_date(c->not_before_epoch) : std::string("later")) +
-                      " and our clock (" + utc_date(f.clock_now) +
+                      (c ? utc_readable(c->not_before_epoch) : std::string("later")) +
+                      " and our clock (" + utc_readable(f.clock_now) +
                       ") looks right: the server installed it too early");
     case CertificateHostMismatch: {
       const CertFacts* leaf = cert_at(f, 0);

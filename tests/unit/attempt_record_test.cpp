@@ -2,6 +2,7 @@
 // absent facts, peer bytes escaped, secrets absent.
 #include <catch2/catch.hpp>
 
+#include "common/time_format.hpp"
 #include "tls/attempt_record.hpp"
 
 using namespace tlsrelay;
