@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tlsrelay {
 
@@ -21,6 +23,12 @@ class LogFields {
  private:
   std::string text_;
 };
+
+// The pairs of a line's key=value text (what LogFields::text() wrote, or a whole log line
+// from its first key on), in order; a quoted value loses its quotes, and a backslash in it
+// takes the next character as it is (so text without control characters reads back as it
+// was given). For readers of our own logs; a word without "=" ends the reading.
+std::vector<std::pair<std::string, std::string>> parse_log_fields(std::string_view text);
 
 // The program name in every line ("tlsrelay" unless set, once, at start-up).
 void set_log_program(std::string_view name);

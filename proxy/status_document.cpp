@@ -35,18 +35,6 @@ void put_windows(ordered_json& j, const HealthView& v) {
   j["attempts_1h"] = v.last_1h.attempts;
 }
 
-std::string_view tls_mode_name(TlsMode m) {
-  switch (m) {
-    case TlsMode::Starttls:
-      return "starttls";
-    case TlsMode::Implicit:
-      return "implicit";
-    case TlsMode::None:
-      return "none";
-  }
-  return "none";
-}
-
 }  // namespace
 
 ordered_json status_document(const RelayConfig& config, const Telemetry& telemetry,
@@ -67,7 +55,7 @@ ordered_json status_document(const RelayConfig& config, const Telemetry& telemet
     j["name"] = name;
     j["host"] = u.target.host;
     j["port"] = u.target.port;
-    j["tls"] = tls_mode_name(u.target.tls_mode);
+    j["tls"] = to_string(u.target.tls_mode);
     put_view(j, v);
     put_windows(j, v);
     ordered_json addresses = ordered_json::array();

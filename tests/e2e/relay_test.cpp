@@ -25,12 +25,13 @@
 #include <map>
 #include <sstream>
 
+#include "common/log.hpp"
+#include "common/text.hpp"
 #include "tests/e2e/fixture.hpp"
 #include "tests/e2e/smtp_client.hpp"
 #include "tls/classifier.hpp"
 #include "tls/client_context.hpp"
 #include "tls/connector.hpp"
-#include "common/text.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::e2e;
@@ -274,8 +275,8 @@ TEST_CASE("SMTP smuggling: no fake end of data reaches the upstream, DATA or BDA
       // Split at every offset from just before the fake terminator to just after it.
       for (std::size_t split = at == 0 ? 0 : at - 1; split <= at + variant.size() + 1; ++split) {
         const bool bdat = split % 2 == 1;  // every other try as one BDAT LAST chunk
-        INFO("variant " << tlsrelay::printable(variant, 40) << " " << placement
-                        << ", split at " << split << (bdat ? ", BDAT" : ", DATA"));
+        INFO("variant " << tlsrelay::printable(variant, 40) << " " << placement << ", split at "
+                        << split << (bdat ? ", BDAT" : ", DATA"));
         SmtpClient c(relay.port());
         REQUIRE(SmtpClient::code(c.reply()) == 220);
         REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
@@ -1169,6 +1170,15 @@ Upstream anonymous_prone(const std::string& name, unsigned short port, const std
 }
 const std::string kAnonymousRule =
     "[policy.rules]\n\"tls-no-shared-cipher\" = [\"compat\", \"defer\"]\n";
+
+// Greeting, EHLO, MAIL, RCPT and DATA, each accepted: the client may send message data.
+void open_data(SmtpClient& c) {
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+}
 
 std::string secret_file_with(const TempDir& dir, const std::string& name,
                              const std::string& secret) {
@@ -2226,11 +2236,7 @@ TEST_CASE("normalize: a line of only NUL cannot end the header section upstream"
   Server peer(peer_argv({"--capture", capture}));
   Relay relay({peer_upstream("primary", peer.port())}, "bare_newlines = \"normalize\"\n");
   SmtpClient c(relay.port());
-  REQUIRE(SmtpClient::code(c.reply()) == 220);
-  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  open_data(c);
   c.send(std::string("Subject: z\r\n\0\r\nX-Hidden: 1\r\n\r\nbody\r\n.\r\n", 39));
   const std::string r = c.reply();
   CHECK(r.rfind("554 5.5.2", 0) == 0);
@@ -2254,27 +2260,12 @@ TEST_CASE("the journal line cannot be forged from a reply or an address", "[rela
   const auto at = log.find("event=transaction");
   const std::string line = log.substr(at, log.find('\n', at) - at);
   INFO(line);
-  // Read as key=value pairs (quoted values with \" and \\ escapes): every key once, ours.
+  // Read as key=value pairs (common/log.hpp): every key once, ours.
   std::map<std::string, std::string> pairs;
   std::vector<std::string> keys;
-  for (std::size_t i = 0; i < line.size();) {
-    const std::size_t eq = line.find('=', i);
-    REQUIRE(eq != std::string::npos);
-    const std::string key = line.substr(i, eq - i);
-    std::string value;
-    std::size_t j = eq + 1;
-    if (j < line.size() && line[j] == '"') {
-      for (++j; j < line.size() && line[j] != '"'; ++j) {
-        if (line[j] == '\\' && j + 1 < line.size()) ++j;
-        value += line[j];
-      }
-      ++j;
-    } else {
-      while (j < line.size() && line[j] != ' ') value += line[j++];
-    }
+  for (auto& [key, value] : tlsrelay::parse_log_fields(line)) {
     keys.push_back(key);
     pairs[key] = value;
-    i = j + 1;
   }
   CHECK(keys == std::vector<std::string>{"event", "txn", "client", "from", "rcpts", "size",
                                          "upstream", "client_tls", "reply", "ms"});
@@ -2386,11 +2377,7 @@ TEST_CASE("a refused DATA is not read without bound: past twice the limit, 421",
   Server peer(peer_argv({"--capture", capture}));
   Relay relay({peer_upstream("primary", peer.port())}, "max_message_size = 1000\n");
   SmtpClient c(relay.port());
-  REQUIRE(SmtpClient::code(c.reply()) == 220);
-  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  open_data(c);
   const std::string line(98, 'x');
   for (int i = 0; i < 25; ++i) c.send(line + "\r\n");  // 2,500 octets, no end
   const std::string r = c.reply();
@@ -2403,11 +2390,7 @@ TEST_CASE("a refused DATA within twice the limit still gets its 552 in step", "[
   Server peer(peer_argv({}));
   Relay relay({peer_upstream("primary", peer.port())}, "max_message_size = 1000\n");
   SmtpClient c(relay.port());
-  REQUIRE(SmtpClient::code(c.reply()) == 220);
-  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  open_data(c);
   for (int i = 0; i < 15; ++i) c.send(std::string(98, 'x') + "\r\n");  // 1,500 octets
   c.send(".\r\n");
   CHECK(c.reply().rfind("552 5.3.4", 0) == 0);

@@ -2,10 +2,10 @@
 // never become part of a field we write, and the client's fields never pass as ours.
 #include <catch2/catch.hpp>
 
-#include "proxy/event_log.hpp"
+#include "common/log.hpp"
+#include "common/text.hpp"
 #include "proxy/policy.hpp"
 #include "proxy/trace_headers.hpp"
-#include "common/text.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;
@@ -178,25 +178,7 @@ TEST_CASE("a log line from hostile values parses back into the same keys", "[log
   const std::string from = "<\"a\\\" class=ok\"@x>";
   const std::string reply = "250 2.0.0 ok\" class=ok upstream=evil ms=\"1";
   const std::string text = LogFields("transaction").add("from", from).add("reply", reply).text();
-  // A key=value reader: values either bare, or quoted with \" and \\ escapes.
-  std::vector<std::pair<std::string, std::string>> pairs;
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t eq = text.find('=', i);
-    REQUIRE(eq != std::string::npos);
-    std::string key = text.substr(i, eq - i), value;
-    std::size_t j = eq + 1;
-    if (j < text.size() && text[j] == '"') {
-      for (++j; j < text.size() && text[j] != '"'; ++j) {
-        if (text[j] == '\\' && j + 1 < text.size()) ++j;
-        value += text[j];
-      }
-      ++j;
-    } else {
-      while (j < text.size() && text[j] != ' ') value += text[j++];
-    }
-    pairs.emplace_back(key, value);
-    i = j + 1;
-  }
+  const auto pairs = parse_log_fields(text);
   INFO(text);
   REQUIRE(pairs.size() == 3);
   CHECK(pairs[0] == std::make_pair(std::string("event"), std::string("transaction")));
