@@ -4,6 +4,7 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,10 @@ std::string log_value(std::string_view text, std::size_t max = 512);
 // "30 s", "1.5 s", "250 ms".
 std::string format_seconds(double seconds);
 bool iequals(std::string_view a, std::string_view b);
+// Without leading and trailing spaces and tabs (SMTP's WSP).
+std::string_view trim_wsp(std::string_view s);
+// A decimal number of at most 20 digits that fits 64 bits; nothing else (no sign, no space).
+bool parse_u64(std::string_view digits, std::uint64_t& out);
 bool istarts_with(std::string_view s, std::string_view prefix);
 // A TLS record header: content type 20..24, then major version 3.
 bool looks_like_tls_record(std::string_view bytes);

@@ -914,7 +914,7 @@ bool same_host_name(std::string_view a, std::string_view b) {
 }
 
 // The milter reads the relay's /status with the URL's host in Host; a name the relay does
-// not take as its own would be refused (proxy/http_host.hpp) and the milter would fail open
+// not take as its own would be refused (proxy/status/http_host.hpp) and the milter would fail open
 // for every message. Only when this file also configures the relay's HTTP server.
 void check_status_host(TableReader& r, const MilterSettings& m, const HttpSettings& http) {
   if (!http.listen || !m.status_url || parse_ip_address(m.status_host)) return;

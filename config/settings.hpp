@@ -12,9 +12,9 @@
 #include <optional>
 #include <string>
 
-#include "common/modes.hpp"
 #include <string_view>
 #include <vector>
+#include "common/modes.hpp"
 
 #include "config/cidr.hpp"
 #include "config/config_error.hpp"

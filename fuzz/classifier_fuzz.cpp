@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/policy.hpp"
+#include "proxy/policy/policy.hpp"
 #include "tls/attempt_record.hpp"
 #include "tls/classifier.hpp"
 #include "common/smtp_reply.hpp"

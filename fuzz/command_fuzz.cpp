@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/command_parser.hpp"
+#include "proxy/server/command_parser.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/data_reader.hpp"
-#include "proxy/data_writer.hpp"
+#include "proxy/server/data_reader.hpp"
+#include "proxy/server/data_writer.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;

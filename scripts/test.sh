@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 echo "== clang-format check"
-files=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find tls proxy config milter tests -name '*.[ch]pp')
+files=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find common tls proxy config milter tests -name '*.[ch]pp')
 clang-format --dry-run -Werror $files
 
 echo "== build (RelWithDebInfo)"

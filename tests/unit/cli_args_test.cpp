@@ -1,7 +1,7 @@
 // HOST[:PORT] and numbers on the command line, including the IPv6 forms.
 #include <catch2/catch.hpp>
 
-#include "proxy/cli_args.hpp"
+#include "proxy/cli/cli_args.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;

@@ -8,7 +8,7 @@
 #include <tuple>
 #include <vector>
 
-#include "proxy/command_parser.hpp"
+#include "proxy/server/command_parser.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;

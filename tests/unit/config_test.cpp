@@ -14,7 +14,7 @@
 #include "config/loader.hpp"
 #include "config/policy_rules.hpp"
 #include "config/secret_file.hpp"
-#include "proxy/check_config_command.hpp"
+#include "proxy/cli/check_config_command.hpp"
 #include "common/failure_class.hpp"
 
 using namespace tlsrelay;

@@ -12,9 +12,9 @@
 #include <tuple>
 #include <vector>
 
-#include "proxy/command_parser.hpp"
-#include "proxy/data_reader.hpp"
-#include "proxy/data_writer.hpp"
+#include "proxy/server/command_parser.hpp"
+#include "proxy/server/data_reader.hpp"
+#include "proxy/server/data_writer.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;

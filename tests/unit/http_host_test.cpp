@@ -1,8 +1,8 @@
-// The Host rule of the relay's HTTP server (proxy/http_host.hpp): only names that are ours
+// The Host rule of the relay's HTTP server (proxy/status/http_host.hpp): only names that are ours
 // are answered, the defence against DNS rebinding. Table-driven, pure.
 #include <catch2/catch.hpp>
 
-#include "proxy/http_host.hpp"
+#include "proxy/status/http_host.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;

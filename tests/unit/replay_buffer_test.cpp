@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "proxy/replay_buffer.hpp"
+#include "proxy/server/replay_buffer.hpp"
 
 using tlsrelay::proxy::ReplayBuffer;
 

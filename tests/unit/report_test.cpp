@@ -2,7 +2,7 @@
 // checked field by field against RFC 8460 section 4.4.
 #include <catch2/catch.hpp>
 
-#include "proxy/report.hpp"
+#include "proxy/status/report.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;

@@ -3,10 +3,10 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "proxy/metrics.hpp"
-#include "proxy/route_health.hpp"
-#include "proxy/status_document.hpp"
-#include "proxy/telemetry.hpp"
+#include "proxy/status/metrics.hpp"
+#include "proxy/upstream/route_health.hpp"
+#include "proxy/status/status_document.hpp"
+#include "proxy/status/telemetry.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;
@@ -169,8 +169,8 @@ AttemptOutcome fresh_answer(std::size_t i, std::string upstream = "primary") {
   return o;
 }
 
-RelayConfig one_upstream_config() {
-  RelayConfig c;
+Routes one_upstream_config() {
+  Routes c;
   UpstreamConfig u;
   u.target.name = "primary";
   u.target.host = "smtp.example.net";
@@ -195,7 +195,7 @@ std::size_t lines_starting(const std::string& text, const std::string& prefix) {
 
 TEST_CASE("10,000 rotating addresses: bounded entries, /status and /metrics series",
           "[route-health][bounded]") {
-  const RelayConfig config = one_upstream_config();
+  const Routes config = one_upstream_config();
   Telemetry telemetry("", 30s);
   RouteHealth& h = telemetry.health();
   Metrics metrics;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/policy.hpp"
+#include "proxy/policy/policy.hpp"
 #include "common/failure_class.hpp"
 
 using namespace tlsrelay;
@@ -163,7 +163,7 @@ TEST_CASE("each runbook section has its four parts and agrees with the table",
     if (c->id == FailureClass::Ok) {
       CHECK(meta.at("Reply") == "none");
     } else {
-      // The deferral the local MTA sees: the same code proxy/policy.cpp sends.
+      // The deferral the local MTA sees: the same code proxy/policy/policy.cpp sends.
       const std::string reply = "451 " + tlsrelay::proxy::deferral_enhanced_code(c->id);
       CHECK(meta.at("Reply") == reply);
       CHECK(s.body.find(reply + " tlsrelay: ") != std::string::npos);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 
-#include "proxy/server_fsm.hpp"
+#include "proxy/server/server_fsm.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;

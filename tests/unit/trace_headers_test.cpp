@@ -4,8 +4,8 @@
 
 #include "common/log.hpp"
 #include "common/text.hpp"
-#include "proxy/policy.hpp"
-#include "proxy/trace_headers.hpp"
+#include "proxy/policy/policy.hpp"
+#include "proxy/server/trace_headers.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;

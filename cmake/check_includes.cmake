@@ -1,0 +1,27 @@
+# Run as `cmake -DROOM=dir -DALLOWED="a/;b/" -DSTAMP=file -P check_includes.cmake`: fails
+# when a source or header in ROOM includes one of ours ("dir/file.hpp") from a folder that
+# is not in ALLOWED (the room itself always is). System and third-party headers (<...>) are
+# not ours and are not checked. docs/architecture.md draws the allowed dependencies.
+file(GLOB files "${SOURCE_ROOT}/${ROOM}/*.cpp" "${SOURCE_ROOT}/${ROOM}/*.hpp")
+set(problems "")
+foreach(f IN LISTS files)
+  file(STRINGS "${f}" lines REGEX "^#include \"")
+  foreach(line IN LISTS lines)
+    string(REGEX REPLACE "^#include \"([^\"]+)\".*" "\\1" inc "${line}")
+    set(ok FALSE)
+    foreach(prefix IN LISTS ALLOWED ITEMS "${ROOM}/")
+      string(FIND "${inc}" "${prefix}" at)
+      if(at EQUAL 0)
+        set(ok TRUE)
+      endif()
+    endforeach()
+    if(NOT ok)
+      file(RELATIVE_PATH shown "${SOURCE_ROOT}" "${f}")
+      string(APPEND problems "\n  ${shown} includes \"${inc}\": ${ROOM}/ may use only ${ALLOWED}")
+    endif()
+  endforeach()
+endforeach()
+if(problems)
+  message(FATAL_ERROR "a wrong-way include (docs/architecture.md):${problems}")
+endif()
+file(WRITE "${STAMP}" "ok\n")

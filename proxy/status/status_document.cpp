@@ -1,0 +1,146 @@
+#include "proxy/status/status_document.hpp"
+#include "common/time_format.hpp"
+
+#include "tls/attempt_record.hpp"
+#include "tls/build_info.hpp"
+
+namespace tlsrelay::proxy {
+
+namespace {
+
+using nlohmann::ordered_json;
+
+ordered_json time_or_null(const std::optional<SysClock::time_point>& t) {
+  return t ? ordered_json(iso8601_seconds(*t)) : ordered_json(nullptr);
+}
+
+ordered_json ratio_or_null(const WindowStats& w) {
+  auto r = w.ratio();
+  return r ? ordered_json(*r) : ordered_json(nullptr);
+}
+
+void put_view(ordered_json& j, const HealthView& v) {
+  j["state"] = to_string(v.state);
+  j["class"] = v.cls ? ordered_json(std::string(to_string(*v.cls))) : ordered_json(nullptr);
+  j["hint"] = v.cls ? ordered_json(v.hint) : ordered_json(nullptr);
+  j["meaning"] = v.cls ? ordered_json(std::string(info(*v.cls).meaning)) : ordered_json(nullptr);
+  j["since"] = time_or_null(v.since);
+  j["last_attempt"] = time_or_null(v.last_attempt);
+}
+
+void put_windows(ordered_json& j, const HealthView& v) {
+  j["success_ratio_5m"] = ratio_or_null(v.last_5m);
+  j["success_ratio_1h"] = ratio_or_null(v.last_1h);
+  j["attempts_5m"] = v.last_5m.attempts;
+  j["attempts_1h"] = v.last_1h.attempts;
+}
+
+}  // namespace
+
+ordered_json status_document(const Routes& config, const Telemetry& telemetry,
+                             SysClock::time_point now) {
+  const RouteHealth& health = telemetry.health();
+  ordered_json doc;
+  doc["version"] = tls::kVersion;
+  doc["now"] = iso8601_seconds(now);
+  doc["started"] = iso8601_seconds(telemetry.started());
+
+  ordered_json upstreams = ordered_json::array();
+  std::vector<HealthView> views;
+  for (const UpstreamConfig& u : config.upstreams) {
+    const std::string& name = u.target.name;
+    HealthView v = health.upstream(name, now);
+    views.push_back(v);
+    ordered_json j;
+    j["name"] = name;
+    j["host"] = u.target.host;
+    j["port"] = u.target.port;
+    j["tls"] = to_string(u.target.tls_mode);
+    put_view(j, v);
+    put_windows(j, v);
+    ordered_json addresses = ordered_json::array();
+    for (const std::string& a : health.addresses_of(name, now)) {
+      HealthView av = health.address(name, a, now);
+      ordered_json aj;
+      aj["address"] = a.empty() ? ordered_json(nullptr) : ordered_json(a);
+      aj["port"] = u.target.port;
+      put_view(aj, av);
+      aj["held_down_until"] = time_or_null(av.held_down_until);
+      aj["consecutive_failures"] = av.consecutive_failures;
+      put_windows(aj, av);
+      addresses.push_back(std::move(aj));
+    }
+    j["addresses"] = std::move(addresses);
+    upstreams.push_back(std::move(j));
+  }
+
+  // The route: what the next message meets (docs/status-api.md "route").
+  ordered_json route;
+  std::size_t chosen = 0;
+  bool all_failing = !views.empty();
+  bool any_attempt = false;
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    if (views[i].state != Health::Unknown) any_attempt = true;
+    if (views[i].state != Health::Failing) all_failing = false;
+  }
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    if (views[i].state != Health::Failing) {
+      chosen = i;
+      break;
+    }
+  }
+  Health state = Health::Degraded;
+  if (views.empty() || !any_attempt) {
+    state = Health::Unknown;
+  } else if (all_failing) {
+    state = Health::Failing;
+  } else if (chosen == 0 && views[0].state == Health::Healthy) {
+    state = Health::Healthy;
+  }
+  route["state"] = to_string(state);
+  route["upstream"] =
+      views.empty() ? ordered_json(nullptr) : ordered_json(config.upstreams[chosen].target.name);
+  if (state == Health::Healthy || state == Health::Unknown || views.empty()) {
+    route["class"] = nullptr;
+    route["hint"] = nullptr;
+    route["meaning"] = nullptr;
+    route["since"] = nullptr;
+  } else {
+    // The reason mail does not take its normal path: the first upstream's trouble, or (when
+    // the first one is fine but the route is still not healthy) the chosen upstream's.
+    const HealthView& why = views[0].state != Health::Healthy ? views[0] : views[chosen];
+    route["class"] =
+        why.cls ? ordered_json(std::string(to_string(*why.cls))) : ordered_json(nullptr);
+    route["hint"] = why.cls ? ordered_json(why.hint) : ordered_json(nullptr);
+    route["meaning"] =
+        why.cls ? ordered_json(std::string(info(*why.cls).meaning)) : ordered_json(nullptr);
+    route["since"] = time_or_null(why.since);
+  }
+  std::optional<bool> verified;
+  if (!views.empty()) verified = health.last_verified_tls(config.upstreams[chosen].target.name);
+  route["verified_tls"] = verified ? ordered_json(*verified) : ordered_json(nullptr);
+  doc["route"] = std::move(route);
+  doc["upstreams"] = std::move(upstreams);
+
+  ordered_json recent = ordered_json::array();
+  for (const auto& r : telemetry.recent()) recent.push_back(r);
+  doc["recent"] = std::move(recent);
+  return doc;
+}
+
+nlohmann::json timeline_document(const Telemetry& telemetry, SysClock::time_point now) {
+  nlohmann::json doc;
+  doc["now"] = iso8601_seconds(now);
+  nlohmann::json attempts = nlohmann::json::array();
+  for (const TimelineEntry& e : telemetry.timeline()) {
+    const auto& ci = info(e.cls);
+    attempts.push_back({{"age_s", std::chrono::duration<double>(now - e.at).count()},
+                        {"upstream", e.upstream},
+                        {"class", ci.name},
+                        {"group", ci.group.empty() ? std::string_view("ok") : ci.group}});
+  }
+  doc["attempts"] = std::move(attempts);
+  return doc;
+}
+
+}  // namespace tlsrelay::proxy

@@ -1,0 +1,25 @@
+// Where the upstream side reports each attempt, and where it reads route health from: the
+// relay's telemetry (status/telemetry.hpp) implements it, so that upstream/ does not
+// depend on status/ (the dependency goes the other way: status/ reads route health).
+//
+// Used on the relay's single thread.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "proxy/upstream/route_health.hpp"
+#include "tls/attempt.hpp"
+#include "tls/classifier.hpp"
+
+namespace tlsrelay::proxy {
+
+class AttemptSink {
+ public:
+  virtual ~AttemptSink() = default;
+  // One upstream attempt, with its record (already carrying the transaction id).
+  virtual void attempt(const tls::AttemptFacts& facts, const tls::Verdict& verdict,
+                       const nlohmann::ordered_json& record) = 0;
+  virtual const RouteHealth& health() const = 0;
+};
+
+}  // namespace tlsrelay::proxy

@@ -1,0 +1,67 @@
+// Idle upstream connections kept for the next transaction, whichever client session it
+// comes from: a pool per upstream with an idle time-out ([proxy] idle_upstream_s), a cap
+// ([proxy] pool_size_per_upstream) and a limit on a connection's age ([proxy]
+// reuse_time_limit_s, like Postfix's smtp_connection_reuse_time_limit: the upstream's
+// certificate was verified when the connection opened, never since). Only connections opened with
+// the upstream's normal profile (verified TLS, or tls = "none" by config) are kept: a compat or
+// plaintext fallback is a per-message decision of the policy and is never reused behind its back.
+//
+// A connection comes back only after RSET was answered 250, so it is clean and was alive a
+// moment ago; if it died since, the session reconnects transparently (server_session.cpp).
+// Single-threaded: used on the relay's io_context.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "proxy/upstream/routes.hpp"
+#include "proxy/upstream/upstream_session.hpp"
+
+namespace tlsrelay::proxy {
+
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(boost::asio::io_context& io);
+
+  // An idle connection to `upstream` opened under this very config (a reload empties the
+  // pool's use), or null.
+  std::unique_ptr<UpstreamSession> take(const std::string& upstream, const Routes* routes);
+  // Keeps a clean, reusable connection, or closes it (QUIT) when reuse is off or the
+  // upstream's pool is full.
+  void give(std::unique_ptr<UpstreamSession> session, std::shared_ptr<const Routes> routes);
+  // Closes a connection no one may use again (QUIT, then the TLS close), in the background:
+  // the session that lets it go does not wait for a slow upstream.
+  void retire(std::unique_ptr<UpstreamSession> session) { close(std::move(session)); }
+  // Closes every idle connection (reload); shutdown() also stops keeping new ones.
+  void clear();
+  void shutdown() {
+    closed_ = true;
+    clear();
+  }
+  std::size_t size() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Idle {
+    std::unique_ptr<UpstreamSession> session;
+    std::shared_ptr<const Routes> config;
+    Clock::time_point since;
+  };
+  static bool still_usable(const Idle& idle, Clock::time_point now);
+  void close(std::unique_ptr<UpstreamSession> session);
+  void sweep();
+  void arm();
+
+  boost::asio::io_context& io_;
+  std::map<std::string, std::deque<Idle>> idle_;  // newest at the back
+  boost::asio::steady_timer sweeper_;
+  bool armed_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace tlsrelay::proxy
