@@ -50,6 +50,11 @@ enum class FailureClass {
   LocalConfig,
 };
 
+// What a policy rule may name instead of single classes ([policy.rules] "network" = ...).
+enum class FailureGroup { None, Dns, Network, Smtp, Starttls, Tls, Certificate, Auth, Local };
+std::string_view to_string(FailureGroup g);  // "" for None (ok has no group)
+std::optional<FailureGroup> group_from_string(std::string_view name);
+
 // Where the fix lives.
 enum class Fault { None, Local, Network, Remote };
 
@@ -60,7 +65,7 @@ enum class Transience { Never, Always, ByReply };
 struct ClassInfo {
   FailureClass id;
   std::string_view name;     // the public id, e.g. "certificate-expired"
-  std::string_view group;    // "" for ok
+  FailureGroup group;        // None for ok
   std::string_view rfc8460;  // "" when it is not a TLS-RPT failure
   Transience transience;
   Fault fault;
@@ -75,7 +80,7 @@ const ClassInfo& info(FailureClass c);
 std::string_view to_string(FailureClass c);
 std::string_view to_string(Fault f);
 std::optional<FailureClass> class_from_string(std::string_view name);
-bool is_group_name(std::string_view name);
+bool is_group_name(std::string_view name);  // group_from_string() names a group
 
 // Phases of one attempt, in order. Their names are the public phase ids.
 enum class Phase {

@@ -668,7 +668,8 @@ std::vector<std::string> rule_keys() {
   for (auto* c = all_classes_begin(); c != all_classes_end(); ++c) {
     if (c->id == FailureClass::Ok) continue;
     keys.emplace_back(c->name);
-    if (std::find(keys.begin(), keys.end(), c->group) == keys.end()) keys.emplace_back(c->group);
+    const std::string group(to_string(c->group));
+    if (std::find(keys.begin(), keys.end(), group) == keys.end()) keys.emplace_back(group);
   }
   return keys;
 }

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/policy/policy.hpp"
+#include "proxy/policy/replies.hpp"
 #include "tls/attempt_record.hpp"
 #include "tls/classifier.hpp"
 #include "common/smtp_reply.hpp"

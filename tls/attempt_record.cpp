@@ -79,7 +79,7 @@ json attempt_record(const AttemptFacts& f, const Verdict& v) {
   json rec;
   rec["time"] = iso8601_millis(f.started);
   rec["class"] = std::string(ci.name);
-  rec["group"] = str_or_null(ci.group);
+  rec["group"] = str_or_null(to_string(ci.group));
   rec["phase"] = ok ? json(nullptr) : str_or_null(to_string(v.phase));
   rec["rfc8460"] = str_or_null(ci.rfc8460);
   rec["transient"] = v.transient;

@@ -123,7 +123,7 @@ std::string explain_policy(const config::PolicySettings& policy) {
   std::ostringstream o;
   for (auto* c = all_classes_begin(); c != all_classes_end(); ++c) {
     if (c->id == FailureClass::Ok) continue;
-    const auto rule = config::effective_rule(policy, c->name, c->group);
+    const auto rule = config::effective_rule(policy, c->name, to_string(c->group));
     o << c->name << " -> " << config::to_string(rule.actions) << " (from "
       << (rule.builtin ? "built-in rule \"" : "rule \"") << rule.source << "\")\n";
   }

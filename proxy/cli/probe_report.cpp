@@ -117,7 +117,7 @@ void print_probe_report(std::ostream& out, const AttemptFacts& f, const Verdict&
     out << s.green("Verdict: ok") << "  " << v.detail << "\n";
     return;
   }
-  out << s.red("Verdict: " + std::string(ci.name)) << "  (group " << ci.group << ", phase "
+  out << s.red("Verdict: " + std::string(ci.name)) << "  (group " << to_string(ci.group) << ", phase "
       << to_string(v.phase) << ", fault " << to_string(ci.fault) << ", "
       << (v.transient ? "transient" : "permanent") << ")\n";
   out << "  detail: " << v.detail << "\n";

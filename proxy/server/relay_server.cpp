@@ -15,6 +15,7 @@
 
 #include "config/loader.hpp"
 #include "config/secret_file.hpp"
+#include "proxy/policy/replies.hpp"
 #include "proxy/status/status_routes.hpp"
 
 namespace tlsrelay::proxy {
@@ -249,20 +250,17 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     // Never an open relay: clients outside allow_clients are refused before any dialogue.
     std::string refusal;
     if (!allowed(peer.address())) {
-      refusal = to_wire(
-          make_reply(554, "5.7.1", "<" + client + ">: Client host rejected: Access denied"));
+      refusal = to_wire(client_refused_reply(client));
       log_line("",
                LogFields("refused").add("client", client).add("reason", "not-in-allow_clients"));
       telemetry_->metrics().client_refused("not-allowed");
     } else if (!within_rate(client)) {
-      refusal = to_wire(make_reply(
-          421, "4.7.0",
-          proxy.hostname + " Error: too many connections from " + client + " in the last minute"));
+      refusal = to_wire(connection_rate_reply(proxy.hostname, client));
       log_line("", LogFields("refused").add("client", client).add("reason", "connection-rate"));
       telemetry_->metrics().client_refused("connection-rate");
     } else if (per_client_[client] >= proxy.max_connections_per_client ||
                (sessions_.size() >= proxy.max_connections && !evict_one())) {
-      refusal = to_wire(make_reply(421, "4.7.0", proxy.hostname + " Error: too many connections"));
+      refusal = to_wire(connection_limit_reply(proxy.hostname));
       log_line("", LogFields("refused").add("client", client).add("reason", "connection-limit"));
       telemetry_->metrics().client_refused("connection-limit");
     }

@@ -2,6 +2,8 @@
 
 #include <cassert>
 
+#include "proxy/policy/replies.hpp"
+
 namespace tlsrelay::proxy {
 
 namespace {}  // namespace
@@ -225,10 +227,7 @@ ServerFsm::Action ServerFsm::on_bdat(std::string_view arg, bool in_transaction) 
   const std::uint64_t before = state_ == State::Chunking ? bdat_announced_ : 0;
   const std::uint64_t max = opt_.max_message_size;
   if (bdat.size > max || (in_transaction && before > max - bdat.size)) {
-    return close_with(
-        reply(421, "4.3.4",
-              opt_.hostname + " Error: message size exceeds fixed limit; closing the connection")
-            .reply);
+    return close_with(too_big_closing_reply(opt_.hostname));
   }
   if (!in_transaction) return discard(bdat.size, error(503, "5.5.1", "Error: need MAIL command"));
   if (state_ == State::MailGiven) {

@@ -6,6 +6,7 @@
 
 #include "common/text.hpp"
 #include "proxy/policy/policy.hpp"
+#include "proxy/policy/replies.hpp"
 #include "proxy/server/data_reader.hpp"
 #include "proxy/server/data_writer.hpp"
 #include "proxy/server/limits.hpp"
@@ -82,16 +83,13 @@ asio::awaitable<void> ServerSession::run() {
   CommandReader commands(kMaxCommandLine);
   while (fsm_.state() != ServerFsm::State::Closed) {
     if (stopping_) {
-      const Reply bye = make_reply(
-          421, "4.3.2", config_->server.hostname + " Service shutting down, closing channel");
+      const Reply bye = shutting_down_reply(config_->server.hostname);
       (void)co_await send(bye);
       break;
     }
     if (evicted_) {
       log_line(id_, LogFields("evicted").add("client", peer_).add("reason", "connection-limit"));
-      const Reply bye = make_reply(
-          421, "4.7.0",
-          config_->server.hostname + " Error: too many connections; closing the one idle longest");
+      const Reply bye = evicted_reply(config_->server.hostname);
       (void)co_await send(bye, kGoodbyeTimeout);
       break;
     }
@@ -128,8 +126,7 @@ asio::awaitable<void> ServerSession::run() {
     if (lost) {
       if (stopping_) continue;  // the loop head says goodbye
       if (deadline_.expired()) {
-        const Reply timeout =
-            make_reply(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
+        const Reply timeout = client_timeout_reply(config_->server.hostname);
         (void)co_await send(timeout);
       }
       break;
@@ -203,11 +200,10 @@ asio::awaitable<void> ServerSession::reset_upstream() {
 // it is still there.
 asio::awaitable<void> ServerSession::abandon_message(const char* why, std::uint64_t size) {
   co_await drop_upstream(false);
-  log_transaction(make_reply(421, "4.4.2", why), size);
+  log_transaction(abandoned_reply(why), size);
   end_transaction();
   if (deadline_.expired()) {
-    const Reply timeout =
-        make_reply(421, "4.4.2", config_->server.hostname + " Error: timeout exceeded");
+    const Reply timeout = client_timeout_reply(config_->server.hostname);
     (void)co_await send(timeout);
   }
 }
@@ -428,7 +424,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
     end_transaction();
     co_return co_await send(*refused);
   }
-  const Reply go_ahead = make_reply(354, "", "End data with <CR><LF>.<CR><LF>");
+  const Reply go_ahead = go_ahead_reply();
   if (!co_await send(go_ahead)) co_return false;
 
   DataReader reader(data_limits());
@@ -462,10 +458,7 @@ asio::awaitable<bool> ServerSession::relay_data() {
       // but not without bound: past twice max_message_size it is a client that will not
       // stop. Like an oversized BDAT: 421, and the connection closes.
       co_await drop_upstream(false);
-      const Reply too_big = make_reply(421, "4.3.4",
-                                       config_->server.hostname +
-                                           " Error: message size exceeds fixed limit; closing "
-                                           "the connection");
+      const Reply too_big = too_big_closing_reply(config_->server.hostname);
       log_transaction(too_big, size);
       end_transaction();
       (void)co_await send(too_big, kGoodbyeTimeout);
@@ -568,7 +561,7 @@ asio::awaitable<bool> ServerSession::relay_bdat(const BdatParams& bdat) {
   }
   if (!bdat.last) {
     fsm_.bdat_chunk_done();
-    const Reply accepted = make_reply(250, "2.0.0", std::to_string(bdat.size) + " octets received");
+    const Reply accepted = chunk_accepted_reply(bdat.size);
     co_return co_await send(accepted);
   }
   bdat_.reset();
@@ -602,7 +595,7 @@ asio::awaitable<void> ServerSession::abandon_bdat() {
   const std::uint64_t size = bdat_->reader.size();
   bdat_.reset();
   if (in_data) co_await drop_upstream(false);
-  log_transaction(make_reply(421, "4.4.2", "client abandoned BDAT transaction"), size);
+  log_transaction(abandoned_reply("client abandoned BDAT transaction"), size);
 }
 
 // RFC 3207 4.2 and CVE-2011-0411: whatever the client sent after the STARTTLS line came in

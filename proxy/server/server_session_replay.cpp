@@ -8,6 +8,7 @@
 
 #include "common/text.hpp"
 #include "proxy/policy/policy.hpp"
+#include "proxy/policy/replies.hpp"
 #include "proxy/server/command_parser.hpp"
 #include "proxy/server/limits.hpp"
 #include "proxy/server/server_session.hpp"

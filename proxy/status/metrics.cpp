@@ -103,7 +103,7 @@ void Metrics::Histogram::observe(double seconds) {
 void Metrics::attempt(const tls::AttemptFacts& facts, const tls::Verdict& verdict) {
   const auto& ci = info(verdict.cls);
   const std::string upstream = facts.upstream.name;
-  ++attempts_[{upstream, std::string(ci.name), std::string(ci.group),
+  ++attempts_[{upstream, std::string(ci.name), std::string(to_string(ci.group)),
                std::string(to_string(verdict.phase))}];
   const auto& t = facts.timings;
   const std::pair<const char*, const std::optional<double>*> phases[] = {

@@ -137,7 +137,7 @@ nlohmann::json timeline_document(const Telemetry& telemetry, SysClock::time_poin
     attempts.push_back({{"age_s", std::chrono::duration<double>(now - e.at).count()},
                         {"upstream", e.upstream},
                         {"class", ci.name},
-                        {"group", ci.group.empty() ? std::string_view("ok") : ci.group}});
+                        {"group", ci.group == FailureGroup::None ? std::string_view("ok") : to_string(ci.group)}});
   }
   doc["attempts"] = std::move(attempts);
   return doc;

@@ -10,6 +10,7 @@
 #include "config/policy_rules.hpp"
 #include "config/secret_file.hpp"
 #include "proxy/policy/policy.hpp"
+#include "proxy/policy/replies.hpp"
 #include "tls/attempt_record.hpp"
 
 namespace tlsrelay::proxy {
@@ -164,7 +165,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> config,
 
     // The first action of the class's rule that still applies decides what comes next.
     const auto& ci = info(verdict.cls);
-    const auto rule = config::effective_rule(policy, ci.name, ci.group);
+    const auto rule = config::effective_rule(policy, ci.name, to_string(ci.group));
     bool moved = false;
     for (const config::Action& a : rule.actions) {
       using K = config::ActionKind;
@@ -211,9 +212,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> config,
   }
 
   if (result.failures.empty()) {
-    result.failure_reply.code = 451;
-    result.failure_reply.enhanced = "4.3.5";
-    result.failure_reply.lines = {"4.3.5 tlsrelay: no upstream is configured"};
+    result.failure_reply = no_upstream_reply();
   } else {
     const auto& last = result.failures.back();
     result.failure_reply = deferral_reply(last.facts, last.verdict, attempts,

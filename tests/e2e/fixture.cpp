@@ -133,7 +133,7 @@ void require_complete_record(const nlohmann::json& r) {
   REQUIRE(cls.has_value());
   const ClassInfo& ci = info(*cls);
   auto str_or_null = [](std::string_view s) { return s.empty() ? json(nullptr) : json(s); };
-  CHECK(r["group"] == str_or_null(ci.group));
+  CHECK(r["group"] == str_or_null(to_string(ci.group)));
   CHECK(r["rfc8460"] == str_or_null(ci.rfc8460));
   CHECK(r["fault"] == str_or_null(to_string(ci.fault)));
   if (*cls != FailureClass::Ok) {

@@ -650,9 +650,9 @@ TEST_CASE("effective_rule: class beats group beats default, built-ins fill gaps"
 
 TEST_CASE("built-in rules never retry a STARTTLS injection", "[config][policy]") {
   for (auto* c = tlsrelay::all_classes_begin(); c != tlsrelay::all_classes_end(); ++c) {
-    if (c->group != "starttls") continue;
+    if (c->group != tlsrelay::FailureGroup::Starttls) continue;
     INFO(c->name);
-    for (const Action& a : effective_rule(PolicySettings{}, c->name, c->group).actions) {
+    for (const Action& a : effective_rule(PolicySettings{}, c->name, to_string(c->group)).actions) {
       CHECK(a.kind != ActionKind::Retry);
     }
   }

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/policy/policy.hpp"
+#include "proxy/policy/replies.hpp"
 #include "common/failure_class.hpp"
 
 using namespace tlsrelay;
@@ -152,7 +152,7 @@ TEST_CASE("each runbook section has its four parts and agrees with the table",
 
     const auto meta = metadata(s.body);
     REQUIRE(meta.count("Group") == 1);
-    CHECK(meta.at("Group") == dash(c->group));
+    CHECK(meta.at("Group") == dash(to_string(c->group)));
     REQUIRE(meta.count("Fault") == 1);
     CHECK(meta.at("Fault") == dash(to_string(c->fault)));
     REQUIRE(meta.count("TLS-RPT") == 1);
