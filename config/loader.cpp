@@ -17,363 +17,16 @@
 #include <sstream>
 
 #include "common/failure_class.hpp"
+#include "config/loader_sections.hpp"
 #include "config/policy_rules.hpp"
+#include "config/toml_reader.hpp"
 
 namespace tlsrelay::config {
 namespace {
 
+using namespace detail;
+
 using namespace std::chrono_literals;
-
-// ---------------------------------------------------------------------------------------
-// Reporting
-
-struct Problem {
-  int line;
-  int column;
-  std::string text;
-};
-
-// Collects every problem so that one run of check-config shows them all.
-class Problems {
- public:
-  explicit Problems(std::string file) : file_(std::move(file)) {}
-  const std::string& file() const { return file_; }
-
-  void add(const toml::source_region& where, std::string text) {
-    problems_.push_back({static_cast<int>(where.begin.line), static_cast<int>(where.begin.column),
-                         std::move(text)});
-  }
-  SourceLocation location(const toml::source_region& where) const {
-    return {file_, static_cast<int>(where.begin.line), static_cast<int>(where.begin.column)};
-  }
-  void throw_if_any() {
-    if (problems_.empty()) return;
-    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
-      return a.line != b.line ? a.line < b.line : a.column < b.column;
-    });
-    std::vector<std::string> lines;
-    for (const auto& p : problems_) {
-      lines.push_back(file_ + ":" + std::to_string(p.line) + ":" + std::to_string(p.column) + ": " +
-                      p.text);
-    }
-    throw ConfigError(std::move(lines));
-  }
-
- private:
-  std::string file_;
-  std::vector<Problem> problems_;
-};
-
-// ---------------------------------------------------------------------------------------
-// Text helpers for messages
-
-// A value as the user wrote it, quoted, with control characters made visible.
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s.substr(0, 80)) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > 80) out += "...";
-  return out + "\"";
-}
-
-std::string type_name(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a floating-point number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
-// "\"a\", \"b\" or \"c\""
-std::string alternatives(std::initializer_list<std::string_view> names) {
-  std::string out;
-  std::size_t i = 0;
-  for (auto n : names) {
-    if (i > 0) out += (i + 1 == names.size()) ? " or " : ", ";
-    out += quote(n);
-    ++i;
-  }
-  return out;
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-// " (did you mean \"x\"?)" for a near miss, else "".
-std::string suggestion(std::string_view wrong, const std::vector<std::string>& known) {
-  std::string best;
-  std::size_t best_d = 3;  // at most two edits away
-  for (const auto& k : known) {
-    const std::size_t d = edit_distance(wrong, k);
-    if (d < best_d) {
-      best_d = d;
-      best = k;
-    }
-  }
-  return best.empty() ? "" : " (did you mean " + quote(best) + "?)";
-}
-
-bool is_host_name(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  if (s.back() == '.') s.remove_suffix(1);
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    auto dot = s.find('.', start);
-    if (dot == std::string_view::npos) dot = s.size();
-    const auto label = s.substr(start, dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
-    }
-    for (char c : label) {
-      const bool ok =
-          (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-      if (!ok) return false;
-    }
-    start = dot + 1;
-  }
-  return true;
-}
-
-bool is_upstream_name(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.';
-  });
-}
-
-bool is_tls_version(std::string_view v) {
-  return v == "1.0" || v == "1.1" || v == "1.2" || v == "1.3";
-}
-
-std::string this_host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
-// ---------------------------------------------------------------------------------------
-// Reading one table
-
-// Typed access to one TOML table. Every key asked for is "known"; finish() reports the
-// rest as unknown keys. A getter that finds a wrong type or value records the problem and
-// returns nothing, so the default stays and loading goes on to find further problems.
-class TableReader {
- public:
-  // `context` names the table in messages: "[proxy]", "[[upstream]]", "" for the top level.
-  TableReader(const toml::table& table, std::string context, Problems& problems)
-      : table_(table), context_(std::move(context)), problems_(problems) {}
-
-  const toml::table& table() const { return table_; }
-  const std::string& context() const { return context_; }
-  Problems& problems() { return problems_; }
-
-  // "[proxy] listen", or "listen" at the top level.
-  std::string name(std::string_view key) const {
-    return context_.empty() ? std::string(key) : context_ + " " + std::string(key);
-  }
-
-  const toml::node* get(std::string_view key) {
-    known_.emplace_back(key);
-    return table_.get(key);
-  }
-
-  // Where the key itself is written (for problems about the key, not its value).
-  toml::source_region key_region(std::string_view key) const {
-    for (auto&& [k, v] : table_) {
-      if (k.str() == key) return k.source();
-    }
-    return table_.source();
-  }
-
-  void problem(const toml::node& at, std::string text) { problems_.add(at.source(), text); }
-
-  void wrong_type(std::string_view key, const toml::node& n, std::string_view expected) {
-    problem(n, name(key) + " must be " + std::string(expected) + ", not " + type_name(n.type()));
-  }
-
-  std::optional<std::string> string(std::string_view key, bool allow_empty = false) {
-    const toml::node* n = get(key);
-    if (!n) return std::nullopt;
-    return string_value(*n, name(key), allow_empty);
-  }
-
-  std::optional<std::string> string_value(const toml::node& n, const std::string& what,
-                                          bool allow_empty = false) {
-    const auto* s = n.as_string();
-    if (!s) {
-      problem(n, what + " must be a string, not " + type_name(n.type()));
-      return std::nullopt;
-    }
-    const std::string& v = s->get();
-    if (v.empty() && !allow_empty) {
-      problem(n, what + " must not be empty");
-      return std::nullopt;
-    }
-    // Names and paths end up in logs, SMTP lines and headers: no control characters.
-    if (std::any_of(v.begin(), v.end(),
-                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
-      problem(n, what + " must not contain control characters, not " + quote(v));
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  std::optional<bool> boolean(std::string_view key) {
-    const toml::node* n = get(key);
-    if (!n) return std::nullopt;
-    if (const auto* b = n->as_boolean()) return b->get();
-    wrong_type(key, *n, "true or false");
-    return std::nullopt;
-  }
-
-  std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) {
-    const toml::node* n = get(key);
-    if (!n) return std::nullopt;
-    const auto* i = n->as_integer();
-    if (!i) {
-      wrong_type(key, *n, "an integer");
-      return std::nullopt;
-    }
-    const std::int64_t v = i->get();
-    if (v < min || v > max) {
-      problem(*n, name(key) + " must be from " + std::to_string(min) + " to " +
-                      std::to_string(max) + ", not " + std::to_string(v));
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  // A number of seconds (integer or fractional), kept to the millisecond.
-  std::optional<Duration> seconds(std::string_view key, double min, double max) {
-    const toml::node* n = get(key);
-    if (!n) return std::nullopt;
-    return seconds_value(*n, name(key), min, max);
-  }
-
-  std::optional<Duration> seconds_value(const toml::node& n, const std::string& what, double min,
-                                        double max) {
-    double v = 0;
-    if (const auto* i = n.as_integer()) {
-      v = static_cast<double>(i->get());
-    } else if (const auto* f = n.as_floating_point()) {
-      v = f->get();
-    } else {
-      problem(n, what + " must be a number of seconds, not " + type_name(n.type()));
-      return std::nullopt;
-    }
-    std::ostringstream range;
-    range << min << " to " << max;
-    if (!std::isfinite(v) || v < min || v > max) {
-      std::ostringstream got;
-      got << v;
-      problem(n, what + " must be from " + range.str() + " seconds, not " + got.str());
-      return std::nullopt;
-    }
-    return Duration(static_cast<Duration::rep>(std::llround(v * 1000)));
-  }
-
-  const toml::array* array(std::string_view key) {
-    const toml::node* n = get(key);
-    if (!n) return nullptr;
-    if (const auto* a = n->as_array()) return a;
-    wrong_type(key, *n, "an array");
-    return nullptr;
-  }
-
-  const toml::table* subtable(std::string_view key) {
-    const toml::node* n = get(key);
-    if (!n) return nullptr;
-    if (const auto* t = n->as_table()) return t;
-    wrong_type(key, *n, "a table");
-    return nullptr;
-  }
-
-  // One of a fixed set of words; returns its index.
-  std::optional<std::size_t> choice(std::string_view key,
-                                    std::initializer_list<std::string_view> words) {
-    const toml::node* n = get(key);
-    if (!n) return std::nullopt;
-    const auto* s = n->as_string();
-    std::size_t i = 0;
-    if (s) {
-      for (auto w : words) {
-        if (s->get() == w) return i;
-        ++i;
-      }
-    }
-    problem(*n, name(key) + " must be " + alternatives(words) + ", not " +
-                    (s ? quote(s->get()) : type_name(n->type())));
-    return std::nullopt;
-  }
-
-  void finish() {
-    for (auto&& [k, v] : table_) {
-      if (std::find(known_.begin(), known_.end(), k.str()) != known_.end()) continue;
-      const std::string where = context_.empty() ? "at the top level" : "in " + context_;
-      problems_.add(k.source(),
-                    "unknown key " + quote(k.str()) + " " + where + suggestion(k.str(), known_));
-    }
-  }
-
- private:
-  const toml::table& table_;
-  std::string context_;
-  Problems& problems_;
-  std::vector<std::string> known_;
-};
-
-template <typename T>
-void set_if(std::optional<T> v, T& out) {
-  if (v) out = std::move(*v);
-}
-
-template <typename T, typename V>
-void set_if_as(std::optional<V> v, T& out) {
-  if (v) out = static_cast<T>(*v);
-}
-
-constexpr std::int64_t kMaxInt = std::numeric_limits<std::int64_t>::max();
-constexpr double kDay = 86400;
 
 // ---------------------------------------------------------------------------------------
 // The sections
@@ -385,6 +38,8 @@ void read_timeouts(TableReader& r, ProxyTimeouts& t) {
   r.finish();
 }
 
+// Long on purpose: the [proxy] keys one after another, in the order of
+// docs/configuration.md's table, each with its range.
 void read_proxy(TableReader& r, ProxySettings& p) {
   if (const auto* a = r.array("listen")) {
     std::vector<SocketAddress> listen;
@@ -512,6 +167,46 @@ CompatProfile read_compat(TableReader& r, const std::string& global_min) {
   return c;
 }
 
+// Credentials: exactly one source, and never over a connection without TLS.
+void check_credentials(TableReader& r, const UpstreamSettings& u) {
+  const auto at = [&](std::string_view key) -> const toml::node& { return *r.table().get(key); };
+  const bool xoauth2 = u.auth_mechanism == AuthMechanism::Xoauth2;
+  if (u.auth_password_file && !u.auth_user) {
+    r.problem(at("auth_password_file"), r.name("auth_password_file") + " needs auth_user");
+  }
+  if (u.oauth_token_file && !xoauth2) {
+    r.problem(at("oauth_token_file"),
+              r.name("oauth_token_file") + " is only for auth_mechanism = \"xoauth2\"");
+  }
+  if (u.auth_mechanism && !u.auth_user) {
+    r.problem(at("auth_mechanism"), r.name("auth_mechanism") + " needs auth_user");
+  }
+  if (u.auth_user) {
+    if (xoauth2 && !u.oauth_token_file) {
+      r.problem(at("auth_mechanism"),
+                r.name("auth_mechanism") + " = \"xoauth2\" needs oauth_token_file");
+    }
+    if (xoauth2 && u.auth_password_file) {
+      r.problem(at("auth_password_file"),
+                r.name("auth_password_file") +
+                    " is not used with auth_mechanism = \"xoauth2\" (use oauth_token_file)");
+    }
+    if (!xoauth2 && !u.auth_password_file) {
+      r.problem(at("auth_user"), r.name("auth_user") + " needs auth_password_file");
+    }
+    if (u.allow_plaintext) {
+      r.problem(at("allow_plaintext"),
+                r.name("allow_plaintext") +
+                    " = true is not allowed with auth_user: credentials never travel in clear");
+    }
+    if (u.tls == TlsMode::None) {
+      r.problem(at("auth_user"), r.name("auth_user") +
+                                     " is not allowed with tls = \"none\": credentials never "
+                                     "travel in clear");
+    }
+  }
+}
+
 UpstreamSettings read_upstream(TableReader& r, const std::string& global_min_tls) {
   UpstreamSettings u;
   u.at = r.problems().location(r.table().source());
@@ -579,43 +274,7 @@ UpstreamSettings read_upstream(TableReader& r, const std::string& global_min_tls
     u.compat = read_compat(cr, global_min_tls);
   }
 
-  // Credentials: exactly one source, and never over a connection without TLS.
-  const auto at = [&](std::string_view key) -> const toml::node& { return *r.table().get(key); };
-  const bool xoauth2 = u.auth_mechanism == AuthMechanism::Xoauth2;
-  if (u.auth_password_file && !u.auth_user) {
-    r.problem(at("auth_password_file"), r.name("auth_password_file") + " needs auth_user");
-  }
-  if (u.oauth_token_file && !xoauth2) {
-    r.problem(at("oauth_token_file"),
-              r.name("oauth_token_file") + " is only for auth_mechanism = \"xoauth2\"");
-  }
-  if (u.auth_mechanism && !u.auth_user) {
-    r.problem(at("auth_mechanism"), r.name("auth_mechanism") + " needs auth_user");
-  }
-  if (u.auth_user) {
-    if (xoauth2 && !u.oauth_token_file) {
-      r.problem(at("auth_mechanism"),
-                r.name("auth_mechanism") + " = \"xoauth2\" needs oauth_token_file");
-    }
-    if (xoauth2 && u.auth_password_file) {
-      r.problem(at("auth_password_file"),
-                r.name("auth_password_file") +
-                    " is not used with auth_mechanism = \"xoauth2\" (use oauth_token_file)");
-    }
-    if (!xoauth2 && !u.auth_password_file) {
-      r.problem(at("auth_user"), r.name("auth_user") + " needs auth_password_file");
-    }
-    if (u.allow_plaintext) {
-      r.problem(at("allow_plaintext"),
-                r.name("allow_plaintext") +
-                    " = true is not allowed with auth_user: credentials never travel in clear");
-    }
-    if (u.tls == TlsMode::None) {
-      r.problem(at("auth_user"), r.name("auth_user") +
-                                     " is not allowed with tls = \"none\": credentials never "
-                                     "travel in clear");
-    }
-  }
+  check_credentials(r, u);
   r.finish();
   return u;
 }
@@ -739,195 +398,6 @@ void read_policy(TableReader& r, PolicySettings& p) {
   }
   if (const auto* t = r.subtable("rules")) read_rules(*t, r.problems(), p.rules);
   r.finish();
-}
-
-// libmilter's socket syntax (smfi_setconn); "" when `s` is one, else why not.
-std::string milter_socket_problem(std::string_view s) {
-  const auto colon = s.find(':');
-  const std::string_view kind = s.substr(0, colon);
-  if (colon == std::string_view::npos) {
-    return "must start with \"unix:\", \"local:\", \"inet:\" or \"inet6:\"";
-  }
-  const std::string_view rest = s.substr(colon + 1);
-  if (kind == "unix" || kind == "local") {
-    if (rest.empty() || rest.front() != '/')
-      return "needs an absolute path after \"" + std::string(kind) + ":\"";
-    return "";
-  }
-  if (kind != "inet" && kind != "inet6") {
-    return "must start with \"unix:\", \"local:\", \"inet:\" or \"inet6:\"";
-  }
-  const auto at = rest.find('@');
-  const std::string_view port = rest.substr(0, at);
-  const bool digits =
-      !port.empty() && port.size() <= 5 &&
-      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!digits || std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535) {
-    // Postfix writes "inet:HOST:PORT" in smtpd_milters; libmilter wants "inet:PORT@HOST".
-    const auto last = rest.rfind(':');
-    if (at == std::string_view::npos && last != std::string_view::npos) {
-      return "is written PORT@HOST here (libmilter), e.g. \"" + std::string(kind) + ":" +
-             std::string(rest.substr(last + 1)) + "@" + std::string(rest.substr(0, last)) +
-             "\"; Postfix's smtpd_milters writes " + std::string(kind) + ":HOST:PORT";
-    }
-    return "needs a port from 1 to 65535 after \"" + std::string(kind) + ":\"";
-  }
-  if (at != std::string_view::npos) {
-    const std::string_view host = rest.substr(at + 1);
-    if (!is_host_name(host) && !parse_ip_address(host)) {
-      return "has a host that is neither an IP address nor a domain name";
-    }
-  }
-  return "";
-}
-
-// "http://HOST[:PORT][/PATH]" into m's status_* fields; "" or why not.
-std::string parse_status_url(std::string_view url, MilterSettings& m) {
-  constexpr std::string_view scheme = "http://";
-  if (url.rfind("https://", 0) == 0) {
-    return "must be http:// (the status endpoint is local; https is not supported)";
-  }
-  if (url.rfind(scheme, 0) != 0) return "must start with \"http://\"";
-  std::string_view rest = url.substr(scheme.size());
-  const auto slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  m.status_target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (m.status_target.find_first_of(" #") != std::string::npos) {
-    return "must not contain spaces or a fragment";
-  }
-  if (authority.find('@') != std::string_view::npos) return "must not contain user information";
-  std::string_view host = authority;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return "has an IPv6 address without ']'";
-    host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') return "needs ':' after ']'";
-      port = authority.substr(close + 2);
-      if (port.empty()) return "has an empty port";
-    }
-    if (!parse_ip_address(host)) return "has an invalid IPv6 address";
-  } else {
-    const auto colon = authority.find(':');
-    host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) {
-      port = authority.substr(colon + 1);
-      if (port.empty()) return "has an empty port";
-    }
-    if (!is_host_name(host) && !parse_ip_address(host)) {
-      return "needs a host: an IP address or a domain name";
-    }
-  }
-  if (!port.empty()) {
-    const bool digits = port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) {
-                          return c >= '0' && c <= '9';
-                        });
-    const int n = digits ? std::stoi(std::string(port)) : 0;
-    if (n < 1 || n > 65535) return "needs a port from 1 to 65535";
-    m.status_port = static_cast<std::uint16_t>(n);
-  }
-  m.status_host = std::string(host);
-  return "";
-}
-
-void read_milter(TableReader& r, MilterSettings& m) {
-  m.at = r.problems().location(r.table().source());
-  if (const toml::node* n = r.get("socket")) {
-    if (auto v = r.string_value(*n, r.name("socket"))) {
-      const std::string why = milter_socket_problem(*v);
-      if (why.empty()) {
-        m.socket = *v;
-      } else {
-        r.problem(*n, r.name("socket") + " " + quote(*v) + " " + why);
-      }
-    }
-  }
-  if (const toml::node* n = r.get("status_url")) {
-    if (auto v = r.string_value(*n, r.name("status_url"))) {
-      const std::string why = parse_status_url(*v, m);
-      if (why.empty()) {
-        m.status_url = *v;
-      } else {
-        r.problem(*n, r.name("status_url") + " " + quote(*v) + " " + why);
-      }
-    }
-  }
-  if (auto c = r.choice("policy", {"accept", "tempfail", "hold"})) {
-    m.policy = std::array{MilterPolicy::Accept, MilterPolicy::Tempfail, MilterPolicy::Hold}[*c];
-  }
-  if (const auto* a = r.array("failing_states")) {
-    bool failing = false;
-    bool degraded = false;
-    for (std::size_t i = 0; i < a->size(); ++i) {
-      const toml::node& e = *a->get(i);
-      const auto* s = e.as_string();
-      const std::string what = r.name("failing_states") + "[" + std::to_string(i) + "]";
-      if (s && s->get() == "failing") {
-        failing = true;
-      } else if (s && s->get() == "degraded") {
-        degraded = true;
-      } else {
-        r.problem(e, what + " must be " + alternatives({"failing", "degraded"}) + ", not " +
-                         (s ? quote(s->get()) : type_name(e.type())));
-      }
-    }
-    // A route whose every upstream fails is the case the policy exists for; leaving it
-    // out would make the policy apply to the milder state only.
-    if (!failing) {
-      r.problem(*a, r.name("failing_states") + " must include \"failing\"");
-    }
-    m.degraded_is_failing = degraded;
-  }
-  // One /status answer serves every message for `cache_s`: never a request per message.
-  set_if(r.seconds("cache_s", 0.1, 60), m.cache);
-  set_if(r.seconds("timeout_s", 0.01, 10), m.timeout);
-  set_if(r.boolean("route_header"), m.route_header);
-  set_if(r.boolean("inbound_header"), m.inbound_header);
-  r.finish();
-}
-
-void read_allowed_hosts(TableReader& r, std::vector<std::string>& out) {
-  const auto* a = r.array("allowed_hosts");
-  if (!a) return;
-  for (std::size_t i = 0; i < a->size(); ++i) {
-    const toml::node& e = *a->get(i);
-    const std::string what = r.name("allowed_hosts") + "[" + std::to_string(i) + "]";
-    auto text = r.string_value(e, what);
-    if (!text) continue;
-    if (!is_host_name(*text) && !parse_ip_address(*text)) {
-      const bool port = text->find(':') != std::string::npos;
-      r.problem(e, what + " " + quote(*text) + " must be a host name or an IP address" +
-                       (port ? " without a port (and an IPv6 address without brackets)" : ""));
-      continue;
-    }
-    out.push_back(*text);
-  }
-}
-
-bool same_host_name(std::string_view a, std::string_view b) {
-  if (!a.empty() && a.back() == '.') a.remove_suffix(1);
-  if (!b.empty() && b.back() == '.') b.remove_suffix(1);
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// The milter reads the relay's /status with the URL's host in Host; a name the relay does
-// not take as its own would be refused (proxy/status/http_host.hpp) and the milter would fail open
-// for every message. Only when this file also configures the relay's HTTP server.
-void check_status_host(TableReader& r, const MilterSettings& m, const HttpSettings& http) {
-  if (!http.listen || !m.status_url || parse_ip_address(m.status_host)) return;
-  if (same_host_name(m.status_host, "localhost")) return;
-  for (const auto& h : http.allowed_hosts) {
-    if (same_host_name(m.status_host, h)) return;
-  }
-  if (const toml::node* n = r.table().get("status_url")) {
-    r.problem(*n, r.name("status_url") + " names the host " + quote(m.status_host) +
-                      ", which the relay does not answer: add it to [http] allowed_hosts, or use "
-                      "the [http] listen address or localhost");
-  }
 }
 
 template <typename Fn>

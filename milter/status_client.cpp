@@ -50,17 +50,17 @@ HttpResult failure(std::string problem) {
   return r;
 }
 
-}  // namespace
-
-HttpResult http_get(const HttpTarget& t, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+// A connected non-blocking socket to the first address of t.host that answers by the
+// deadline; an invalid one and `problem` otherwise.
+UniqueFd connect_to(const HttpTarget& t, Clock::time_point deadline, std::string& problem) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   const std::string port = std::to_string(t.port);
   if (int rc = ::getaddrinfo(t.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return failure("resolve " + t.host + ": " + gai_strerror(rc));
+    problem = "resolve " + t.host + ": " + gai_strerror(rc);
+    return UniqueFd();
   }
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
 
@@ -92,7 +92,17 @@ HttpResult http_get(const HttpTarget& t, std::chrono::milliseconds timeout) {
     }
     sock = std::move(s);
   }
-  if (!sock.valid()) return failure("connect " + where(t) + ": " + connect_problem);
+  if (!sock.valid()) problem = "connect " + where(t) + ": " + connect_problem;
+  return sock;
+}
+
+}  // namespace
+
+HttpResult http_get(const HttpTarget& t, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::string problem;
+  UniqueFd sock = connect_to(t, deadline, problem);
+  if (!sock.valid()) return failure(problem);
 
   const std::string request = "GET " + t.target + " HTTP/1.1\r\nHost: " + where(t) +
                               "\r\nAccept: application/json\r\nUser-Agent: tlsrelay-milter\r\n"

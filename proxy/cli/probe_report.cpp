@@ -35,6 +35,8 @@ void phase_line(std::ostream& out, const char* name, const std::optional<double>
 
 }  // namespace
 
+// Long on purpose: the report is read top to bottom, and so is this function; each section
+// (phases, SMTP, TLS, chain, verdict) is a few lines of output in the order printed.
 void print_probe_report(std::ostream& out, const AttemptFacts& f, const Verdict& v, bool colour) {
   const Style s{colour};
   const auto& u = f.upstream;
@@ -117,8 +119,8 @@ void print_probe_report(std::ostream& out, const AttemptFacts& f, const Verdict&
     out << s.green("Verdict: ok") << "  " << v.detail << "\n";
     return;
   }
-  out << s.red("Verdict: " + std::string(ci.name)) << "  (group " << to_string(ci.group) << ", phase "
-      << to_string(v.phase) << ", fault " << to_string(ci.fault) << ", "
+  out << s.red("Verdict: " + std::string(ci.name)) << "  (group " << to_string(ci.group)
+      << ", phase " << to_string(v.phase) << ", fault " << to_string(ci.fault) << ", "
       << (v.transient ? "transient" : "permanent") << ")\n";
   out << "  detail: " << v.detail << "\n";
   out << "  hint:   " << v.hint << "\n";

@@ -22,6 +22,8 @@ const char* report_usage() {
          "Without --tlsrpt: attempts and the top failure classes per upstream, with hints.\n";
 }
 
+// Long on purpose: the options, then the files in order, then the one output chosen; as
+// the usage text reads.
 int report_command(const std::vector<std::string>& args) {
   std::vector<std::string> files;
   double hours = 24;

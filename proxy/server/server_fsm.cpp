@@ -73,14 +73,18 @@ Reply ServerFsm::ehlo_reply() const {
   return r;
 }
 
+// The client's syntax errors count towards max_errors like our own refusals.
+ServerFsm::Action ServerFsm::refuse(const Reply& bad) {
+  Action a = error(bad.code, bad.enhanced, "");
+  a.reply = bad;
+  return a;
+}
+
+// One case per verb, as in Postfix's smtpd command table; the longer ones have a function.
 ServerFsm::Action ServerFsm::on_command(std::string_view line) {
   assert(state_ != State::Data && state_ != State::Closed);
   auto parsed = parse_command(line);
-  if (auto* bad = std::get_if<Reply>(&parsed)) {
-    Action a = error(bad->code, bad->enhanced, "");
-    a.reply = *bad;
-    return a;
-  }
+  if (auto* bad = std::get_if<Reply>(&parsed)) return refuse(*bad);
   const Command& cmd = std::get<Command>(parsed);
   using V = Command::Verb;
   const bool in_transaction =
@@ -88,88 +92,14 @@ ServerFsm::Action ServerFsm::on_command(std::string_view line) {
 
   switch (cmd.verb) {
     case V::Ehlo:
-    case V::Helo: {
-      auto domain = parse_ehlo(cmd.arg);
-      if (auto* bad = std::get_if<Reply>(&domain)) {
-        Action a = error(bad->code, bad->enhanced, "");
-        a.reply = *bad;
-        return a;
-      }
-      helo_ = std::get<std::string>(domain);
-      esmtp_ = cmd.verb == V::Ehlo;
-      // RFC 5321 4.1.4: EHLO in a transaction resets it, like RSET.
-      Action a;
-      a.kind = in_transaction ? Action::Kind::ResetTransaction : Action::Kind::Reply;
-      if (esmtp_) {
-        a.reply = ehlo_reply();
-      } else {
-        a.reply = make_reply(250, "", opt_.hostname);
-      }
-      mail_ = MailParams{};
-      recipients_ = rcpt_commands_ = 0;
-      enter(State::Ready);
-      return a;
-    }
-    case V::Mail: {
-      if (state_ == State::Greeting) return error(503, "5.5.1", "Error: send HELO/EHLO first");
-      if (in_transaction) return error(503, "5.5.1", "Error: nested MAIL command");
-      auto p = parse_mail(cmd.arg);
-      if (auto* bad = std::get_if<Reply>(&p)) {
-        Action a = error(bad->code, bad->enhanced, "");
-        a.reply = *bad;
-        return a;
-      }
-      MailParams mp = std::get<MailParams>(p);
-      // Not offered (see ehlo_reply): binary content cannot be turned into the lines we
-      // relay, and RFC 3030 3 forbids DATA for it.
-      if (mp.body == MailParams::Body::BinaryMime) {
-        return error(555, "5.5.4", "Error: BODY=BINARYMIME is not supported");
-      }
-      if (mp.size && *mp.size > opt_.max_message_size) {
-        return error(552, "5.3.4", "Message size exceeds fixed limit");
-      }
-      if (!esmtp_ &&
-          (mp.size || mp.smtputf8 || mp.requiretls || mp.body != MailParams::Body::Unspecified)) {
-        return error(555, "5.5.4", "Error: MAIL parameters need EHLO");
-      }
-      Action a;
-      a.kind = Action::Kind::RelayMail;
-      a.mail = mp;
-      mail_ = std::move(mp);
-      return a;
-    }
-    case V::Rcpt: {
-      if (!in_transaction) return error(503, "5.5.1", "Error: need MAIL command");
-      if (state_ == State::Chunking) return error(503, "5.5.1", "Error: RCPT after BDAT");
-      if (recipients_ >= opt_.max_recipients) {
-        // RFC 5321 4.5.3.1.10: 452 "too many recipients", the client retries the rest.
-        return reply(452, "4.5.3", "Error: too many recipients");
-      }
-      auto p = parse_rcpt(cmd.arg, mail_.smtputf8);
-      if (auto* bad = std::get_if<Reply>(&p)) {
-        Action a = error(bad->code, bad->enhanced, "");
-        a.reply = *bad;
-        return a;
-      }
-      ++rcpt_commands_;
-      Action a;
-      a.kind = Action::Kind::RelayRcpt;
-      a.rcpt = std::get<RcptParams>(p);
-      return a;
-    }
-    case V::Data: {
-      if (!cmd.arg.empty()) return error(501, "5.5.4", "Syntax: DATA");
-      // RFC 3030 2: DATA and BDAT do not mix in one transaction; the chunks stay valid.
-      if (state_ == State::Chunking) return error(503, "5.5.1", "Error: DATA after BDAT");
-      if (state_ == State::MailGiven) {
-        return error(554, "5.5.1", "Error: no valid recipients");
-      }
-      if (state_ != State::RcptGiven) return error(503, "5.5.1", "Error: need RCPT command");
-      Action a;
-      a.kind = Action::Kind::RelayData;
-      enter(State::Data);
-      return a;
-    }
+    case V::Helo:
+      return on_helo(cmd, in_transaction);
+    case V::Mail:
+      return on_mail(cmd.arg, in_transaction);
+    case V::Rcpt:
+      return on_rcpt(cmd.arg, in_transaction);
+    case V::Data:
+      return on_data(cmd.arg);
     case V::Bdat:
       return on_bdat(cmd.arg, in_transaction);
     case V::Rset: {
@@ -195,23 +125,94 @@ ServerFsm::Action ServerFsm::on_command(std::string_view line) {
       return error(502, "5.5.1", "Error: command not implemented");
     case V::Help:
       return reply(214, "2.0.0", "Ok, see RFC 5321");
-    case V::Starttls: {
-      if (!opt_.starttls) return error(502, "5.5.1", "Error: STARTTLS is not offered");
-      if (!cmd.arg.empty()) return error(501, "5.5.4", "Syntax: STARTTLS");
-      // RFC 3207 4.2: no second handshake on top of the first.
-      if (tls_active_) return error(503, "5.5.1", "Error: TLS already active");
-      if (state_ == State::Greeting) return error(503, "5.5.1", "Error: send EHLO first");
-      if (in_transaction) return error(503, "5.5.1", "Error: MAIL transaction in progress");
-      Action a = reply(220, "2.0.0", "Ready to start TLS");
-      a.kind = Action::Kind::StartTls;
-      return a;
-    }
+    case V::Starttls:
+      return on_starttls(cmd.arg, in_transaction);
     case V::Auth:
       return error(503, "5.5.1", "Error: authentication not enabled");
     case V::Unknown:
       return error(500, "5.5.2", "Error: command not recognized");
   }
   return error(500, "5.5.2", "Error: command not recognized");
+}
+
+ServerFsm::Action ServerFsm::on_helo(const Command& cmd, bool in_transaction) {
+  auto domain = parse_ehlo(cmd.arg);
+  if (auto* bad = std::get_if<Reply>(&domain)) return refuse(*bad);
+  helo_ = std::get<std::string>(domain);
+  esmtp_ = cmd.verb == Command::Verb::Ehlo;
+  // RFC 5321 4.1.4: EHLO in a transaction resets it, like RSET.
+  Action a;
+  a.kind = in_transaction ? Action::Kind::ResetTransaction : Action::Kind::Reply;
+  a.reply = esmtp_ ? ehlo_reply() : make_reply(250, "", opt_.hostname);
+  mail_ = MailParams{};
+  recipients_ = rcpt_commands_ = 0;
+  enter(State::Ready);
+  return a;
+}
+
+ServerFsm::Action ServerFsm::on_mail(std::string_view arg, bool in_transaction) {
+  if (state_ == State::Greeting) return error(503, "5.5.1", "Error: send HELO/EHLO first");
+  if (in_transaction) return error(503, "5.5.1", "Error: nested MAIL command");
+  auto p = parse_mail(arg);
+  if (auto* bad = std::get_if<Reply>(&p)) return refuse(*bad);
+  MailParams mp = std::get<MailParams>(p);
+  // Not offered (see ehlo_reply): binary content cannot be turned into the lines we
+  // relay, and RFC 3030 3 forbids DATA for it.
+  if (mp.body == MailParams::Body::BinaryMime) {
+    return error(555, "5.5.4", "Error: BODY=BINARYMIME is not supported");
+  }
+  if (mp.size && *mp.size > opt_.max_message_size) {
+    return error(552, "5.3.4", "Message size exceeds fixed limit");
+  }
+  if (!esmtp_ &&
+      (mp.size || mp.smtputf8 || mp.requiretls || mp.body != MailParams::Body::Unspecified)) {
+    return error(555, "5.5.4", "Error: MAIL parameters need EHLO");
+  }
+  Action a;
+  a.kind = Action::Kind::RelayMail;
+  a.mail = mp;
+  mail_ = std::move(mp);
+  return a;
+}
+
+ServerFsm::Action ServerFsm::on_rcpt(std::string_view arg, bool in_transaction) {
+  if (!in_transaction) return error(503, "5.5.1", "Error: need MAIL command");
+  if (state_ == State::Chunking) return error(503, "5.5.1", "Error: RCPT after BDAT");
+  if (recipients_ >= opt_.max_recipients) {
+    // RFC 5321 4.5.3.1.10: 452 "too many recipients", the client retries the rest.
+    return reply(452, "4.5.3", "Error: too many recipients");
+  }
+  auto p = parse_rcpt(arg, mail_.smtputf8);
+  if (auto* bad = std::get_if<Reply>(&p)) return refuse(*bad);
+  ++rcpt_commands_;
+  Action a;
+  a.kind = Action::Kind::RelayRcpt;
+  a.rcpt = std::get<RcptParams>(p);
+  return a;
+}
+
+ServerFsm::Action ServerFsm::on_data(std::string_view arg) {
+  if (!arg.empty()) return error(501, "5.5.4", "Syntax: DATA");
+  // RFC 3030 2: DATA and BDAT do not mix in one transaction; the chunks stay valid.
+  if (state_ == State::Chunking) return error(503, "5.5.1", "Error: DATA after BDAT");
+  if (state_ == State::MailGiven) return error(554, "5.5.1", "Error: no valid recipients");
+  if (state_ != State::RcptGiven) return error(503, "5.5.1", "Error: need RCPT command");
+  Action a;
+  a.kind = Action::Kind::RelayData;
+  enter(State::Data);
+  return a;
+}
+
+ServerFsm::Action ServerFsm::on_starttls(std::string_view arg, bool in_transaction) {
+  if (!opt_.starttls) return error(502, "5.5.1", "Error: STARTTLS is not offered");
+  if (!arg.empty()) return error(501, "5.5.4", "Syntax: STARTTLS");
+  // RFC 3207 4.2: no second handshake on top of the first.
+  if (tls_active_) return error(503, "5.5.1", "Error: TLS already active");
+  if (state_ == State::Greeting) return error(503, "5.5.1", "Error: send EHLO first");
+  if (in_transaction) return error(503, "5.5.1", "Error: MAIL transaction in progress");
+  Action a = reply(220, "2.0.0", "Ready to start TLS");
+  a.kind = Action::Kind::StartTls;
+  return a;
 }
 
 // RFC 3030 2: the chunk's octets follow the BDAT line whatever we answer, so a BDAT we

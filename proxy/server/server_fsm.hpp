@@ -76,6 +76,12 @@ class ServerFsm {
   Action reply(int code, std::string enhanced, std::string text);
   Action error(int code, std::string enhanced, std::string text);
   Reply ehlo_reply() const;
+  Action refuse(const Reply& bad);
+  Action on_helo(const Command& cmd, bool in_transaction);
+  Action on_mail(std::string_view arg, bool in_transaction);
+  Action on_rcpt(std::string_view arg, bool in_transaction);
+  Action on_data(std::string_view arg);
+  Action on_starttls(std::string_view arg, bool in_transaction);
   Action on_bdat(std::string_view arg, bool in_transaction);
   Action discard(std::uint64_t size, Action a);
   Action close_with(const Reply& reply);

@@ -122,6 +122,8 @@ void Metrics::transaction(std::string_view upstream, Outcome outcome) {
   ++transactions_[{std::string(upstream), std::string(to_string(outcome))}];
 }
 
+// Long on purpose: the Prometheus exposition text, family after family (HELP, TYPE, series)
+// in the order the README's metrics table lists them; split, the one format would scatter.
 std::string Metrics::render(const RenderInput& in) const {
   Writer w;
   w.family("tlsrelay_upstream_attempts_total", "counter",

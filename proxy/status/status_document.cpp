@@ -35,46 +35,37 @@ void put_windows(ordered_json& j, const HealthView& v) {
   j["attempts_1h"] = v.last_1h.attempts;
 }
 
-}  // namespace
-
-ordered_json status_document(const Routes& config, const Telemetry& telemetry,
-                             SysClock::time_point now) {
-  const RouteHealth& health = telemetry.health();
-  ordered_json doc;
-  doc["version"] = tls::kVersion;
-  doc["now"] = iso8601_seconds(now);
-  doc["started"] = iso8601_seconds(telemetry.started());
-
-  ordered_json upstreams = ordered_json::array();
-  std::vector<HealthView> views;
-  for (const UpstreamConfig& u : config.upstreams) {
-    const std::string& name = u.target.name;
-    HealthView v = health.upstream(name, now);
-    views.push_back(v);
-    ordered_json j;
-    j["name"] = name;
-    j["host"] = u.target.host;
-    j["port"] = u.target.port;
-    j["tls"] = to_string(u.target.tls_mode);
-    put_view(j, v);
-    put_windows(j, v);
-    ordered_json addresses = ordered_json::array();
-    for (const std::string& a : health.addresses_of(name, now)) {
-      HealthView av = health.address(name, a, now);
-      ordered_json aj;
-      aj["address"] = a.empty() ? ordered_json(nullptr) : ordered_json(a);
-      aj["port"] = u.target.port;
-      put_view(aj, av);
-      aj["held_down_until"] = time_or_null(av.held_down_until);
-      aj["consecutive_failures"] = av.consecutive_failures;
-      put_windows(aj, av);
-      addresses.push_back(std::move(aj));
-    }
-    j["addresses"] = std::move(addresses);
-    upstreams.push_back(std::move(j));
+// One upstream and its addresses (docs/status-api.md "upstreams").
+ordered_json upstream_json(const UpstreamConfig& u, const HealthView& v, const RouteHealth& health,
+                           SysClock::time_point now) {
+  const std::string& name = u.target.name;
+  ordered_json j;
+  j["name"] = name;
+  j["host"] = u.target.host;
+  j["port"] = u.target.port;
+  j["tls"] = to_string(u.target.tls_mode);
+  put_view(j, v);
+  put_windows(j, v);
+  ordered_json addresses = ordered_json::array();
+  for (const std::string& a : health.addresses_of(name, now)) {
+    HealthView av = health.address(name, a, now);
+    ordered_json aj;
+    aj["address"] = a.empty() ? ordered_json(nullptr) : ordered_json(a);
+    aj["port"] = u.target.port;
+    put_view(aj, av);
+    aj["held_down_until"] = time_or_null(av.held_down_until);
+    aj["consecutive_failures"] = av.consecutive_failures;
+    put_windows(aj, av);
+    addresses.push_back(std::move(aj));
   }
+  j["addresses"] = std::move(addresses);
+  return j;
+}
 
-  // The route: what the next message meets (docs/status-api.md "route").
+// The route: what the next message meets (docs/status-api.md "route"), from the upstreams'
+// views in the configured order.
+ordered_json route_json(const Routes& config, const std::vector<HealthView>& views,
+                        const RouteHealth& health) {
   ordered_json route;
   std::size_t chosen = 0;
   bool all_failing = !views.empty();
@@ -119,7 +110,26 @@ ordered_json status_document(const Routes& config, const Telemetry& telemetry,
   std::optional<bool> verified;
   if (!views.empty()) verified = health.last_verified_tls(config.upstreams[chosen].target.name);
   route["verified_tls"] = verified ? ordered_json(*verified) : ordered_json(nullptr);
-  doc["route"] = std::move(route);
+  return route;
+}
+
+}  // namespace
+
+ordered_json status_document(const Routes& config, const Telemetry& telemetry,
+                             SysClock::time_point now) {
+  const RouteHealth& health = telemetry.health();
+  ordered_json doc;
+  doc["version"] = tls::kVersion;
+  doc["now"] = iso8601_seconds(now);
+  doc["started"] = iso8601_seconds(telemetry.started());
+
+  std::vector<HealthView> views;
+  ordered_json upstreams = ordered_json::array();
+  for (const UpstreamConfig& u : config.upstreams) {
+    views.push_back(health.upstream(u.target.name, now));
+    upstreams.push_back(upstream_json(u, views.back(), health, now));
+  }
+  doc["route"] = route_json(config, views, health);
   doc["upstreams"] = std::move(upstreams);
 
   ordered_json recent = ordered_json::array();
@@ -134,10 +144,11 @@ nlohmann::json timeline_document(const Telemetry& telemetry, SysClock::time_poin
   nlohmann::json attempts = nlohmann::json::array();
   for (const TimelineEntry& e : telemetry.timeline()) {
     const auto& ci = info(e.cls);
-    attempts.push_back({{"age_s", std::chrono::duration<double>(now - e.at).count()},
-                        {"upstream", e.upstream},
-                        {"class", ci.name},
-                        {"group", ci.group == FailureGroup::None ? std::string_view("ok") : to_string(ci.group)}});
+    attempts.push_back(
+        {{"age_s", std::chrono::duration<double>(now - e.at).count()},
+         {"upstream", e.upstream},
+         {"class", ci.name},
+         {"group", ci.group == FailureGroup::None ? std::string_view("ok") : to_string(ci.group)}});
   }
   doc["attempts"] = std::move(attempts);
   return doc;
