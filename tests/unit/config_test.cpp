@@ -9,13 +9,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/failure_class.hpp"
 #include "config/cidr.hpp"
 #include "config/config_error.hpp"
 #include "config/loader.hpp"
 #include "config/policy_rules.hpp"
 #include "config/secret_file.hpp"
 #include "proxy/cli/check_config_command.hpp"
-#include "common/failure_class.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::config;
@@ -661,8 +661,7 @@ TEST_CASE("built-in rules never retry a STARTTLS injection", "[config][policy]")
 TEST_CASE("every built-in rule key is a class, a group or default", "[config][policy]") {
   for (const auto& [key, actions] : builtin_rules()) {
     INFO(key);
-    CHECK((key == "default" || tlsrelay::is_group_name(key) ||
-           tlsrelay::class_from_string(key)));
+    CHECK((key == "default" || tlsrelay::is_group_name(key) || tlsrelay::class_from_string(key)));
     REQUIRE_FALSE(actions.empty());
     CHECK(actions.back().kind == ActionKind::Defer);
   }

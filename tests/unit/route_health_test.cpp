@@ -4,9 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/status/metrics.hpp"
-#include "proxy/upstream/route_health.hpp"
 #include "proxy/status/status_document.hpp"
 #include "proxy/status/telemetry.hpp"
+#include "proxy/upstream/route_health.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;

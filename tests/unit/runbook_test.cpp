@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "proxy/policy/replies.hpp"
 #include "common/failure_class.hpp"
+#include "proxy/policy/replies.hpp"
 
 using namespace tlsrelay;
 
