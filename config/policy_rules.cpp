@@ -6,7 +6,12 @@
 namespace tlsrelay::config {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, ActionKind>, 7> kActionNames = {{
+// The names of [policy.rules] actions; a new action is one line here (the size follows).
+struct ActionName {
+  std::string_view name;
+  ActionKind kind;
+};
+constexpr ActionName kActionNames[] = {
     {"retry", ActionKind::Retry},
     {"next-address", ActionKind::NextAddress},
     {"next-upstream", ActionKind::NextUpstream},
@@ -14,7 +19,7 @@ constexpr std::array<std::pair<std::string_view, ActionKind>, 7> kActionNames = 
     {"plaintext", ActionKind::Plaintext},
     {"defer", ActionKind::Defer},
     {"reject", ActionKind::Reject},
-}};
+};
 
 std::string_view name_of(ActionKind k) {
   for (const auto& [name, kind] : kActionNames) {
