@@ -34,6 +34,18 @@ std::string flight_detail(const AttemptFacts& f) {
          " bytes of the server's handshake arrived, then nothing";
 }
 
+// The openssl command that repeats this attempt's handshake by hand: "-starttls smtp" only
+// for STARTTLS, an IPv6 address in brackets ("[2a00::1]:587"; s_client refuses it bare).
+std::string s_client_command(const AttemptFacts& f) {
+  const std::string& a = f.network.address;
+  const std::string host = a.find(':') != std::string::npos ? "[" + a + "]" : a;
+  std::string cmd = "openssl s_client";
+  if (f.upstream.tls_mode == TlsMode::Starttls) cmd += " -starttls smtp";
+  cmd += " -connect " + host + ":" + std::to_string(f.upstream.port);
+  if (!f.tls.sni.empty()) cmd += " -servername " + f.tls.sni;
+  return cmd;
+}
+
 }  // namespace
 
 Verdict classify_network(const AttemptFacts& f) {
@@ -80,10 +92,8 @@ Verdict classify_network(const AttemptFacts& f) {
     } else if (f.phase == Phase::TlsHandshake) {
       hint =
           "the server sent nothing after our ClientHello: a middlebox that stalls TLS, "
-          "or a server that does not speak TLS on this port; try `openssl s_client "
-          "-starttls smtp -connect " +
-          f.network.address + ":" + std::to_string(f.upstream.port) + " -servername " +
-          f.upstream.host + "`";
+          "or a server that does not speak TLS on this port; try `" +
+          s_client_command(f) + "`";
     } else if (f.phase == Phase::Banner) {
       hint = "connected, but " + at +
              " sent no SMTP greeting: an overloaded server, a "

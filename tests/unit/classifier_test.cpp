@@ -329,6 +329,27 @@ std::vector<Row> rows() {
          return f;
        },
        Timeout, Phase::TlsHandshake, "MTU"},
+      {"nothing after our ClientHello: the s_client command to try, STARTTLS",
+       [] {
+         auto f = tls_fail();
+         f.ending = Ending::TimedOut;
+         f.tls.first_bytes.clear();
+         return f;
+       },
+       Timeout, Phase::TlsHandshake,
+       "`openssl s_client -starttls smtp -connect 192.0.2.10:587 -servername mx.example.net`"},
+      {"nothing after our ClientHello, implicit TLS over IPv6: brackets, no -starttls",
+       [] {
+         auto f = tls_fail();
+         f.ending = Ending::TimedOut;
+         f.tls.first_bytes.clear();
+         f.upstream.tls_mode = TlsMode::Implicit;
+         f.upstream.port = 465;
+         f.network.address = "2001:db8::25";
+         return f;
+       },
+       Timeout, Phase::TlsHandshake,
+       "`openssl s_client -connect [2001:db8::25]:465 -servername mx.example.net`"},
       {"weak key refused inside the handshake",
        [] { return tls_fail({}, {SSL_R_EE_KEY_TOO_SMALL}); }, CertificateWeak, Phase::Certificate,
        ""},
