@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Installs everything tlsrelay needs to build and test, from Debian 12's packages.
-# Used by the README and by .ci/run; safe to run again (apt-get skips what is there).
+# Installs what tlsrelay needs from Debian 12's packages; safe to run again (apt-get skips
+# what is there).
+#
+#   scripts/setup.sh           build and test dependencies (scripts/test.sh, .ci/run)
+#   scripts/setup.sh --build   only what building the program and its package needs: no
+#                              test servers (Postfix, Prometheus, Chromium) on a mail host
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates openssl
-  clang clang-format clang-tidy libclang-rt-14-dev
-  libssl-dev libboost1.81-dev libtomlplusplus-dev nlohmann-json3-dev catch2 libmilter-dev
-  faketime iproute2 iptables procps psmisc postfix swaks sasl2-bin libsasl2-modules
-  chromium curl systemd dpkg-dev groff-base man-db util-linux prometheus
+build=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libssl-dev libboost1.81-dev libtomlplusplus-dev nlohmann-json3-dev libmilter-dev
+  dpkg-dev file groff-base
 )
+# The tests talk to real servers: a private Postfix in front and behind, a Prometheus that
+# scrapes /metrics, Chromium for the status page; clang for the fuzz targets and sanitizers.
+test=(
+  openssl clang clang-format clang-tidy libclang-rt-14-dev catch2
+  faketime iproute2 iptables procps psmisc postfix swaks sasl2-bin libsasl2-modules
+  chromium curl systemd man-db util-linux prometheus
+)
+
+case "${1:-}" in
+  --build) packages=("${build[@]}") ;;
+  "") packages=("${build[@]}" "${test[@]}") ;;
+  *) echo "usage: scripts/setup.sh [--build]" >&2; exit 2 ;;
+esac
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -21,9 +36,18 @@ done
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
-  # Postfix is a test peer (our MTA in front, smtp-sink behind), never the system's MTA here.
-  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+  case " ${missing[*]} " in
+    *" postfix "*)
+      # Postfix is a test peer here (our MTA in front, smtp-sink behind), never the
+      # system's MTA: no configuration on install.
+      echo "postfix postfix/main_mailer_type select No configuration" |
+        $sudo debconf-set-selections ;;
+  esac
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "setup: all build and test dependencies are installed"
+if [ "${1:-}" = --build ]; then
+  echo "setup: all build dependencies are installed"
+else
+  echo "setup: all build and test dependencies are installed"
+fi
