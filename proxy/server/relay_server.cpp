@@ -63,6 +63,7 @@ RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig
   telemetry_ = std::make_unique<Telemetry>(config_->settings.log.events.value_or(""),
                                            config_->settings.policy.hold_down);
   signals_.add(SIGUSR1);
+  telemetry_->metrics().config_loaded(true, SysClock::now());
 }
 
 void RelayServer::start() {
@@ -148,12 +149,14 @@ void RelayServer::reload() {
     telemetry_->health().set_hold_down(config_->settings.policy.hold_down);
     if (http_) http_->set_allowed_hosts(HostAllowList(config_->settings.http.allowed_hosts));
     pool_.clear();  // connections opened under the old config are not reused
+    telemetry_->metrics().config_loaded(true, SysClock::now());
     log_line("", LogFields("reload")
                      .add("status", "ok")
                      .add("upstreams", config_->routes->upstreams.size()));
   } catch (const std::exception& e) {
     std::string why = e.what();
     for (auto& c : why) c = c == '\n' ? ';' : c;
+    telemetry_->metrics().config_loaded(false, SysClock::now());
     log_line(
         "",
         LogFields("reload").add("status", "rejected").add("reason", why).add("kept", "old-config"));

@@ -1,5 +1,9 @@
 #include "proxy/status/metrics.hpp"
 
+#include <openssl/crypto.h>
+
+#include "tls/build_info.hpp"
+
 #include <cstdio>
 
 #include "common/failure_class.hpp"
@@ -124,8 +128,25 @@ void Metrics::transaction(std::string_view upstream, Outcome outcome) {
 
 // Long on purpose: the Prometheus exposition text, family after family (HELP, TYPE, series)
 // in the order the README's metrics table lists them; split, the one format would scatter.
+void Metrics::config_loaded(bool ok, SysClock::time_point at) {
+  last_reload_ok_ = ok;
+  if (ok) last_reload_success_ = std::chrono::duration<double>(at.time_since_epoch()).count();
+}
+
 std::string Metrics::render(const RenderInput& in) const {
   Writer w;
+  // Which build answers (the info-metric convention: the value is 1, the facts are labels).
+  w.family("tlsrelay_build_info", "gauge", "tlsrelay's version and the OpenSSL it runs with.");
+  w.sample("tlsrelay_build_info",
+           {{"version", tls::kVersion}, {"openssl", OpenSSL_version(OPENSSL_VERSION_STRING)}}, 1);
+  // As Prometheus's own prometheus_config_last_reload_*: a failed SIGHUP keeps the old
+  // configuration running, which only these show.
+  w.family("tlsrelay_config_last_reload_successful", "gauge",
+           "Whether the last configuration load (start or SIGHUP) took: 1 yes, 0 no.");
+  w.sample("tlsrelay_config_last_reload_successful", {}, last_reload_ok_ ? 1 : 0);
+  w.family("tlsrelay_config_last_reload_success_timestamp_seconds", "gauge",
+           "When the configuration in force was loaded (Unix time).");
+  w.sample("tlsrelay_config_last_reload_success_timestamp_seconds", {}, last_reload_success_);
   w.family("tlsrelay_upstream_attempts_total", "counter",
            "Upstream attempts by upstream, failure class (ok for success), group and phase.");
   for (const auto& [k, v] : attempts_) {

@@ -38,6 +38,8 @@ class Metrics {
   void client_session_closed() { --client_sessions_; }
   void client_refused(std::string_view reason) { ++refused_[std::string(reason)]; }
   void client_evicted() { ++evicted_; }
+  // The configuration was (re)loaded at `at` (the start, or a SIGHUP): whether it took.
+  void config_loaded(bool ok, SysClock::time_point at);
 
   struct RenderInput {
     std::vector<std::string> upstreams;  // configured names, in order
@@ -67,6 +69,8 @@ class Metrics {
   std::map<std::array<std::string, 2>, std::uint64_t> transactions_;
   std::map<std::string, std::uint64_t> refused_;
   std::uint64_t evicted_ = 0;
+  bool last_reload_ok_ = true;
+  double last_reload_success_ = 0;  // seconds since the epoch
   std::int64_t client_sessions_ = 0;
 };
 

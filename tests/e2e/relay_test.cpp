@@ -2396,3 +2396,33 @@ TEST_CASE("a refused DATA within twice the limit still gets its 552 in step", "[
   CHECK(c.reply().rfind("552 5.3.4", 0) == 0);
   CHECK(SmtpClient::code(c.cmd("NOOP")) == 250);
 }
+
+TEST_CASE("metrics: which build answers, and whether the last reload took", "[relay][metrics]") {
+  Server peer(peer_argv({}));
+  const unsigned short http = free_port();
+  Relay relay({peer_upstream("primary", peer.port())}, "",
+              "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n");
+  auto value = [&](const std::string& name) {
+    const std::string m = http_get(http, "/metrics");
+    const auto at = m.find("\n" + name + " ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(m.substr(at + name.size() + 2, m.find('\n', at + 1) - at - name.size() - 2));
+  };
+  const std::string metrics = http_get(http, "/metrics");
+  CHECK(metrics.find("tlsrelay_build_info{version=\"0.1.0\",openssl=\"3.") != std::string::npos);
+  CHECK(value("tlsrelay_config_last_reload_successful") == 1);
+  const double loaded = value("tlsrelay_config_last_reload_success_timestamp_seconds");
+  CHECK(loaded > 1.7e9);
+  const std::string config = relay.dir() + "/relay.toml";
+  const std::string good = read_file(config);
+  std::ofstream(config) << good << "\nbogus_key = 1\n";
+  kill(relay.pid(), SIGHUP);
+  REQUIRE(wait_for_log(relay, "status=rejected"));
+  CHECK(value("tlsrelay_config_last_reload_successful") == 0);
+  CHECK(value("tlsrelay_config_last_reload_success_timestamp_seconds") == loaded);
+  std::ofstream(config) << good;
+  kill(relay.pid(), SIGHUP);
+  REQUIRE(wait_for_log(relay, "status=ok"));
+  CHECK(value("tlsrelay_config_last_reload_successful") == 1);
+  CHECK(value("tlsrelay_config_last_reload_success_timestamp_seconds") >= loaded);
+}
