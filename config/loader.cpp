@@ -142,7 +142,10 @@ std::optional<std::string> tls_version(TableReader& r, std::string_view key) {
 }
 
 void read_tls(TableReader& r, TlsSettings& t) {
-  set_if(r.string("ca_file"), t.ca_file);
+  if (auto v = r.string("ca_file")) {
+    t.ca_file = *v;
+    t.ca_file_at = r.problems().location(r.table().get("ca_file")->source());
+  }
   set_if(tls_version(r, "min_version"), t.min_version);
   set_if(r.boolean("session_resumption"), t.session_resumption);
   r.finish();
@@ -150,6 +153,7 @@ void read_tls(TableReader& r, TlsSettings& t) {
 
 CompatProfile read_compat(TableReader& r, const std::string& global_min) {
   CompatProfile c;
+  c.at = r.problems().location(r.table().source());
   c.min_version = tls_version(r, "min_version");
   c.max_version = tls_version(r, "max_version");
   // "1.0" < "1.3" compares correctly as text.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "config/loader.hpp"
 #include "config/loader_sections.hpp"
 
 namespace tlsrelay::config::detail {
@@ -114,6 +115,7 @@ void read_milter(TableReader& r, MilterSettings& m) {
       const std::string why = parse_status_url(*v, m);
       if (why.empty()) {
         m.status_url = *v;
+        m.status_url_at = r.problems().location(n->source());
       } else {
         r.problem(*n, r.name("status_url") + " " + quote(*v) + " " + why);
       }
@@ -197,3 +199,33 @@ void check_status_host(TableReader& r, const MilterSettings& m, const HttpSettin
 }
 
 }  // namespace tlsrelay::config::detail
+
+namespace tlsrelay::config {
+
+std::optional<std::string> status_url_problem(const Settings& s) {
+  if (!s.milter || !s.milter->status_url) return std::nullopt;
+  const MilterSettings& m = *s.milter;
+  const std::string at = m.status_url_at.to_string() + ": [milter] status_url ";
+  if (!s.http.listen) {
+    return at +
+           "names the relay's /status, but this file has no [http] listen: add [http] "
+           "listen = \"127.0.0.1:" +
+           std::to_string(m.status_port) + "\"";
+  }
+  const SocketAddress& listen = *s.http.listen;
+  if (listen.port != 0 && listen.port != m.status_port) {
+    return at + "uses port " + std::to_string(m.status_port) + ", but [http] listen is " +
+           listen.to_string();
+  }
+  if (auto ip = parse_ip_address(m.status_host)) {
+    const IpAddress a = listen.address.unmapped();
+    const bool wildcard =
+        std::all_of(a.bytes.begin(), a.bytes.end(), [](std::uint8_t b) { return b == 0; });
+    if (!wildcard && ip->unmapped() != a) {
+      return at + "names " + m.status_host + ", but [http] listen is " + listen.to_string();
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace tlsrelay::config

@@ -64,12 +64,14 @@ struct ProxySettings {
 
 struct TlsSettings {
   std::string ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  SourceLocation ca_file_at;  // where it is set; no line when it is the default
   std::string min_version = "1.2";  // "1.0" | "1.1" | "1.2" | "1.3"
   bool session_resumption = true;   // offer a verified earlier session to the same server
 };
 
 // The lowered TLS profile of the `compat` action; unset fields keep the default profile's.
 struct CompatProfile {
+  SourceLocation at;  // the [upstream.compat] table
   std::optional<std::string> min_version;
   std::optional<std::string> max_version;
   std::optional<std::string> ciphers;       // TLS <= 1.2 cipher list
@@ -142,6 +144,7 @@ struct MilterSettings {
   std::optional<std::string> socket;
   // "http://HOST[:PORT]/PATH" as written, and its parts (HOST without [] for IPv6).
   std::optional<std::string> status_url;
+  SourceLocation status_url_at;  // the value, for problems found after loading
   std::string status_host;
   std::uint16_t status_port = 80;
   std::string status_target = "/";

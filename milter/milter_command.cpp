@@ -106,6 +106,12 @@ int milter_command(const std::vector<std::string>& args, std::ostream& out, std:
     return 1;
   }
   if (check) {
+    // The relay in the same file must answer status_url; otherwise every message would be
+    // accepted without route health (the milter fails open), which only the log would show.
+    if (auto problem = config::status_url_problem(config::load_settings(*path))) {
+      err << *problem << "\n";
+      return 1;
+    }
     out << *path << ": ok (" << summary(settings) << ")\n";
     return 0;
   }

@@ -78,6 +78,7 @@ TEST_CASE("usage errors: one line, exit 2", "[milter][cli]") {
 TEST_CASE("check-config: ok line, or one FILE:LINE:COL line per problem", "[milter][cli]") {
   const std::string good = write_file(
       "good.toml", std::string(kUpstream) +
+                       "[http]\nlisten = \"127.0.0.1:9325\"\n"
                        "[milter]\nsocket = \"inet:8891@127.0.0.1\"\n"
                        "status_url = \"http://127.0.0.1:9325/status\"\npolicy = \"hold\"\n");
   auto r = run_cli({"check-config", good});
@@ -102,6 +103,27 @@ TEST_CASE("check-config: ok line, or one FILE:LINE:COL line per problem", "[milt
   r = run_cli({"check-config", "/nonexistent/x.toml"});
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("cannot read the configuration"));
+
+  // The relay in the same file must answer status_url (issue 19): no [http] listen, another
+  // port or another address, and the milter would accept everything without route health.
+  for (const auto& [http, why] : std::vector<std::pair<std::string, std::string>>{
+           {"", "names the relay's /status, but this file has no [http] listen"},
+           {"[http]\nlisten = \"127.0.0.1:9999\"\n",
+            "uses port 9325, but [http] listen is "
+            "127.0.0.1:9999"},
+           {"[http]\nlisten = \"127.0.0.2:9325\"\n",
+            "names 127.0.0.1, but [http] listen is "
+            "127.0.0.2:9325"}}) {
+    const std::string unanswered =
+        write_file("unanswered.toml", std::string(kUpstream) + http +
+                                          "[milter]\nsocket = \"inet:8891@127.0.0.1\"\n"
+                                          "status_url = \"http://127.0.0.1:9325/status\"\n");
+    r = run_cli({"check-config", unanswered});
+    INFO(r.err);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Catch::Contains("[milter] status_url " + why));
+    std::remove(unanswered.c_str());
+  }
 
   for (const auto& f : {good, missing, none}) std::remove(f.c_str());
 }

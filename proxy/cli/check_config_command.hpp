@@ -10,12 +10,19 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+#include <string>
+
 #include "config/settings.hpp"
 
 namespace tlsrelay::proxy {
 
 struct CheckOptions {
   bool read_secrets = true;  // open and check every auth_password_file and oauth_token_file
+  // Also read the secrets, the STARTTLS key and the CA file as this user (forked, setuid):
+  // the relay reads them as its service user, so root reading them proves nothing. When
+  // unset and run as root on /etc/tlsrelay/: [proxy] user, else "tlsrelay" if it exists.
+  std::optional<std::string> as_user;
 };
 
 // Loads PATH and checks what loading alone cannot (the secret files). Throws

@@ -2426,3 +2426,61 @@ TEST_CASE("metrics: which build answers, and whether the last reload took", "[re
   CHECK(value("tlsrelay_config_last_reload_successful") == 1);
   CHECK(value("tlsrelay_config_last_reload_success_timestamp_seconds") >= loaded);
 }
+
+TEST_CASE("check-config refuses what would defer every message, at its line", "[relay][cli]") {
+  TempDir dir;
+  const std::string path = dir.path() + "/relay.toml";
+  const std::string head = "[proxy]\nlisten = [\"127.0.0.1:10025\"]\nhostname = \"relay.test\"\n";
+  const std::string upstream = peer_upstream("old", 25).toml;
+  struct Case {
+    std::string name, toml, expected;
+  };
+  const std::vector<Case> cases = {
+      {"a CA file that does not exist",
+       head + "[tls]\nca_file = \"/nonexistent/ca.pem\"\n" + upstream,
+       ":5:11: [tls] ca_file: cannot read CA file /nonexistent/ca.pem"},
+      {"a compat cipher list OpenSSL refuses",
+       head + "[tls]\nca_file = \"" + cert("ca.pem") + "\"\n" + upstream +
+           "[upstream.compat]\nciphers = \"NOT-A-CIPHER\"\n",
+       "[upstream.compat] of old: cipher list \"NOT-A-CIPHER\" selects no cipher"},
+      {"a milter status_url that no [http] listen answers",
+       head + "[tls]\nca_file = \"" + cert("ca.pem") + "\"\n" + upstream +
+           "[milter]\nsocket = \"inet:8891@127.0.0.1\"\n"
+           "status_url = \"http://127.0.0.1:9325/status\"\n",
+       "[milter] status_url names the relay's /status, but this file has no [http] listen"},
+  };
+  for (const auto& c : cases) {
+    std::ofstream(path) << c.toml;
+    const auto r = run({tlsrelay_bin(), "check-config", path});
+    INFO(c.name << ":\n" << r.out << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.rfind(path + ":", 0) == 0);
+    CHECK(r.err.find(c.expected) != std::string::npos);
+  }
+}
+
+TEST_CASE("check-config reads the secrets as the service user too", "[relay][cli]") {
+  if (geteuid() != 0) {
+    WARN("not root: cannot check as another user; skipped");
+    return;
+  }
+  TempDir dir;
+  REQUIRE(chmod(dir.path().c_str(), 0755) == 0);
+  const std::string pw = secret_file_with(dir, "pw", "root-only");  // 0600, root's
+  const std::string path = dir.path() + "/relay.toml";
+  std::ofstream(path) << "[proxy]\nlisten = [\"127.0.0.1:10025\"]\nhostname = \"relay.test\"\n"
+                      << "[tls]\nca_file = \"/etc/ssl/certs/ca-certificates.crt\"\n"
+                      << peer_upstream("gmail", 587).toml << "auth_user = \"me\"\n"
+                      << "auth_password_file = \"" << pw << "\"\n";
+  // Root can read it; the relay, running as nobody, could not.
+  CHECK(run({tlsrelay_bin(), "check-config", path}).exit_code == 0);
+  const auto r = run({tlsrelay_bin(), "check-config", path, "--as-user", "nobody"});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find(path +
+                   ":13:1: [[upstream]] auth_password_file: as nobody: cannot open secret file " +
+                   pw + ": Permission denied") != std::string::npos);
+  // Owned by the service user, it is fine.
+  REQUIRE(chown(pw.c_str(), 65534, 65534) == 0);
+  CHECK(run({tlsrelay_bin(), "check-config", path, "--as-user", "nobody"}).exit_code == 0);
+}
