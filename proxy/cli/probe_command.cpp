@@ -10,13 +10,19 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <utility>
 
+#include "common/text.hpp"
 #include "config/config_error.hpp"
+#include "config/loader.hpp"
 #include "config/secret_file.hpp"
 #include "proxy/cli/cli_args.hpp"
 #include "proxy/cli/probe_report.hpp"
+#include "proxy/upstream/routes.hpp"
 #include "tls/attempt_record.hpp"
 #include "tls/classifier.hpp"
 #include "tls/connector.hpp"
@@ -35,9 +41,19 @@ const char* probe_usage() {
   --timeout SECONDS             per-phase time-out (default 30)
   --ehlo NAME                   EHLO name (default: this host's name)
   --auth-user USER --auth-password-file PATH   also try AUTH after TLS
+  --auth-mech plain|login|xoauth2   force one AUTH mechanism (default: PLAIN, else LOGIN)
+  --token-file PATH             the OAuth 2 bearer token for --auth-mech xoauth2
   --min-tls 1.0|1.1|1.2|1.3     lowest version offered (default 1.2)
+  --envelope FROM,TO            after AUTH, also MAIL FROM:<FROM>, RCPT TO:<TO> and RSET:
+                                the route tested end to end, and no mail sent
+  --config FILE [--upstream NAME] [--compat]
+                                probe an upstream of the relay's configuration as the relay
+                                would: its host, port, tls, connect, sni, CA file, EHLO name,
+                                time-out and credentials (--compat: its compat profile);
+                                no HOST then, NAME needed when there are several
   --json                        print exactly one JSON object (the attempt record) on stdout
-PORT defaults to 25. Exit status: 0 when the attempt ended ok, 1 otherwise, 2 on a usage error.
+PORT defaults to 25. Exit status: 0 when the attempt ended ok (and the envelope was
+accepted), 1 otherwise, 2 on a usage error.
 )";
 }
 
@@ -58,14 +74,101 @@ struct ProbeOptions {
   tls::AttemptOptions attempt;
   tls::ClientProfile profile;
   bool json = false;
+  std::optional<std::pair<std::string, std::string>> envelope;  // FROM, TO
 };
+
+// What the command line says about credentials, before they are read.
+struct AuthArgs {
+  std::optional<std::string> user, password_file, token_file;
+  std::optional<AuthMechanism> mechanism;
+};
+
+std::optional<AuthMechanism> mechanism_from_string(const std::string& v) {
+  if (v == "plain") return AuthMechanism::Plain;
+  if (v == "login") return AuthMechanism::Login;
+  if (v == "xoauth2") return AuthMechanism::Xoauth2;
+  return std::nullopt;
+}
+
+// The relay's own rules for a secret file (config/secret_file.hpp), read the same way.
+std::string secret_from(const std::string& option, const std::string& path) {
+  try {
+    return config::read_secret(path);
+  } catch (const config::ConfigError& e) {
+    throw UsageError(option + ": " + e.what());
+  }
+}
+
+void set_credentials(ProbeOptions& o, const AuthArgs& a) {
+  const bool xoauth2 = a.mechanism == AuthMechanism::Xoauth2;
+  const auto& secret_file = xoauth2 ? a.token_file : a.password_file;
+  const char* secret_option = xoauth2 ? "--token-file" : "--auth-password-file";
+  if (a.token_file && !xoauth2) throw UsageError("--token-file goes with --auth-mech xoauth2");
+  if (!a.user && (secret_file || a.mechanism)) {
+    throw UsageError(std::string(secret_option) + " and --auth-mech need --auth-user");
+  }
+  if (!a.user) return;
+  if (!secret_file) {
+    throw UsageError(std::string("--auth-user needs ") + secret_option);
+  }
+  if (o.attempt.target.tls_mode == TlsMode::None) {
+    throw UsageError("--auth-user needs TLS: credentials never travel in clear");
+  }
+  o.attempt.credentials = tls::Credentials{*a.user, secret_from(secret_option, *secret_file),
+                                           a.mechanism.value_or(AuthMechanism::Auto)};
+}
+
+// --config FILE [--upstream NAME] [--compat]: the upstream exactly as serve would try it.
+void from_config(ProbeOptions& o, const std::string& file, const std::optional<std::string>& name,
+                 bool compat) {
+  config::Settings s;
+  try {
+    s = config::load_settings(file);
+  } catch (const config::ConfigError& e) {
+    throw UsageError(std::string("--config: ") + e.what());
+  }
+  const config::UpstreamSettings* u = nullptr;
+  for (const auto& candidate : s.upstreams) {
+    if (name ? candidate.name == *name : s.upstreams.size() == 1) u = &candidate;
+  }
+  if (!u) {
+    std::string names;
+    for (const auto& c : s.upstreams) names += (names.empty() ? "" : ", ") + c.name;
+    throw UsageError(name ? "--upstream " + *name + ": " + file + " has no such upstream (it has " +
+                                names + ")"
+                          : "--upstream NAME is needed: " + file + " has " + names);
+  }
+  o.attempt.target.name = u->name;
+  o.attempt.target.host = u->host;
+  o.attempt.target.port = u->port;
+  o.attempt.target.tls_mode = u->tls;
+  if (u->connect) o.attempt.target.connect_address = u->connect->to_string();
+  o.attempt.target.sni = u->sni;
+  o.attempt.ehlo_name = s.proxy.hostname;
+  o.attempt.phase_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(u->timeout);
+  o.profile.ca_file = s.tls.ca_file;
+  o.profile.min_version = s.tls.min_version;
+  if (compat) {
+    if (!u->compat) throw UsageError("--compat: upstream " + u->name + " has no [upstream.compat]");
+    o.profile = compat_profile(o.profile, *u->compat);
+    o.attempt.fallback = true;
+  }
+  AuthArgs a;
+  a.user = u->auth_user;
+  a.mechanism = u->auth_mechanism;
+  a.password_file = u->auth_password_file;
+  a.token_file = u->oauth_token_file;
+  set_credentials(o, a);
+}
 
 ProbeOptions parse(const std::vector<std::string>& args) {
   ProbeOptions o;
   o.attempt.target.name = "probe";
   o.attempt.ehlo_name = this_host_name();
   std::optional<TlsMode> mode;
-  std::optional<std::string> auth_user, auth_file, target;
+  std::optional<std::string> target, config_file, upstream;
+  bool compat = false;
+  AuthArgs auth;
   ArgCursor c(args);
   while (!c.done()) {
     if (!c.is_option()) {
@@ -102,9 +205,29 @@ ProbeOptions parse(const std::vector<std::string>& args) {
         throw UsageError("--ehlo needs a host name without spaces");
       }
     } else if (name == "auth-user") {
-      auth_user = c.take_value();
+      auth.user = c.take_value();
     } else if (name == "auth-password-file") {
-      auth_file = c.take_value();
+      auth.password_file = c.take_value();
+    } else if (name == "token-file") {
+      auth.token_file = c.take_value();
+    } else if (name == "auth-mech") {
+      const std::string v = c.take_value();
+      auth.mechanism = mechanism_from_string(v);
+      if (!auth.mechanism) throw UsageError("--auth-mech must be plain, login or xoauth2");
+    } else if (name == "envelope") {
+      const std::string v = c.take_value();
+      const auto comma = v.find(',');
+      if (comma == std::string::npos || v.find_first_of("<>\r\n ") != std::string::npos) {
+        throw UsageError("--envelope needs FROM,TO (two addresses, no <> or spaces)");
+      }
+      o.envelope = std::pair{v.substr(0, comma), v.substr(comma + 1)};
+    } else if (name == "config") {
+      config_file = c.take_value();
+    } else if (name == "upstream") {
+      upstream = c.take_value();
+    } else if (name == "compat") {
+      c.skip_flag();
+      compat = true;
     } else if (name == "min-tls") {
       o.profile.min_version = c.take_value();
       if (!tls::tls_version_from_string(o.profile.min_version)) {
@@ -118,27 +241,64 @@ ProbeOptions parse(const std::vector<std::string>& args) {
       throw UsageError("unknown option --" + name);
     }
   }
+  if (config_file) {
+    if (target) throw UsageError("HOST and --config exclude each other");
+    if (auth.user || auth.password_file || auth.token_file || auth.mechanism || mode) {
+      throw UsageError("--config takes the upstream's own TLS mode and credentials");
+    }
+    from_config(o, *config_file, upstream, compat);
+    return o;
+  }
+  if (upstream || compat) throw UsageError("--upstream and --compat go with --config");
   if (!target) throw UsageError("HOST is missing");
   HostPort hp = parse_host_port(*target);
   o.attempt.target.host = hp.host;
   o.attempt.target.port = hp.port.value_or(25);
   o.attempt.target.tls_mode =
       mode.value_or(o.attempt.target.port == 465 ? TlsMode::Implicit : TlsMode::Starttls);
-  if (auth_user.has_value() != auth_file.has_value()) {
-    throw UsageError("--auth-user and --auth-password-file go together");
-  }
-  if (auth_user) {
-    if (o.attempt.target.tls_mode == TlsMode::None) {
-      throw UsageError("--auth-user needs TLS: credentials never travel in clear");
-    }
-    // The relay's own rules for a secret file (config/secret_file.hpp), read the same way.
-    try {
-      o.attempt.credentials = tls::Credentials{*auth_user, config::read_secret(*auth_file)};
-    } catch (const config::ConfigError& e) {
-      throw UsageError(std::string("--auth-password-file: ") + e.what());
-    }
-  }
+  set_credentials(o, auth);
   return o;
+}
+
+// One command and its whole reply; nullopt when the connection failed or said no SMTP.
+asio::awaitable<std::optional<Reply>> command(tls::SmtpStream& stream, std::string line) {
+  line += "\r\n";
+  if (co_await stream.write(line)) co_return std::nullopt;
+  ReplyParser parser;
+  std::string text;
+  for (;;) {
+    if (co_await stream.read_line(text, kMaxReplyLine, true)) co_return std::nullopt;
+    const auto status = parser.feed(text);
+    if (status == ReplyParser::Status::Complete) co_return parser.take();
+    if (status == ReplyParser::Status::NotSmtp) co_return std::nullopt;
+  }
+}
+
+// What the envelope test saw: each command and its reply, in order.
+struct EnvelopeResult {
+  std::vector<std::pair<std::string, std::string>> steps;  // command, reply (or "(no reply)")
+  bool accepted = false;
+};
+
+// MAIL, RCPT, RSET on the open route, never DATA: whether the smarthost would take a
+// message from FROM to TO with these credentials (Gmail refuses a FROM the account may not
+// send as; a relay refuses a TO it does not relay for).
+asio::awaitable<EnvelopeResult> try_envelope(tls::SmtpStream& stream,
+                                             std::pair<std::string, std::string> who) {
+  EnvelopeResult r;
+  const std::string mail = "MAIL FROM:<" + who.first + ">";
+  const std::string rcpt = "RCPT TO:<" + who.second + ">";
+  bool ok = true;
+  for (const std::string& line : {mail, rcpt, std::string("RSET")}) {
+    std::optional<Reply> reply = co_await command(stream, line);
+    r.steps.emplace_back(line, reply ? reply->first_line() : std::string("(no reply)"));
+    if (!reply || reply->code / 100 != 2) {
+      ok = false;
+      break;
+    }
+  }
+  r.accepted = ok;
+  co_return r;
 }
 
 }  // namespace
@@ -165,7 +325,19 @@ int probe_command(const std::vector<std::string>& args) {
   auto future = asio::co_spawn(io, tls::run_attempt(o.attempt, ctx, ctx_error), asio::use_future);
   io.run();
   tls::AttemptResult result = future.get();
+  std::optional<EnvelopeResult> envelope;
   if (result.stream) {
+    if (o.envelope) {
+      auto tried = asio::co_spawn(io, try_envelope(*result.stream, *o.envelope), asio::use_future);
+      io.restart();
+      io.run_for(o.attempt.phase_timeout * 3);
+      if (tried.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        envelope = tried.get();
+      } else {
+        envelope = EnvelopeResult{{{"MAIL FROM:<" + o.envelope->first + ">", "(no reply in time)"}},
+                                  false};
+      }
+    }
     // Leave politely; the verdict is already decided.
     asio::co_spawn(io, say_quit(*result.stream), asio::detached);
     io.restart();
@@ -174,15 +346,33 @@ int probe_command(const std::vector<std::string>& args) {
 
   const tls::Verdict verdict = tls::classify(result.facts);
   if (o.json) {
+    auto record = tls::attempt_record(result.facts, verdict);
+    if (o.envelope) {
+      nlohmann::ordered_json steps = nlohmann::ordered_json::array();
+      for (const auto& [line, reply] : envelope ? envelope->steps : decltype(envelope->steps){}) {
+        steps.push_back({{"command", printable(line, 300)}, {"reply", printable(reply, 300)}});
+      }
+      record["envelope"] = {{"tried", envelope.has_value()},
+                            {"accepted", envelope && envelope->accepted},
+                            {"steps", steps}};
+    }
     // Peer text is escaped in the record; replace, not throw, should anything slip through.
-    std::cout << tls::attempt_record(result.facts, verdict)
-                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-              << "\n";
+    std::cout << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     print_probe_report(std::cout, result.facts, verdict, isatty(STDOUT_FILENO) == 1);
+    if (envelope) {
+      std::cout << "\nEnvelope (no message sent)\n";
+      for (const auto& [line, reply] : envelope->steps) {
+        std::cout << "  C: " << printable(line, 300) << "\n  S: " << printable(reply, 300) << "\n";
+      }
+      std::cout << (envelope->accepted ? "  accepted: the route takes mail from this sender to "
+                                         "this recipient\n"
+                                       : "  refused: see the reply above\n");
+    }
   }
   std::cout.flush();
-  return verdict.cls == FailureClass::Ok ? 0 : 1;
+  const bool envelope_ok = !o.envelope || (envelope && envelope->accepted);
+  return verdict.cls == FailureClass::Ok && envelope_ok ? 0 : 1;
 }
 
 }  // namespace tlsrelay::proxy

@@ -382,3 +382,69 @@ TEST_CASE("a group- or world-readable password file is refused", "[cli][auth]") 
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("chmod 600") != std::string::npos);
 }
+
+TEST_CASE("--envelope tests MAIL and RCPT after AUTH, then RSET; no DATA", "[ok][auth]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--auth-user", "relay", "--auth-password", "pw-1", "--reject-rcpt",
+                         "nobody@example.org", "--capture", capture}));
+  const std::vector<std::string> auth = {"--auth-user", "relay", "--auth-password-file",
+                                         secret_file(dir, "pw-1")};
+  SECTION("accepted") {
+    std::vector<std::string> extra = auth;
+    extra.insert(extra.end(), {"--envelope", "me@example.org,you@example.org"});
+    Probe p = probe(local_args(peer.port(), extra));
+    INFO(p.raw << p.err);
+    CHECK(p.exit_code == 0);
+    CHECK(p.record["class"] == "ok");
+    CHECK(p.record["envelope"]["accepted"] == true);
+    CHECK(p.record["envelope"]["steps"].size() == 3);
+    const std::string seen = read_file(capture);
+    CHECK(seen.find("MAIL FROM:<me@example.org>\r\nRCPT TO:<you@example.org>\r\nRSET\r\n") !=
+          std::string::npos);
+    CHECK(seen.find("DATA") == std::string::npos);
+  }
+  SECTION("a recipient the smarthost refuses: exit 1 and its reply") {
+    std::vector<std::string> extra = auth;
+    extra.insert(extra.end(), {"--envelope", "me@example.org,nobody@example.org"});
+    Probe p = probe(local_args(peer.port(), extra));
+    CHECK(p.exit_code == 1);
+    CHECK(p.record["class"] == "ok");  // the route is fine; the envelope is not
+    CHECK(p.record["envelope"]["accepted"] == false);
+    CHECK(p.record["envelope"]["steps"][1]["reply"].get<std::string>().rfind("550 5.1.1", 0) == 0);
+  }
+}
+
+TEST_CASE("--auth-mech xoauth2 with --token-file", "[ok][auth]") {
+  TempDir dir;
+  Server peer(peer_argv({"--auth-user", "me@example.org", "--auth-password", "ya29.token-1"}));
+  Probe p =
+      probe(local_args(peer.port(), {"--auth-user", "me@example.org", "--auth-mech", "xoauth2",
+                                     "--token-file", secret_file(dir, "ya29.token-1")}));
+  INFO(p.raw);
+  CHECK(p.record["class"] == "ok");
+  CHECK(p.raw.find("AUTH XOAUTH2 ***") != std::string::npos);
+  CHECK(p.raw.find("ya29") == std::string::npos);
+}
+
+TEST_CASE("--config --upstream probes an upstream as the relay would", "[ok][auth]") {
+  TempDir dir;
+  Server peer(peer_argv({"--auth-user", "relay", "--auth-password", "pw-2"}));
+  const std::string config = dir.path() + "/relay.toml";
+  std::ofstream(config) << "[proxy]\nlisten = [\"127.0.0.1:10025\"]\nhostname = \"relay.test\"\n"
+                        << "[tls]\nca_file = \"" << cert("ca.pem") << "\"\n"
+                        << "[[upstream]]\nname = \"other\"\nhost = \"nowhere.test\"\n"
+                        << "[[upstream]]\nname = \"smarthost\"\nhost = \"mx.test\"\nport = "
+                        << peer.port() << "\nconnect = \"127.0.0.1\"\ntimeout_s = 3\n"
+                        << "auth_user = \"relay\"\nauth_password_file = \""
+                        << secret_file(dir, "pw-2") << "\"\n";
+  Probe p = probe({"--config", config, "--upstream", "smarthost"});
+  INFO(p.raw << p.err);
+  CHECK(p.record["class"] == "ok");
+  CHECK(p.record["upstream"]["name"] == "smarthost");
+  CHECK(p.raw.find("C: EHLO relay.test") != std::string::npos);
+  CHECK(p.raw.find("AUTH PLAIN ***") != std::string::npos);
+  const RunResult which = run({tlsrelay_bin(), "probe", "--config", config});
+  CHECK(which.exit_code == 2);
+  CHECK(which.err.find("--upstream NAME is needed") != std::string::npos);
+}
