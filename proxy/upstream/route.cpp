@@ -5,12 +5,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
-#include <set>
 
-#include "config/policy_rules.hpp"
 #include "config/secret_file.hpp"
 #include "proxy/policy/policy.hpp"
-#include "proxy/policy/replies.hpp"
 #include "tls/attempt_record.hpp"
 
 namespace tlsrelay::proxy {
@@ -36,27 +33,34 @@ std::optional<tls::Credentials> credentials(const UpstreamConfig& u, std::string
   }
 }
 
-// Where the next attempt goes and with which profile.
-struct Cursor {
-  std::size_t upstream = 0;            // index into the route's upstream order
-  std::vector<std::string> addresses;  // learnt from the first attempt's DNS answer
-  std::size_t address = 0;
-  int retries = 0;  // of the current address
-  bool compat = false;
-  bool plaintext = false;
-  std::string why;  // the action that led to this attempt, for the record
+// How long a remembered DNS answer may stand in for a fresh lookup when it lets us put a
+// held-down address last.
+constexpr std::chrono::seconds kRememberedDnsAge{60};
 
-  void next_upstream() { *this = Cursor{upstream + 1, {}, 0, 0, false, false, "next-upstream"}; }
+// Where the next attempt goes and with which profile: the policy's cursor (next_step decides
+// how it moves) and the addresses it counts.
+struct Cursor {
+  RouteCursor at;
+  std::vector<std::string> addresses;  // learnt from a DNS answer, in the order to try
+  std::string why = "first";           // the step that led to this attempt, for the record
+
+  void learn(std::vector<std::string> a) {
+    addresses = std::move(a);
+    at.addresses = addresses.size();
+  }
+  void take(const RouteStep& step) {
+    at = advance(at, step);
+    if (step.kind == StepKind::NextUpstream) addresses.clear();  // another DNS answer
+    why = to_string(step);
+  }
 };
 
 // Jittered backoff (±20%) so that many sessions retrying one upstream do not stampede it.
 Clock::duration backoff(const config::PolicySettings& p, int retry) {
   static thread_local std::minstd_rand rng{std::random_device{}()};
   if (p.backoff.empty()) return Clock::duration::zero();
-  const auto base =
-      p.backoff[std::min<std::size_t>(static_cast<std::size_t>(retry - 1), p.backoff.size() - 1)];
   std::uniform_real_distribution<double> jitter(0.8, 1.2);
-  return std::chrono::duration_cast<Clock::duration>(base * jitter(rng));
+  return std::chrono::duration_cast<Clock::duration>(backoff_base(p, retry) * jitter(rng));
 }
 
 // The configured upstreams in order, those that route health holds down moved to the end.
@@ -70,12 +74,98 @@ std::vector<std::size_t> upstream_order(const Routes& config, const RouteHealth&
   return order;
 }
 
-// How long a remembered DNS answer may stand in for a fresh lookup when it lets us put a
-// held-down address last.
-constexpr std::chrono::seconds kRememberedDnsAge{60};
+// A held-down address goes last: then the remembered DNS answer in that order is used
+// (otherwise the connector resolves afresh and takes the first address). Empty when no
+// address of the upstream is held down.
+std::vector<std::string> held_down_last(const RouteHealth& health, const UpstreamConfig& u) {
+  const auto now = SysClock::now();
+  auto remembered = health.address_order(u.target.name, now, kRememberedDnsAge);
+  const bool any_held =
+      std::any_of(remembered.begin(), remembered.end(),
+                  [&](const std::string& a) { return health.held_down(u.target.name, a, now); });
+  if (remembered.size() > 1 && any_held) return remembered;
+  return {};
+}
+
+UpstreamTraits traits(const UpstreamConfig& u) {
+  UpstreamTraits t;
+  t.has_compat = u.compat_context != nullptr;
+  t.allow_plaintext = u.allow_plaintext;
+  t.has_credentials = u.auth_user.has_value();
+  t.tls_mode = u.target.tls_mode;
+  return t;
+}
+
+// What the attempt at the cursor needs; `secret_error` says why the credentials could not
+// be read.
+tls::AttemptOptions attempt_options(const Routes& config, const UpstreamConfig& u,
+                                    const Cursor& cur, Clock::time_point deadline,
+                                    std::string& secret_error) {
+  tls::AttemptOptions opt;
+  opt.target = u.target;
+  if (!cur.addresses.empty()) opt.target.connect_address = cur.addresses[cur.at.address];
+  opt.ehlo_name = config.ehlo_name;
+  opt.fallback = cur.at.compat;  // compat follows a failed attempt with the normal profile
+  // No single phase may outlive the transaction's deadline.
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  opt.phase_timeout = std::max(std::chrono::milliseconds(1), std::min(u.phase_timeout, left));
+  if (cur.at.plaintext) {
+    opt.target.tls_mode = TlsMode::None;  // never with credentials (next_step sees to it)
+  } else {
+    opt.credentials = credentials(u, secret_error);
+  }
+  return opt;
+}
+
+struct Attempted {
+  tls::AttemptResult result;
+  tls::Verdict verdict;
+};
+
+// One attempt at the cursor's upstream, address and profile, reported to the sink (event
+// log, route health). A secret that cannot be read fails it before any connection.
+asio::awaitable<Attempted> attempt_at(const Routes& config, const UpstreamConfig& u,
+                                      const Cursor& cur, Clock::time_point deadline,
+                                      AttemptSink& telemetry, const RouteRequest& request,
+                                      int number) {
+  std::string secret_error;
+  const tls::AttemptOptions opt = attempt_options(config, u, cur, deadline, secret_error);
+  Attempted a;
+  if (!secret_error.empty()) {
+    a.result.facts.started = std::chrono::system_clock::now();
+    a.result.facts.upstream = opt.target;
+    a.result.facts.phase = Phase::Auth;
+    a.result.facts.ending = tls::Ending::LocalSetup;
+    a.result.facts.local_detail = secret_error;
+  } else {
+    a.result = co_await tls::run_attempt(opt, cur.at.compat ? u.compat_context : u.context,
+                                         cur.at.compat ? u.compat_error : u.context_error);
+  }
+  a.verdict = tls::classify(a.result.facts);
+  auto record = tls::attempt_record(a.result.facts, a.verdict);
+  record["transaction"] = request.transaction_id;
+  record["attempt"] = number;
+  record["policy_step"] = cur.why;
+  record["profile"] = cur.at.plaintext ? "plaintext" : cur.at.compat ? "compat" : "default";
+  telemetry.attempt(a.result.facts, a.verdict, record);
+  co_return a;
+}
+
+std::unique_ptr<UpstreamSession> open_session(const Routes& config, const Cursor& cur,
+                                              tls::AttemptResult& attempt) {
+  auto session =
+      std::make_unique<UpstreamSession>(std::move(attempt.stream), std::move(attempt.facts));
+  session->set_profile(cur.at.plaintext ? RouteProfile::Plaintext
+                       : cur.at.compat  ? RouteProfile::Compat
+                                        : RouteProfile::Normal);
+  session->set_config_generation(config.generation);
+  return session;
+}
 
 }  // namespace
 
+// Carries out what policy/policy.hpp decides: next_step() after each failed attempt, then
+// route_failure_reply() when no step moves on.
 asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> config,
                                         AttemptSink& telemetry, UpstreamPool& pool,
                                         const RouteRequest& request) {
@@ -91,134 +181,37 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> config,
   }
   const auto deadline = request.deadline.value_or(Clock::now() + policy.deadline);
   int attempts = 0;
-  std::set<std::size_t> upstreams_tried;
   Cursor cur;
-  cur.why = "first";
-  bool reject = false;
+  cur.at.upstreams = order.size();
+  RouteStep step;  // how the route ended: Defer or Reject
 
-  while (cur.upstream < order.size()) {
-    const UpstreamConfig& u = config->upstreams[order[cur.upstream]];
-    upstreams_tried.insert(cur.upstream);
-    // A held-down address goes last: then use the remembered DNS answer in that order
-    // (otherwise the connector resolves afresh and takes the first address).
-    if (cur.addresses.empty() && u.target.connect_address.empty()) {
-      const auto now = SysClock::now();
-      const auto& health = telemetry.health();
-      auto remembered = health.address_order(u.target.name, now, kRememberedDnsAge);
-      const bool any_held = std::any_of(
-          remembered.begin(), remembered.end(),
-          [&](const std::string& a) { return health.held_down(u.target.name, a, now); });
-      if (remembered.size() > 1 && any_held) cur.addresses = std::move(remembered);
-    }
-    ++attempts;
-    tls::AttemptOptions opt;
-    opt.target = u.target;
-    if (!cur.addresses.empty()) opt.target.connect_address = cur.addresses[cur.address];
-    opt.ehlo_name = config->ehlo_name;
-    opt.fallback = cur.compat;  // compat follows a failed attempt with the normal profile
-    // No single phase may outlive the transaction's deadline.
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    opt.phase_timeout = std::max(std::chrono::milliseconds(1), std::min(u.phase_timeout, left));
-    std::shared_ptr<tls::ClientContext> ctx = cur.compat ? u.compat_context : u.context;
-    std::string ctx_error = cur.compat ? u.compat_error : u.context_error;
-    std::string secret_error;
-    if (cur.plaintext) {
-      opt.target.tls_mode = TlsMode::None;  // never with credentials (checked below)
-    } else {
-      opt.credentials = credentials(u, secret_error);
-    }
-
-    tls::AttemptResult attempt;
-    if (!secret_error.empty()) {
-      attempt.facts.started = std::chrono::system_clock::now();
-      attempt.facts.upstream = opt.target;
-      attempt.facts.phase = Phase::Auth;
-      attempt.facts.ending = tls::Ending::LocalSetup;
-      attempt.facts.local_detail = secret_error;
-    } else {
-      attempt = co_await tls::run_attempt(opt, ctx, ctx_error);
-    }
-    tls::Verdict verdict = tls::classify(attempt.facts);
-    auto record = tls::attempt_record(attempt.facts, verdict);
-    record["transaction"] = request.transaction_id;
-    record["attempt"] = attempts;
-    record["policy_step"] = cur.why;
-    record["profile"] = cur.plaintext ? "plaintext" : cur.compat ? "compat" : "default";
-    telemetry.attempt(attempt.facts, verdict, record);
-
-    if (attempt.stream) {
-      result.session =
-          std::make_unique<UpstreamSession>(std::move(attempt.stream), std::move(attempt.facts));
-      result.session->set_profile(cur.plaintext ? RouteProfile::Plaintext
-                                  : cur.compat  ? RouteProfile::Compat
-                                                : RouteProfile::Normal);
-      result.session->set_config_generation(config->generation);
+  while (cur.at.upstream < order.size()) {
+    const UpstreamConfig& u = config->upstreams[order[cur.at.upstream]];
+    const bool resolves = u.target.connect_address.empty();
+    if (cur.addresses.empty() && resolves) cur.learn(held_down_last(telemetry.health(), u));
+    Attempted a = co_await attempt_at(*config, u, cur, deadline, telemetry, request, ++attempts);
+    if (a.result.stream) {
+      result.session = open_session(*config, cur, a.result);
       co_return result;
     }
-    if (cur.addresses.empty() && opt.target.connect_address.empty() &&
-        attempt.facts.network.addresses.size() > 1) {
-      cur.addresses = attempt.facts.network.addresses;
+    if (cur.addresses.empty() && resolves && a.result.facts.network.addresses.size() > 1) {
+      cur.learn(a.result.facts.network.addresses);
     }
-    result.failures.push_back({attempt.facts, verdict});
-    if (Clock::now() >= deadline) break;  // "when the deadline is spent the answer is defer"
-
-    // The first action of the class's rule that still applies decides what comes next.
-    const auto& ci = info(verdict.cls);
-    const auto rule = config::effective_rule(policy, ci.name, to_string(ci.group));
-    bool moved = false;
-    for (const config::Action& a : rule.actions) {
-      using K = config::ActionKind;
-      if (a.kind == K::Retry && cur.retries < a.count) {
-        ++cur.retries;
-        cur.why = "retry:" + std::to_string(cur.retries);
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        t.expires_after(
-            std::min<Clock::duration>(backoff(policy, cur.retries), deadline - Clock::now()));
-        co_await t.async_wait(asio::use_awaitable);
-        moved = true;
-      } else if (a.kind == K::NextAddress && cur.address + 1 < cur.addresses.size()) {
-        ++cur.address;
-        cur.retries = 0;
-        cur.why = "next-address";
-        moved = true;
-      } else if (a.kind == K::NextUpstream && cur.upstream + 1 < order.size()) {
-        cur.next_upstream();
-        moved = true;
-      } else if (a.kind == K::Compat && u.compat_context && !cur.compat && !request.require_tls) {
-        // Never for a message that requires TLS (RFC 8689): compat lowers the profile,
-        // down to security level 0 where weak keys and ciphers pass verification.
-        cur.compat = true;
-        cur.retries = 0;
-        cur.why = "compat";
-        moved = true;
-      } else if (a.kind == K::Plaintext && u.allow_plaintext && !u.auth_user &&
-                 !request.require_tls && !cur.plaintext && u.target.tls_mode != TlsMode::None) {
-        // Never a silent downgrade: only where the upstream allows it, without credentials
-        // (they never travel in clear), and never for a message that requires TLS.
-        cur.plaintext = true;
-        cur.retries = 0;
-        cur.why = "plaintext";
-        moved = true;
-      } else if (a.kind == K::Defer) {
-        break;
-      } else if (a.kind == K::Reject) {
-        reject = true;
-        break;
-      }
-      if (moved) break;
+    result.failures.push_back({std::move(a.result.facts), a.verdict});
+    step = next_step(policy, a.verdict.cls, cur.at, traits(u), MessageNeeds{request.require_tls},
+                     Clock::now() >= deadline);
+    if (!moves_on(step.kind)) break;
+    if (step.kind == StepKind::Retry) {
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      t.expires_after(
+          std::min<Clock::duration>(backoff(policy, step.retry), deadline - Clock::now()));
+      co_await t.async_wait(asio::use_awaitable);
     }
-    if (!moved) break;
+    cur.take(step);
   }
-
-  if (result.failures.empty()) {
-    result.failure_reply = no_upstream_reply();
-  } else {
-    const auto& last = result.failures.back();
-    result.failure_reply = deferral_reply(last.facts, last.verdict, attempts,
-                                          static_cast<int>(upstreams_tried.size()));
-    if (reject) result.failure_reply = rejection_reply(result.failure_reply, last.verdict);
-  }
+  // The cursor only moves forward one upstream at a time, each of them tried.
+  result.failure_reply =
+      route_failure_reply(result.failures, static_cast<int>(cur.at.upstream) + 1, step.kind);
   co_return result;
 }
 

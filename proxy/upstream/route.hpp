@@ -1,10 +1,11 @@
-// Opening the upstream route for one transaction: the policy engine. Tries the configured
-// upstreams through the tls/ engine and, after each failure, follows the effective rule for
-// its class (config/policy_rules.hpp: retry with backoff, next address, next upstream,
-// compat profile, gated plaintext, defer, reject), all within one deadline. Every attempt
-// is written to the event log with the transaction id and feeds route health; an upstream
-// or address that route health holds down is tried after the others, never skipped. An idle
-// pooled connection to the first upstream in that order is used before a new one.
+// Opening the upstream route for one transaction: the executor of the failure policy. Tries
+// the configured upstreams through the tls/ engine and, after each failure, carries out the
+// step that policy/policy.hpp's next_step() takes from the effective rule for its class
+// (retry with jittered backoff, next address, next upstream, compat profile, gated
+// plaintext, defer, reject), all within one deadline. Every attempt is written to the event
+// log with the transaction id and feeds route health; an upstream or address that route
+// health holds down is tried after the others, never skipped. An idle pooled connection to
+// the first upstream in that order is used before a new one.
 //
 // Runs on the calling session's executor (the relay's single thread).
 #pragma once
