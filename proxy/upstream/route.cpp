@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <limits>
 #include <random>
 
 #include "config/secret_file.hpp"
@@ -200,11 +201,24 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> config,
     result.failures.push_back({std::move(a.result.facts), a.verdict});
     step = next_step(policy, a.verdict.cls, cur.at, traits(u), MessageNeeds{request.require_tls},
                      Clock::now() >= deadline);
-    if (!moves_on(step.kind)) break;
+    Clock::duration wait{};
     if (step.kind == StepKind::Retry) {
+      wait = backoff(policy, step.retry);
+      // A retry that could only start at the deadline is no retry: it would be an attempt
+      // with no time left, failing as a made-up timeout that hides the real failure. The
+      // rule's next action decides instead (retries count as used up).
+      if (Clock::now() + wait >= deadline) {
+        RouteCursor no_retry = cur.at;
+        no_retry.retries = std::numeric_limits<int>::max();
+        step = next_step(policy, a.verdict.cls, no_retry, traits(u),
+                         MessageNeeds{request.require_tls}, Clock::now() >= deadline);
+        wait = {};
+      }
+    }
+    if (!moves_on(step.kind)) break;
+    if (wait > Clock::duration::zero()) {
       asio::steady_timer t(co_await asio::this_coro::executor);
-      t.expires_after(
-          std::min<Clock::duration>(backoff(policy, step.retry), deadline - Clock::now()));
+      t.expires_after(wait);
       co_await t.async_wait(asio::use_awaitable);
     }
     cur.take(step);

@@ -2484,3 +2484,20 @@ TEST_CASE("check-config reads the secrets as the service user too", "[relay][cli
   REQUIRE(chown(pw.c_str(), 65534, 65534) == 0);
   CHECK(run({tlsrelay_bin(), "check-config", path, "--as-user", "nobody"}).exit_code == 0);
 }
+
+TEST_CASE("policy: a retry whose backoff outlasts the deadline is not made; the real class stays",
+          "[relay][policy]") {
+  // Found by the review of the policy module: the relay used to wait out the deadline and
+  // then try once more with no time left, answering with a made-up "timeout".
+  Server peer(peer_argv({"--behaviour", "rst-after-clienthello"}));
+  Relay relay({peer_upstream("primary", peer.port())}, "",
+              "[policy]\ndeadline_s = 1\nbackoff_s = [5]\n"
+              "[policy.rules]\n\"network\" = [\"retry:1\", \"defer\"]\n");
+  for (int i = 0; i < 5; ++i) {
+    const std::string r = relay_one(relay.port());
+    INFO(r);
+    CHECK(r.rfind("451 4.4.2", 0) == 0);
+    CHECK(r.find("connection-reset") != std::string::npos);
+    CHECK(r.find("tried 1 time over 1 upstream") != std::string::npos);  // no second attempt
+  }
+}
