@@ -137,12 +137,11 @@ config::Duration backoff_base(const config::PolicySettings& policy, int retry) {
 }
 
 Reply route_failure_reply(const std::vector<FailedAttempt>& failures, int upstreams_tried,
-                          StepKind ending) {
+                          StepKind ending, std::string_view txn) {
   if (failures.empty()) return no_upstream_reply();
-  const FailedAttempt& last = failures.back();
-  Reply deferral =
-      deferral_reply(last.facts, last.verdict, static_cast<int>(failures.size()), upstreams_tried);
-  return ending == StepKind::Reject ? rejection_reply(deferral, last.verdict) : deferral;
+  Reply deferral = deferral_reply(failures, upstreams_tried, txn);
+  // The rule that rejected is the last failure's.
+  return ending == StepKind::Reject ? rejection_reply(deferral, failures.back().verdict) : deferral;
 }
 
 }  // namespace tlsrelay::proxy

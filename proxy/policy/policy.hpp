@@ -14,16 +14,11 @@
 #include "common/modes.hpp"
 #include "common/smtp_reply.hpp"
 #include "config/settings.hpp"
+#include "proxy/policy/replies.hpp"
 #include "tls/attempt.hpp"
 #include "tls/classifier.hpp"
 
 namespace tlsrelay::proxy {
-
-// One upstream attempt that did not give a route, with its verdict.
-struct FailedAttempt {
-  tls::AttemptFacts facts;
-  tls::Verdict verdict;
-};
 
 // RFC 8689 4.2.1: whether a REQUIRETLS message may travel over this upstream connection:
 // the server offers REQUIRETLS, and the connection was made with the upstream's normal
@@ -115,10 +110,10 @@ RouteCursor advance(const RouteCursor& at, const RouteStep& step);
 config::Duration backoff_base(const config::PolicySettings& policy, int retry);
 
 // What the client is told when no route opened: 451 4.3.5 when no upstream is configured
-// (no attempt at all); else the deferral naming the last failure with the number of
-// attempts (one per failure) and of upstreams tried, made a 554 5.7.x when the route ended
-// with Reject.
+// (no attempt at all); else the deferral naming every upstream tried (replies.hpp) with the
+// number of attempts (one per failure) and of upstreams tried, made a 554 5.7.x when the
+// route ended with Reject. `txn`: the transaction id, for the reply.
 Reply route_failure_reply(const std::vector<FailedAttempt>& failures, int upstreams_tried,
-                          StepKind ending);
+                          StepKind ending, std::string_view txn = {});
 
 }  // namespace tlsrelay::proxy

@@ -1,5 +1,7 @@
 #include "proxy/policy/replies.hpp"
 
+#include <algorithm>
+
 #include "common/text.hpp"
 
 namespace tlsrelay::proxy {
@@ -52,6 +54,69 @@ Reply deferral_reply(const tls::AttemptFacts& last, const tls::Verdict& v, int a
                      (attempts == 1 ? " time" : " times") + " over " + std::to_string(upstreams) +
                      (upstreams == 1 ? " upstream" : " upstreams");
   return make_reply(451, deferral_enhanced_code(v.cls), printable(text, kMaxReplyText));
+}
+
+namespace {
+
+std::string where_of(const tls::AttemptFacts& f) {
+  std::string where = f.upstream.host;
+  if (!f.network.address.empty()) where += "[" + f.network.address + "]";
+  return where + ":" + std::to_string(f.upstream.port);
+}
+
+// One upstream's share of a failed route: its last failure and how many attempts it had.
+struct UpstreamTried {
+  const FailedAttempt* last = nullptr;
+  int attempts = 0;
+};
+
+std::vector<UpstreamTried> by_upstream(const std::vector<FailedAttempt>& failures) {
+  std::vector<UpstreamTried> tried;
+  for (const auto& f : failures) {
+    auto it = std::find_if(tried.begin(), tried.end(), [&](const UpstreamTried& t) {
+      return t.last->facts.upstream.name == f.facts.upstream.name;
+    });
+    if (it == tried.end()) it = tried.insert(tried.end(), UpstreamTried{});
+    it->last = &f;
+    ++it->attempts;
+  }
+  std::stable_partition(tried.begin(), tried.end(),
+                        [](const UpstreamTried& t) { return !t.last->verdict.transient; });
+  return tried;
+}
+
+}  // namespace
+
+Reply deferral_reply(const std::vector<FailedAttempt>& failures, int upstreams,
+                     std::string_view txn) {
+  const std::vector<UpstreamTried> tried = by_upstream(failures);
+  const FailedAttempt& lead = *tried.front().last;
+  const int attempts = static_cast<int>(failures.size());
+  std::string tail = "; tried " + std::to_string(attempts) + (attempts == 1 ? " time" : " times") +
+                     " over " + std::to_string(upstreams) +
+                     (upstreams == 1 ? " upstream" : " upstreams");
+  if (!txn.empty()) tail += "; txn " + printable(txn, 40);
+  std::string head = "tlsrelay: ";
+  if (tried.size() > 1) {
+    std::string summary;
+    for (const auto& t : tried) {
+      if (!summary.empty()) summary += ", ";
+      summary += t.last->facts.upstream.name + " " + std::string(to_string(t.last->verdict.cls));
+      if (t.attempts > 1) summary += " (" + std::to_string(t.attempts) + " tries)";
+    }
+    head += printable(summary, 200) + "; " + lead.facts.upstream.name + " " + where_of(lead.facts) +
+            ": ";
+  } else {
+    head += lead.facts.upstream.name + " " + where_of(lead.facts) + " " +
+            std::string(to_string(lead.verdict.cls)) + ": ";
+  }
+  // The hint gives way, never the names, the count or the transaction id.
+  const std::size_t enhanced = deferral_enhanced_code(lead.verdict.cls).size() + 1;
+  const std::size_t room = kMaxReplyText > enhanced + head.size() + tail.size() + 3
+                               ? kMaxReplyText - enhanced - head.size() - tail.size() - 3
+                               : 0;
+  return make_reply(451, deferral_enhanced_code(lead.verdict.cls),
+                    head + printable(lead.verdict.hint, room) + tail);
 }
 
 Reply rejection_reply(const Reply& deferral, const tls::Verdict& verdict) {

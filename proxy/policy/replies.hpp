@@ -9,12 +9,20 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/smtp_reply.hpp"
 #include "tls/attempt.hpp"
 #include "tls/classifier.hpp"
 
 namespace tlsrelay::proxy {
+
+// One upstream attempt that did not give a route, with its verdict.
+struct FailedAttempt {
+  tls::AttemptFacts facts;
+  tls::Verdict verdict;
+};
 
 // RFC 3463 enhanced code for a deferral of this class: 4.4.1 no answer, 4.4.2 connection
 // dropped, 4.4.3 DNS, 4.7.5 TLS/certificate, 4.7.0 STARTTLS/security (interfaces.md).
@@ -24,6 +32,21 @@ std::string deferral_enhanced_code(FailureClass c);
 // <hint>; tried 3 times over 2 upstreams" — the text Postfix shows in its queue.
 Reply deferral_reply(const tls::AttemptFacts& last, const tls::Verdict& verdict, int attempts,
                      int upstreams);
+
+// The deferral for a route that opened nowhere, naming every upstream tried (spec:
+// "a deferral after attempts on more than one upstream names every upstream's class"), on
+// one line of at most 480 octets that Postfix logs and shows in mailq whole:
+//   one upstream:  "tlsrelay: gmail smtp.gmail.com[142.250.102.108]:587 certificate-expired:
+//                   HINT; tried 3 times over 1 upstream; txn 1a.3"
+//   several:       "tlsrelay: gmail certificate-expired (2 tries), backup connect-timeout;
+//                   gmail smtp.gmail.com[142.250.102.108]:587: HINT; tried 3 times over 2
+//                   upstreams; txn 1a.3"
+// Most important first: an upstream whose last failure will not go away by itself (not
+// transient: a certificate, TLS, AUTH or local problem) before one whose may, then in the
+// order tried. The enhanced code and the hint are the most important one's. `txn` is the
+// transaction id of the event log and the journal line ("" for none).
+Reply deferral_reply(const std::vector<FailedAttempt>& failures, int upstreams,
+                     std::string_view txn);
 
 // The `reject` action: the same text as the deferral, as a permanent 5.7.x failure.
 Reply rejection_reply(const Reply& deferral, const tls::Verdict& verdict);

@@ -224,8 +224,8 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> config,
     cur.take(step);
   }
   // The cursor only moves forward one upstream at a time, each of them tried.
-  result.failure_reply =
-      route_failure_reply(result.failures, static_cast<int>(cur.at.upstream) + 1, step.kind);
+  result.failure_reply = route_failure_reply(result.failures, static_cast<int>(cur.at.upstream) + 1,
+                                             step.kind, request.transaction_id);
   co_return result;
 }
 

@@ -70,12 +70,14 @@ class Postfix {
 
 class Relay {
  public:
-  Relay(unsigned short upstream_port) {
+  // `more` is appended to the configuration: further [[upstream]] tables, say.
+  explicit Relay(unsigned short upstream_port, const std::string& more = "") {
     config_ = dir_.path() + "/relay.toml";
     std::ofstream(config_) << "[proxy]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n"
                            << "[tls]\nca_file = \"" << cert("ca.pem") << "\"\n"
                            << "[[upstream]]\nname = \"smarthost\"\nhost = \"mx.test\"\nport = "
-                           << upstream_port << "\nconnect = \"127.0.0.1\"\ntimeout_s = 3\n";
+                           << upstream_port << "\nconnect = \"127.0.0.1\"\ntimeout_s = 3\n"
+                           << more;
     server_ = std::make_unique<Server>(
         std::vector<std::string>{tlsrelay_bin(), "serve", "--config", config_});
   }
@@ -127,19 +129,9 @@ TEST_CASE("Postfix relays through tlsrelay to a TLS upstream, message intact", "
         std::string::npos);
 }
 
-TEST_CASE("with an expired upstream certificate Postfix's queue says why", "[postfix]") {
-  Server upstream(peer_argv({"--cert", "expired"}));
-  Relay relay(upstream.port());
-  Postfix postfix(relay.port());
-  submit(postfix.port(), "Message-ID: <e2e-2@test>\r\nSubject: held\r\n\r\nbody\r\n");
-  REQUIRE(wait_until([&] { return postfix.maillog().find("status=deferred") != std::string::npos; },
-                     std::chrono::seconds(30)));
-  const std::string log = postfix.maillog();
-  INFO("maillog:\n" << log);
-  CHECK(log.find("451 4.7.5 tlsrelay: smarthost mx.test[127.0.0.1]:" +
-                 std::to_string(upstream.port()) + " certificate-expired") != std::string::npos);
-  // The maillog line comes before the queue manager moves the message to the deferred
-  // queue; until then postqueue shows it active, without a delay reason.
+// The delay reason of the first queue entry, once the queue manager has deferred it (the
+// maillog line comes before that; until then postqueue shows it active, without a reason).
+std::string delay_reason(const Postfix& postfix) {
   std::string queue;
   std::string reason;
   REQUIRE(wait_until(
@@ -155,9 +147,47 @@ TEST_CASE("with an expired upstream certificate Postfix's queue says why", "[pos
       },
       std::chrono::seconds(30)));
   INFO("postqueue -j:\n" << queue);
+  return reason;
+}
+
+TEST_CASE("with an expired upstream certificate Postfix's queue says why", "[postfix]") {
+  Server upstream(peer_argv({"--cert", "expired"}));
+  Relay relay(upstream.port());
+  Postfix postfix(relay.port());
+  submit(postfix.port(), "Message-ID: <e2e-2@test>\r\nSubject: held\r\n\r\nbody\r\n");
+  REQUIRE(wait_until([&] { return postfix.maillog().find("status=deferred") != std::string::npos; },
+                     std::chrono::seconds(30)));
+  const std::string log = postfix.maillog();
+  INFO("maillog:\n" << log);
+  CHECK(log.find("451 4.7.5 tlsrelay: smarthost mx.test[127.0.0.1]:" +
+                 std::to_string(upstream.port()) + " certificate-expired") != std::string::npos);
+  const std::string reason = delay_reason(postfix);
   CHECK(reason.find("certificate-expired") != std::string::npos);
   CHECK(reason.find("expired 2021-01-01") != std::string::npos);
   CHECK(log.find("status=sent") == std::string::npos);
+}
+
+// Issue 19: the admin's mailq must show every upstream's failure, not only the last one's.
+TEST_CASE("deferred after two failing upstreams, mailq names both classes", "[postfix]") {
+  Server upstream(peer_argv({"--cert", "expired"}));
+  const unsigned short closed = free_port();  // nothing listens: connect-refused
+  Relay relay(upstream.port(), "[[upstream]]\nname = \"backup\"\nhost = \"mx.test\"\nport = " +
+                                   std::to_string(closed) +
+                                   "\nconnect = \"127.0.0.1\"\ntimeout_s = 3\n"
+                                   "[policy]\nbackoff_s = [0.1]\n");
+  Postfix postfix(relay.port());
+  submit(postfix.port(), "Message-ID: <e2e-3@test>\r\nSubject: held twice\r\n\r\nbody\r\n");
+  REQUIRE(wait_until([&] { return postfix.maillog().find("status=deferred") != std::string::npos; },
+                     std::chrono::seconds(30)));
+  const std::string log = postfix.maillog();
+  INFO("maillog:\n" << log);
+  CHECK(log.find("tlsrelay: smarthost certificate-expired, backup connect-refused (2 tries); "
+                 "smarthost mx.test[127.0.0.1]:") != std::string::npos);
+  const std::string reason = delay_reason(postfix);
+  INFO(reason);
+  CHECK(reason.find("smarthost certificate-expired") != std::string::npos);
+  CHECK(reason.find("backup connect-refused") != std::string::npos);
+  CHECK(reason.find("tried 3 times over 2 upstreams; txn ") != std::string::npos);
 }
 
 namespace {

@@ -351,3 +351,48 @@ TEST_CASE("route_failure_reply: deferral, rejection, or no upstream at all", "[p
           "times over 1 upstream");
   }
 }
+
+TEST_CASE("a deferral names every upstream tried, the most important first", "[policy]") {
+  auto failed = [](const std::string& name, FailureClass cls, bool transient,
+                   const std::string& hint) {
+    FailedAttempt f;
+    f.facts.upstream.name = name;
+    f.facts.upstream.host = name + ".example.net";
+    f.facts.upstream.port = 587;
+    f.facts.network.address = "192.0.2.1";
+    f.verdict.cls = cls;
+    f.verdict.transient = transient;
+    f.verdict.hint = hint;
+    return f;
+  };
+  const auto expired = failed("gmail", FailureClass::CertificateExpired, false, "renew it");
+  const auto timeout = failed("backup", FailureClass::ConnectTimeout, true, "a firewall drops");
+  SECTION("one upstream: the spec's form, and the transaction id") {
+    const Reply r = deferral_reply({expired, expired}, 1, "1a.3");
+    CHECK(r.lines.front() ==
+          "4.7.5 tlsrelay: gmail gmail.example.net[192.0.2.1]:587 certificate-expired: renew it; "
+          "tried 2 times over 1 upstream; txn 1a.3");
+  }
+  SECTION("two upstreams: both classes, the lasting failure first even when tried first") {
+    const Reply r = deferral_reply({expired, expired, timeout}, 2, "1a.3");
+    CHECK(r.enhanced == "4.7.5");
+    CHECK(r.lines.front() ==
+          "4.7.5 tlsrelay: gmail certificate-expired (2 tries), backup connect-timeout; gmail "
+          "gmail.example.net[192.0.2.1]:587: renew it; tried 3 times over 2 upstreams; txn 1a.3");
+  }
+  SECTION("...and when tried last (a held-down primary is tried after the others)") {
+    const Reply r = deferral_reply({timeout, expired}, 2, "");
+    CHECK(r.lines.front().rfind("4.7.5 tlsrelay: gmail certificate-expired, backup "
+                                "connect-timeout; gmail ",
+                                0) == 0);
+  }
+  SECTION("a long hint gives way; names, count and transaction id stay, within 480 octets") {
+    const auto wordy =
+        failed("gmail", FailureClass::CertificateExpired, false, std::string(600, 'h'));
+    const Reply r = deferral_reply({wordy, timeout}, 2, "1a.3");
+    const std::string& line = r.lines.front();
+    CHECK(line.size() <= 480);
+    CHECK(line.find("backup connect-timeout") != std::string::npos);
+    CHECK(line.find("; tried 2 times over 2 upstreams; txn 1a.3") != std::string::npos);
+  }
+}
