@@ -36,7 +36,7 @@ struct ProxyTimeouts {
 };
 
 struct ProxySettings {
-  std::vector<SocketAddress> listen{{IpAddress::v4(127, 0, 0, 1), 10025}};
+  std::vector<SocketAddress> listen{{IpAddress::v4(127, 0, 0, 1), 10587}};
   std::vector<Cidr> allow_clients = default_allow_clients();
   std::string hostname;  // default: gethostname()
   std::uint64_t max_message_size = 52428800;
@@ -64,7 +64,7 @@ struct ProxySettings {
 
 struct TlsSettings {
   std::string ca_file = "/etc/ssl/certs/ca-certificates.crt";
-  SourceLocation ca_file_at;  // where it is set; no line when it is the default
+  SourceLocation ca_file_at;        // where it is set; no line when it is the default
   std::string min_version = "1.2";  // "1.0" | "1.1" | "1.2" | "1.3"
   bool session_resumption = true;   // offer a verified earlier session to the same server
 };

@@ -11,7 +11,7 @@ const char* milter_usage() {
   return R"(usage: tlsrelay-milter --config PATH     run the milter in the foreground
        tlsrelay-milter check-config PATH  check the [milter] section of PATH
 options: --help, --version
-The [milter] section of the relay's TOML file sets the socket (e.g. "inet:8891@127.0.0.1"),
+The [milter] section of the relay's TOML file sets the socket (e.g. "inet:10588@127.0.0.1"),
 the relay's status_url and the policy for a failing route (accept, tempfail, hold).
 Exit status: 0 after a clean stop (SIGTERM) or a valid configuration, 1 on a configuration
 or start-up problem, 2 on a usage error.

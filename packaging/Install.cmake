@@ -91,9 +91,10 @@ else()
 endif()
 
 # ---- documentation ----------------------------------------------------------------------
-install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/failures.md
-              ${PROJECT_SOURCE_DIR}/docs/configuration.md
-        DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# Laid out as in the source tree (README.md, docs/, examples/), so that the links between
+# them work where they are installed; tests/docs/check_links.sh checks both trees.
+install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 
 # ---- the Debian package -------------------------------------------------------------------
 set(TLSRELAY_PACKAGE_MAINTAINER "tlsrelay maintainers <tlsrelay@localhost>"

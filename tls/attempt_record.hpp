@@ -15,7 +15,7 @@ namespace tlsrelay::tls {
 nlohmann::ordered_json attempt_record(const AttemptFacts& facts, const Verdict& verdict);
 
 // Where the runbook explains a class: "docs/failures.md#certificate-expired" (installed as
-// /usr/share/doc/tlsrelay/failures.md).
+// /usr/share/doc/tlsrelay/docs/failures.md).
 std::string runbook_anchor(FailureClass c);
 
 }  // namespace tlsrelay::tls

@@ -51,7 +51,7 @@ struct TlsRptOptions {
   std::string organization;
   std::string contact;
   std::string report_id;
-  std::string info_uri = "file:///usr/share/doc/tlsrelay/failures.md";  // + "#class"
+  std::string info_uri = "file:///usr/share/doc/tlsrelay/docs/failures.md";  // + "#class"
 };
 // RFC 8460 4.4: one policy per upstream host (policy-type "no-policy-found": the relay
 // applies its own verification, not MTA-STS or DANE); sessions are attempts that reached

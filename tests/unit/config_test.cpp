@@ -79,7 +79,7 @@ TEST_CASE("a minimal configuration gets every documented default", "[config]") {
   const Settings s = parse_settings(kUpstream, "t.toml");
   CHECK(s.source == "t.toml");
   REQUIRE(s.proxy.listen.size() == 1);
-  CHECK(s.proxy.listen[0].to_string() == "127.0.0.1:10025");
+  CHECK(s.proxy.listen[0].to_string() == "127.0.0.1:10587");
   REQUIRE(s.proxy.allow_clients.size() == 2);
   CHECK(s.proxy.allow_clients[0].to_string() == "127.0.0.1/32");
   CHECK(s.proxy.allow_clients[1].to_string() == "::1/128");
