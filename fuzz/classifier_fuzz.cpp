@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "common/smtp_reply.hpp"
+#include "common/text.hpp"
 #include "proxy/policy/replies.hpp"
 #include "tls/attempt_record.hpp"
 #include "tls/classifier.hpp"
-#include "common/smtp_reply.hpp"
-#include "common/text.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay;

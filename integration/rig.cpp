@@ -13,8 +13,8 @@
 #include <regex>
 #include <sstream>
 
-#include "tests/e2e/fixture.hpp"
 #include "common/failure_class.hpp"
+#include "tests/e2e/fixture.hpp"
 
 namespace tlsrelay::integration {
 

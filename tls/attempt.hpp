@@ -18,7 +18,6 @@
 
 namespace tlsrelay::tls {
 
-
 struct UpstreamTarget {
   std::string name;  // the configured upstream's name ("probe" for the CLI)
   std::string host;  // DNS name (or IP literal) used for SNI and verification

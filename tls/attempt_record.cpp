@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <ctime>
 
-#include "tls/openssl_names.hpp"
 #include "common/text.hpp"
+#include "tls/openssl_names.hpp"
 
 namespace tlsrelay::tls {
 

@@ -30,7 +30,6 @@ std::int64_t epoch_of(const ASN1_TIME* t) {
   return static_cast<std::int64_t>(timegm(&tm));
 }
 
-
 std::vector<std::string> san_of(X509* cert) {
   std::vector<std::string> out;
   auto* names =

@@ -8,8 +8,8 @@
 
 #include <string>
 
-#include "tls/attempt.hpp"
 #include "common/failure_class.hpp"
+#include "tls/attempt.hpp"
 
 namespace tlsrelay::tls {
 

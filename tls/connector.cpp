@@ -10,12 +10,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <ctime>
 
+#include "common/text.hpp"
 #include "tls/build_info.hpp"
 #include "tls/capture.hpp"
 #include "tls/deadline.hpp"
 #include "tls/errors.hpp"
 #include "tls/resolver.hpp"
-#include "common/text.hpp"
 
 namespace tlsrelay::tls {
 
