@@ -709,15 +709,20 @@ TEST_CASE("the example configuration is valid", "[config][example]") {
   const Settings s =
       tlsrelay::proxy::check_config(example_path(), tlsrelay::proxy::CheckOptions{false});
   REQUIRE(s.upstreams.size() == 2);
-  CHECK(s.upstreams[0].name == "gmail");
+  CHECK(s.upstreams[0].name == "gmail-587");
   CHECK(s.upstreams[0].host == "smtp.gmail.com");
   CHECK(s.upstreams[0].port == 587);
   CHECK(s.upstreams[0].tls == TlsMode::Starttls);
   CHECK(s.upstreams[0].auth_password_file == "/etc/tlsrelay/gmail.secret");
+  CHECK(s.upstreams[1].name == "gmail-465");
+  CHECK(s.upstreams[1].host == "smtp.gmail.com");
   CHECK(s.upstreams[1].port == 465);
   CHECK(s.upstreams[1].tls == TlsMode::Implicit);
-  REQUIRE(s.upstreams[1].compat);
-  CHECK(s.upstreams[1].compat->min_version == "1.0");
+  CHECK(s.upstreams[1].auth_password_file == s.upstreams[0].auth_password_file);
+  // Gmail needs no compat profile; the example must not weaken TLS.
+  CHECK_FALSE(s.upstreams[0].compat);
+  CHECK_FALSE(s.upstreams[1].compat);
+  CHECK(s.milter.has_value());
   CHECK_FALSE(s.policy.rules.empty());
 }
 
