@@ -1707,6 +1707,28 @@ TEST_CASE("BDAT: two chunks and LAST are relayed as DATA, byte-exact and dot-stu
   CHECK(occurrences(seen, "\r\n.\r\n") == 1);
 }
 
+// The one streaming loop reads a chunk's octets and no more: an empty LAST chunk has none,
+// so the message ends at once, without waiting for octets the client will never send.
+TEST_CASE("BDAT: an empty LAST chunk ends the message at once (BDAT 0 LAST)", "[relay][bdat]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  open_transaction(c);
+  c.send(bdat("Subject: empty last\r\n\r\nbody\r\n"));
+  CHECK(SmtpClient::code(c.reply()) == 250);
+  c.send(bdat("", true));
+  const std::string final_reply = c.reply(std::chrono::seconds(10));
+  INFO("relay log: " << relay.log());
+  CHECK(SmtpClient::code(final_reply) == 250);
+  CHECK(final_reply.find("queued as") != std::string::npos);
+  CHECK(SmtpClient::code(c.cmd("QUIT")) == 221);
+  const std::string seen = read_file(capture);
+  INFO("upstream capture:\n" << seen);
+  CHECK(seen.find("\r\nSubject: empty last\r\n\r\nbody\r\n.\r\n") != std::string::npos);
+}
+
 TEST_CASE("BDAT: a \".\" line inside a chunk is content, never the end of data", "[relay][bdat]") {
   TempDir dir;
   const std::string capture = dir.path() + "/capture";
