@@ -1615,6 +1615,36 @@ TEST_CASE("replay: an upstream reset mid-DATA is replaced; the message arrives o
   CHECK(relay.log().find("event=replayed ") != std::string::npos);
 }
 
+// Before the message: the new upstream gets MAIL (and the recipients it accepted so far),
+// then the command that was lost once more, and the client never learns of it.
+TEST_CASE("replay: an upstream reset at RCPT or at DATA is replaced; the message arrives once",
+          "[relay][replay]") {
+  // No AUTH: flight 3 is RCPT, flight 4 is DATA. The first connection is reset as it starts.
+  const auto [flight, stage] = GENERATE(table<int, std::string>({{3, "RCPT"}, {4, "DATA"}}));
+  INFO("reset at " << stage);
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Injector injector(peer.port(), "1:reset@flight=" + std::to_string(flight) + ",*:pass");
+  Relay relay({peer_upstream("primary", injector.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  const std::string rcpt = c.cmd("RCPT TO:<b@example.org>");
+  INFO("relay log:\n" << relay.log() << "\ninjector log:\n" << injector.log());
+  REQUIRE(SmtpClient::code(rcpt) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  c.send("Subject: replayed early\r\n\r\nbody\r\n.\r\n");
+  CHECK(SmtpClient::code(c.reply(std::chrono::seconds(30))) == 250);
+  const std::string seen = read_file(capture);
+  INFO("upstream capture:\n" << seen);
+  CHECK(occurrences(seen, "MAIL FROM:<a@example.org>") == 2);
+  CHECK(occurrences(seen, "\r\n.\r\n") == 1);  // one final dot: one delivery
+  CHECK(seen.find("class=connection-reset; phase=transaction;") != std::string::npos);
+  CHECK(relay.log().find("event=replayed ") != std::string::npos);
+}
+
 TEST_CASE("replay: where the policy only defers, a reset mid-DATA is the client's 451",
           "[relay][replay]") {
   TempDir dir;
