@@ -3,7 +3,8 @@
 // other aborts.
 //
 // The timer handler holds only a shared state, so it is safe when the deadline or the
-// socket is gone before it runs. Not thread-safe: use on the connection's executor.
+// socket is gone before it runs. DeadlineGuard arms one for the scope of an operation.
+// Not thread-safe: use on the connection's executor.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -65,6 +66,22 @@ class Deadline {
   };
   boost::asio::steady_timer timer_;
   std::shared_ptr<State> state_;
+};
+
+// Arms `deadline` for `d` when constructed and disarms it when the scope ends, however it
+// ends: no path out of an operation leaves its timer to cancel a later one. expired() still
+// tells afterwards whether it fired.
+class [[nodiscard]] DeadlineGuard {
+ public:
+  DeadlineGuard(Deadline& deadline, std::chrono::steady_clock::duration d) : deadline_(deadline) {
+    deadline_.arm(d);
+  }
+  ~DeadlineGuard() { deadline_.disarm(); }
+  DeadlineGuard(const DeadlineGuard&) = delete;
+  DeadlineGuard& operator=(const DeadlineGuard&) = delete;
+
+ private:
+  Deadline& deadline_;
 };
 
 }  // namespace tlsrelay::tls

@@ -145,3 +145,34 @@ Reply route_failure_reply(const std::vector<FailedAttempt>& failures, int upstre
 }
 
 }  // namespace tlsrelay::proxy
+
+// ---- replaying a transaction whose upstream was lost -----------------------------------
+
+namespace tlsrelay::proxy {
+
+std::string_view to_string(ReplayBar b) {
+  switch (b) {
+    case ReplayBar::None:
+      return "";
+    case ReplayBar::ReplayedAlready:
+      return "replayed once already";
+    case ReplayBar::PolicyDefers:
+      return "the policy defers this class";
+    case ReplayBar::NoReplayBuffer:
+      return "no replay buffer";
+    case ReplayBar::DeadlineSpent:
+      return "the policy deadline is spent";
+  }
+  return "?";
+}
+
+ReplayBar replay_bar(const config::PolicySettings& policy, const LostTransaction& t) {
+  if (t.replays >= kMaxReplays) return ReplayBar::ReplayedAlready;
+  if (!replay_allowed(policy, t.lost)) return ReplayBar::PolicyDefers;
+  // The data sent so far must go to the new upstream whole, or not at all.
+  if (t.in_data && !t.buffer_usable) return ReplayBar::NoReplayBuffer;
+  if (t.now + kMinReplayTime > t.deadline) return ReplayBar::DeadlineSpent;
+  return ReplayBar::None;
+}
+
+}  // namespace tlsrelay::proxy

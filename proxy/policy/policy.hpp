@@ -6,8 +6,10 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/failure_class.hpp"
@@ -115,5 +117,32 @@ config::Duration backoff_base(const config::PolicySettings& policy, int retry);
 // route ended with Reject. `txn`: the transaction id, for the reply.
 Reply route_failure_reply(const std::vector<FailedAttempt>& failures, int upstreams_tried,
                           StepKind ending, std::string_view txn = {});
+
+// ---- replaying a transaction whose upstream was lost -----------------------------------
+
+// One replay per transaction: a second loss on a fresh connection is the route's problem,
+// which the next try of the client's queue (with route health) deals with better.
+inline constexpr int kMaxReplays = 1;
+// Not worth a new route with less time than this left of the policy's deadline.
+inline constexpr std::chrono::seconds kMinReplayTime{2};
+
+// A transaction whose upstream was lost before our final dot, as the replay decision sees it.
+struct LostTransaction {
+  FailureClass lost = FailureClass::ConnectionClosed;  // how the upstream was lost
+  int replays = 0;                                     // replays this transaction has had already
+  bool in_data = false;       // lost while the message went upstream: its data must be replayed
+  bool buffer_usable = true;  // the replay buffer holds all of that data (replay_buffer.hpp)
+  std::chrono::steady_clock::time_point now;
+  std::chrono::steady_clock::time_point deadline;  // [policy] deadline_s for this message
+};
+
+// What keeps a new route from taking the transaction over, checked in this order; None: a
+// replay may be tried.
+enum class ReplayBar { None, ReplayedAlready, PolicyDefers, NoReplayBuffer, DeadlineSpent };
+// For the no-replay log line: "replayed once already", "the policy defers this class", "no
+// replay buffer", "the policy deadline is spent"; "" for None.
+std::string_view to_string(ReplayBar b);
+
+ReplayBar replay_bar(const config::PolicySettings& policy, const LostTransaction& t);
 
 }  // namespace tlsrelay::proxy

@@ -1,6 +1,6 @@
 // The message data of one transaction as it went to the upstream, kept until the final
 // reply so that an upstream lost before our final dot can be replaced mid-transaction
-// (server_session.cpp): our own octets after the trace headers, dot-stuffed, without the
+// (server_session_replay.cpp): our own octets after the trace headers, dot-stuffed, without the
 // terminating ".". In memory up to a bound ([proxy] replay_memory_bytes), then in an
 // unnamed temporary file (O_TMPFILE in $TMPDIR or /tmp: it has no name, so it goes with
 // its descriptor, also when the daemon is killed). Memory per session stays bounded

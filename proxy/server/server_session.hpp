@@ -2,7 +2,15 @@
 // ServerFsm, relays MAIL/RCPT/DATA to the upstream in lockstep and answers with the
 // upstream's own replies — 250 to a message only after the upstream's 250 to it. An
 // upstream lost before our final dot may be replaced mid-transaction where the policy
-// allows (server_session_replay.cpp).
+// allows.
+//
+// The session reads and dispatches; what the upstream's answers mean is client_fsm's
+// judge(), what to do about a lost upstream is the policy's replay_bar(), every reply we
+// write is policy/replies.hpp. Its files, by concern:
+//   server_session.cpp          commands: reading, dispatching, STARTTLS, the session's end
+//   server_session_upstream.cpp MAIL and RCPT in lockstep; the upstream connection's life
+//   server_session_data.cpp     the message: one streaming loop for DATA and BDAT
+//   server_session_replay.cpp   a lost upstream replaced mid-transaction
 //
 // Owned by its coroutine (co_spawned by the RelayServer); every read and write has a
 // deadline. Not thread-safe: all of it runs on one executor.
@@ -24,6 +32,7 @@
 #include "proxy/server/trace_headers.hpp"
 #include "proxy/status/event_log.hpp"
 #include "proxy/status/telemetry.hpp"
+#include "proxy/upstream/client_fsm.hpp"
 #include "proxy/upstream/route.hpp"
 #include "tls/deadline.hpp"
 #include "tls/smtp_stream.hpp"
@@ -52,50 +61,118 @@ class ServerSession {
   const std::string& id() const { return id_; }
 
  private:
+  // A message on its way upstream as DATA (our client's DATA, or its BDAT chunks): the
+  // client's lines pass the guard onto the writer, which fills `out` until a flush.
+  struct OutgoingMessage {
+    OutgoingMessage() = default;
+    OutgoingMessage(const OutgoingMessage&) = delete;  // `writer` points at `out`
+    OutgoingMessage& operator=(const OutgoingMessage&) = delete;
+    // The upstream said 354, had no final dot and was not lost: lines go upstream.
+    bool accepting() const { return data_open && !lost; }
+
+    std::string out;  // our DATA octets not yet written upstream
+    DataWriter writer{out};
+    ClientHeaderGuard guard;
+    std::size_t content_from = 0;  // where the message starts in `out` (after trace headers)
+    bool data_open = false;        // the upstream said 354 and has not had its final dot
+    // The upstream was lost and not replaced: the reply our client gets at the end.
+    std::optional<Reply> lost;
+  };
+  // A BDAT transaction between its first chunk and its LAST (RFC 3030), relayed as DATA.
+  struct BdatTransfer {
+    explicit BdatTransfer(const DataLimits& limits) : reader(limits) {}
+    BdatReader reader;
+    OutgoingMessage message;
+  };
+  // How reading a part of the message (DATA's whole message, or one BDAT chunk) ended.
+  enum class PartEnd {
+    Read,        // all of it; the rest of the buffer is the client's next commands
+    ClientLost,  // the client went away or stalled
+    Endless,     // refused, and past twice max_message_size still not at its end
+  };
+  enum class LineRead { Line, Lost };
+  // For the last words to a client we are letting go (evicted, closing): an evicted
+  // slowloris that does not read must not keep its slot for command_s.
+  static constexpr std::chrono::milliseconds kGoodbyeTimeout{5000};
+
+  // ---- server_session.cpp: commands
   // Writes one reply within `timeout` (0: command_s).
   boost::asio::awaitable<bool> send(
       const Reply& reply, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  // Until `commands` holds a whole line, within command_s for the whole line.
+  boost::asio::awaitable<LineRead> read_command_line(CommandReader& commands);
+  // Carries out what the ServerFsm said; false when the session ends.
+  boost::asio::awaitable<bool> dispatch(const ServerFsm::Action& action, CommandReader& commands);
+  // STARTTLS (RFC 3207): 220, every plaintext byte after the command dropped, handshake.
+  boost::asio::awaitable<bool> start_tls(const Reply& ready, CommandReader& commands);
+  void log_transaction(const Reply& final_reply, std::uint64_t size);
+  // The transaction is over, however it ended: the state machine moves on, the replay copy
+  // of its data goes.
+  void end_transaction();
+
+  // ---- server_session_upstream.cpp: the envelope, and the upstream connection's life
   boost::asio::awaitable<bool> relay_mail(const MailParams& mail);
+  // What the message needs that the upstream lacks ("REQUIRETLS", "SMTPUTF8", "BINARYMIME").
+  std::optional<std::string> upstream_lacks(const MailParams& mail) const;
   boost::asio::awaitable<bool> relay_rcpt(const RcptParams& rcpt);
+  // DATA upstream up to its 354; the reply for our client when that failed (the verdict
+  // carried out: the upstream reset, or gone).
+  boost::asio::awaitable<std::optional<Reply>> open_upstream_data();
+  // The upstream's reply to our final dot, judged and carried out: the reply for our client.
+  boost::asio::awaitable<Reply> upstream_final_reply();
+  // What judge() said becomes of the upstream connection: kept, RSET, or aborted.
+  boost::asio::awaitable<void> carry_out(const Verdict& verdict);
+  std::chrono::milliseconds stage_timeout(UpstreamStage stage) const;
+  // Closes the upstream at once, without QUIT: after a failure, or to end a message without
+  // its final dot (nothing of it is delivered).
+  boost::asio::awaitable<void> abort_upstream();
+  // QUIT, then close: a live connection nobody will use again.
+  boost::asio::awaitable<void> quit_upstream();
+  // RSET; a connection that does not answer 250 is aborted.
+  boost::asio::awaitable<void> reset_upstream();
+  boost::asio::awaitable<void> keep_upstream_only_if_reusable();
+  // At the end of the client session: a clean upstream connection goes to the pool.
+  boost::asio::awaitable<void> release_upstream();
+
+  // ---- server_session_data.cpp: the message
   boost::asio::awaitable<bool> relay_data();
   boost::asio::awaitable<bool> relay_bdat(const BdatParams& bdat);
+  // The one loop for DATA and BDAT: reads the client's octets into `reader` until the part
+  // is read, the lines onto `message`, and `message` upstream in pieces; at the end of the
+  // part what is pending goes too, with the final dot when `last`.
+  template <class Reader>
+  boost::asio::awaitable<PartEnd> stream_part(Reader& reader, OutgoingMessage& message, bool last);
+  // The upstream took DATA: our trace headers open the message.
+  void start_message(OutgoingMessage& message) const;
+  void write_trace_headers(DataWriter& writer) const;
+  // `message.out` goes upstream, the message part (past our trace headers) kept for a
+  // replay first; `last`: with the final dot. When the upstream was lost and could not be
+  // replaced: the reply for our client, and there is no upstream any more.
+  boost::asio::awaitable<std::optional<Reply>> flush(OutgoingMessage& message, bool last);
+  // The message is over: `failure` (ours or the upstream's), or else the upstream's reply
+  // to our final dot, goes to our client, and the transaction ends.
+  boost::asio::awaitable<bool> answer_message(const std::optional<Reply>& failure,
+                                              std::uint64_t size);
   // RFC 3030 2: a refused BDAT's octets are read and dropped, then `reply` is sent.
   boost::asio::awaitable<bool> discard_bdat(const BdatParams& bdat, const Reply& reply);
   // RSET, EHLO or the end of the session in the middle of BDAT chunks: the upstream is in
   // its DATA phase and must never get a final dot, so it is closed, not RSET.
   boost::asio::awaitable<void> abandon_bdat();
-  // STARTTLS (RFC 3207): 220, every plaintext byte after the command dropped, handshake.
-  boost::asio::awaitable<bool> start_tls(const Reply& ready, CommandReader& commands);
-  // DATA upstream up to its 354; the reply for our client when that failed.
-  boost::asio::awaitable<std::optional<Reply>> open_upstream_data();
-  // The upstream's reply to our final dot, as the reply for our client.
-  boost::asio::awaitable<Reply> upstream_final_reply();
-  void write_trace_headers(DataWriter& writer) const;
-  // Our DATA octets in `out` go upstream, the message part (from `content_from`, past our
-  // trace headers) kept for a replay first; `last`: the message ends here (final dot).
-  // False when the upstream was lost and could not be replaced (replay_failure_ says why).
-  boost::asio::awaitable<bool> flush_data(std::string& out, DataWriter& writer,
-                                          std::size_t& content_from, bool last);
-  // The upstream was lost during `stage`, before our final dot: where the policy allows,
-  // open a new route and replay MAIL, the accepted RCPTs and, `in_data`, DATA with our
-  // trace headers and the data so far (server_session_replay.cpp). True when the new
-  // upstream stands where the old one stood; otherwise `reply` (the loss) is replaced by
-  // what stopped the replay, if one was tried, and there is no upstream.
-  boost::asio::awaitable<bool> replace_upstream(const std::string& stage, FailureClass lost,
-                                                Reply& reply, bool in_data);
+  boost::asio::awaitable<void> abandon_message(const char* why, std::uint64_t size);
+  // A refused message that does not end: 421, and the session closes.
+  boost::asio::awaitable<bool> refuse_endless_message(std::uint64_t size);
+  DataLimits data_limits() const;
+
+  // ---- server_session_replay.cpp: a lost upstream replaced
+  // The upstream was lost (`lost`, a Lost verdict that may be replayed) at `stage`, before
+  // our final dot: where replay_bar() allows, open a new route and replay MAIL, the accepted
+  // RCPTs and, from the message stage, DATA with our trace headers and the data so far.
+  // Nothing when the new upstream stands where the old one stood; otherwise the reply for
+  // our client (the loss, or what stopped the replay), and there is no upstream.
+  boost::asio::awaitable<std::optional<Reply>> replace_upstream(const Verdict& lost,
+                                                                UpstreamStage stage);
   boost::asio::awaitable<std::optional<std::string>> replay_envelope(
       bool in_data, std::chrono::steady_clock::time_point deadline);
-  DataLimits data_limits() const;
-  boost::asio::awaitable<void> keep_upstream_only_if_reusable();
-  boost::asio::awaitable<void> drop_upstream(bool polite);
-  boost::asio::awaitable<void> reset_upstream();
-  // At the end of the client session: a clean upstream connection goes to the pool.
-  boost::asio::awaitable<void> release_upstream();
-  boost::asio::awaitable<void> abandon_message(const char* why, std::uint64_t size);
-  void log_transaction(const Reply& final_reply, std::uint64_t size);
-  // The transaction is over, however it ended: the state machine moves on, the replay copy
-  // of its data goes.
-  void end_transaction();
 
   tls::SmtpStream client_;
   tls::Deadline deadline_;
@@ -107,22 +184,11 @@ class ServerSession {
   std::string peer_;
   ServerFsm fsm_;
   std::unique_ptr<UpstreamSession> upstream_;
-  // A BDAT transaction between its first chunk and its LAST (RFC 3030), relayed as DATA.
-  struct BdatTransfer {
-    explicit BdatTransfer(const DataLimits& limits) : reader(limits) {}
-    BdatReader reader;
-    std::string out;  // our DATA octets not yet written upstream
-    DataWriter writer{out};
-    ClientHeaderGuard guard;
-    std::size_t content_from = 0;  // where the message starts in `out` (after trace headers)
-    bool data_open = false;        // the upstream said 354 and has not had its final dot
-  };
   std::unique_ptr<BdatTransfer> bdat_;
   // This transaction as the upstream accepted it, for a replay on another connection.
   std::vector<RcptParams> accepted_rcpts_;
   ReplayBuffer replay_;
   int replays_ = 0;
-  std::optional<Reply> replay_failure_;  // set when a replay in the data phase failed
   std::string client_tls_;  // "TLSv1.3/TLS_AES_..." after STARTTLS, for the transaction log
   std::vector<FailedAttempt> failures_;  // this transaction's failed attempts, for headers
   std::string transaction_id_;

@@ -7,7 +7,8 @@
 // plaintext fallback is a per-message decision of the policy and is never reused behind its back.
 //
 // A connection comes back only after RSET was answered 250, so it is clean and was alive a
-// moment ago; if it died since, the session reconnects transparently (server_session.cpp).
+// moment ago; if it died since, the session reconnects transparently
+// (server_session_upstream.cpp).
 // Single-threaded: used on the relay's io_context.
 #pragma once
 

@@ -28,62 +28,57 @@ std::string UpstreamSession::describe() const {
          "]:" + std::to_string(facts_.upstream.port);
 }
 
-asio::awaitable<UpstreamReply> UpstreamSession::reply(std::chrono::milliseconds timeout) {
-  UpstreamReply out;
+asio::awaitable<UpstreamOutcome> UpstreamSession::reply(std::chrono::milliseconds timeout) {
+  UpstreamOutcome out;
   if (broken_) co_return out;
-  deadline_.arm(timeout);
+  const tls::DeadlineGuard armed(deadline_, timeout);
   ReplyParser parser;
   std::string line;
   for (;;) {
     if (auto ec = co_await stream_->read_line(line, kMaxReplyLine, true)) {
-      out.timed_out = deadline_.expired();
       lose(ec);
-      out.lost = lost_;
+      out.loss = loss_;
       break;
     }
     auto status = parser.feed(line);
     if (status == ReplyParser::Status::NeedMore) continue;
     if (status == ReplyParser::Status::Complete) out.reply = parser.take();
+    // Not SMTP: a loss without a socket error (connection-closed).
     if (status == ReplyParser::Status::NotSmtp) broken_ = true;
     break;
   }
-  deadline_.disarm();
   co_return out;
 }
 
-asio::awaitable<UpstreamReply> UpstreamSession::command(std::string line,
-                                                        std::chrono::milliseconds timeout) {
+asio::awaitable<UpstreamOutcome> UpstreamSession::command(std::string line,
+                                                          std::chrono::milliseconds timeout) {
   line += "\r\n";
   const bool written = co_await write(line, timeout);
   if (!written) {
-    UpstreamReply lost;
-    lost.timed_out = lost_ == FailureClass::Timeout;
-    lost.lost = lost_;
+    UpstreamOutcome lost;
+    lost.loss = loss_;
     co_return lost;
   }
-  UpstreamReply r = co_await reply(timeout);
+  UpstreamOutcome r = co_await reply(timeout);
   co_return r;
 }
 
 asio::awaitable<bool> UpstreamSession::write(std::string_view bytes,
                                              std::chrono::milliseconds timeout) {
   if (broken_) co_return false;
-  deadline_.arm(timeout);
-  auto ec = co_await stream_->write(bytes);
-  deadline_.disarm();
+  boost::system::error_code ec;
+  {
+    const tls::DeadlineGuard armed(deadline_, timeout);
+    ec = co_await stream_->write(bytes);
+  }
   if (ec) lose(ec);
   co_return !ec;
 }
 
+// Only the raw facts: what they mean (timeout, reset, closed) is client_fsm's loss_class().
 void UpstreamSession::lose(const boost::system::error_code& ec) {
   broken_ = true;
-  if (deadline_.expired()) {
-    lost_ = FailureClass::Timeout;
-  } else if (ec == boost::asio::error::connection_reset || ec == boost::asio::error::broken_pipe) {
-    lost_ = FailureClass::ConnectionReset;
-  } else {
-    lost_ = FailureClass::ConnectionClosed;
-  }
+  loss_ = UpstreamLoss{ec, deadline_.expired()};
 }
 
 asio::awaitable<void> UpstreamSession::quit() {
@@ -92,9 +87,8 @@ asio::awaitable<void> UpstreamSession::quit() {
     (void)co_await command(std::move(quit), std::chrono::milliseconds(10000));
   }
   // The polite close (close_notify) gets a short deadline of its own.
-  deadline_.arm(std::chrono::seconds(5));
+  const tls::DeadlineGuard armed(deadline_, std::chrono::seconds(5));
   co_await stream_->close();
-  deadline_.disarm();
 }
 
 asio::awaitable<void> UpstreamSession::abort() {

@@ -1,6 +1,6 @@
 // One open upstream connection in a transaction: sends a command, reads its whole reply,
-// each with a deadline; streams message data. Replies come back as values; I/O failures
-// come back as an error the session turns into the policy's reply.
+// each with a deadline; streams message data. What comes back is an UpstreamOutcome: the
+// reply as a value, or the raw loss (socket error, deadline), which client_fsm.hpp judges.
 //
 // Not thread-safe; owned by one client session, used from its executor.
 #pragma once
@@ -12,21 +12,13 @@
 #include <string>
 #include <string_view>
 
-#include "common/failure_class.hpp"
 #include "common/smtp_reply.hpp"
+#include "proxy/upstream/client_fsm.hpp"
 #include "tls/attempt.hpp"
 #include "tls/deadline.hpp"
 #include "tls/smtp_stream.hpp"
 
 namespace tlsrelay::proxy {
-
-struct UpstreamReply {
-  std::optional<Reply> reply;  // empty when the connection failed or timed out
-  bool timed_out = false;
-  // Without a reply: what happened, as a failure class (connection-reset, connection-closed
-  // or timeout), so that the reply to our client names it like every other deferral.
-  FailureClass lost = FailureClass::ConnectionClosed;
-};
 
 // Which TLS profile the route used: the normal one, or a fallback the policy allowed for one
 // message (the compat profile, or plaintext).
@@ -39,10 +31,11 @@ class UpstreamSession {
   ~UpstreamSession();
 
   // Sends one command line (without CRLF) and reads the reply within `timeout`.
-  boost::asio::awaitable<UpstreamReply> command(std::string line,
-                                                std::chrono::milliseconds timeout);
-  // Reads one reply (e.g. the final reply after the dot).
-  boost::asio::awaitable<UpstreamReply> reply(std::chrono::milliseconds timeout);
+  boost::asio::awaitable<UpstreamOutcome> command(std::string line,
+                                                  std::chrono::milliseconds timeout);
+  // Reads one reply (e.g. the final reply after the dot). On a connection already broken:
+  // a loss without an error (connection-closed).
+  boost::asio::awaitable<UpstreamOutcome> reply(std::chrono::milliseconds timeout);
   // Writes raw bytes (message data) within `timeout`; false when the connection failed.
   boost::asio::awaitable<bool> write(std::string_view bytes, std::chrono::milliseconds timeout);
   // QUIT politely, or just close after a failure.
@@ -53,8 +46,9 @@ class UpstreamSession {
   // "gmail smtp.gmail.com[142.250.102.108]:587"
   std::string describe() const;
   bool broken() const { return broken_; }
-  // Once broken: how the connection was lost (connection-reset, -closed or timeout).
-  FailureClass lost() const { return lost_; }
+  // Once broken by a failed read or write: how (the socket error, whether our deadline
+  // fired); loss_class() in client_fsm.hpp says what it means.
+  const UpstreamLoss& loss() const { return loss_; }
   RouteProfile profile() const { return profile_; }
   void set_profile(RouteProfile p) { profile_ = p; }
   // Opened with the upstream's normal profile, so the pool may keep it (upstream_pool.hpp)
@@ -74,7 +68,7 @@ class UpstreamSession {
   void lose(const boost::system::error_code& ec);
 
   bool broken_ = false;
-  FailureClass lost_ = FailureClass::ConnectionClosed;
+  UpstreamLoss loss_;
   RouteProfile profile_ = RouteProfile::Normal;
   std::uint64_t config_generation_ = 0;
   std::chrono::steady_clock::time_point opened_at_ = std::chrono::steady_clock::now();

@@ -1615,6 +1615,36 @@ TEST_CASE("replay: an upstream reset mid-DATA is replaced; the message arrives o
   CHECK(relay.log().find("event=replayed ") != std::string::npos);
 }
 
+// Before the message: the new upstream gets MAIL (and the recipients it accepted so far),
+// then the command that was lost once more, and the client never learns of it.
+TEST_CASE("replay: an upstream reset at RCPT or at DATA is replaced; the message arrives once",
+          "[relay][replay]") {
+  // No AUTH: flight 3 is RCPT, flight 4 is DATA. The first connection is reset as it starts.
+  const auto [flight, stage] = GENERATE(table<int, std::string>({{3, "RCPT"}, {4, "DATA"}}));
+  INFO("reset at " << stage);
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Injector injector(peer.port(), "1:reset@flight=" + std::to_string(flight) + ",*:pass");
+  Relay relay({peer_upstream("primary", injector.port())});
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  const std::string rcpt = c.cmd("RCPT TO:<b@example.org>");
+  INFO("relay log:\n" << relay.log() << "\ninjector log:\n" << injector.log());
+  REQUIRE(SmtpClient::code(rcpt) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  c.send("Subject: replayed early\r\n\r\nbody\r\n.\r\n");
+  CHECK(SmtpClient::code(c.reply(std::chrono::seconds(30))) == 250);
+  const std::string seen = read_file(capture);
+  INFO("upstream capture:\n" << seen);
+  CHECK(occurrences(seen, "MAIL FROM:<a@example.org>") == 2);
+  CHECK(occurrences(seen, "\r\n.\r\n") == 1);  // one final dot: one delivery
+  CHECK(seen.find("class=connection-reset; phase=transaction;") != std::string::npos);
+  CHECK(relay.log().find("event=replayed ") != std::string::npos);
+}
+
 TEST_CASE("replay: where the policy only defers, a reset mid-DATA is the client's 451",
           "[relay][replay]") {
   TempDir dir;
@@ -1705,6 +1735,28 @@ TEST_CASE("BDAT: two chunks and LAST are relayed as DATA, byte-exact and dot-stu
                   "\xc3\xa9t\xc3\xa9\r\n.\r\n") != std::string::npos);
   CHECK(seen.find("BDAT") == std::string::npos);
   CHECK(occurrences(seen, "\r\n.\r\n") == 1);
+}
+
+// The one streaming loop reads a chunk's octets and no more: an empty LAST chunk has none,
+// so the message ends at once, without waiting for octets the client will never send.
+TEST_CASE("BDAT: an empty LAST chunk ends the message at once (BDAT 0 LAST)", "[relay][bdat]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server peer(peer_argv({"--capture", capture}));
+  Relay relay({peer_upstream("primary", peer.port())});
+  SmtpClient c(relay.port());
+  open_transaction(c);
+  c.send(bdat("Subject: empty last\r\n\r\nbody\r\n"));
+  CHECK(SmtpClient::code(c.reply()) == 250);
+  c.send(bdat("", true));
+  const std::string final_reply = c.reply(std::chrono::seconds(10));
+  INFO("relay log: " << relay.log());
+  CHECK(SmtpClient::code(final_reply) == 250);
+  CHECK(final_reply.find("queued as") != std::string::npos);
+  CHECK(SmtpClient::code(c.cmd("QUIT")) == 221);
+  const std::string seen = read_file(capture);
+  INFO("upstream capture:\n" << seen);
+  CHECK(seen.find("\r\nSubject: empty last\r\n\r\nbody\r\n.\r\n") != std::string::npos);
 }
 
 TEST_CASE("BDAT: a \".\" line inside a chunk is content, never the end of data", "[relay][bdat]") {
