@@ -264,6 +264,19 @@ class Planner {
       plan_.advice.push_back(std::string(name) + " = " + v + ": " + std::string(what) +
                              ", around tlsrelay; check its entries (not changed)");
     }
+    // relayhost is the next hop of smtp(8)-type transports only (postconf(5) relayhost).
+    const std::string transport = value("default_transport");
+    if (!transport.empty() && transport != "smtp" && transport.rfind("smtp:", 0) != 0) {
+      plan_.advice.push_back("default_transport = " + transport +
+                             ": relayhost, and so tlsrelay, is used only when that is an "
+                             "smtp(8) transport in master.cf; check it (not changed)");
+    }
+    // The hop is 127.0.0.1: a Postfix that speaks IPv6 only cannot make it.
+    if (lower(value("inet_protocols")) == "ipv6") {
+      plan_.advice.push_back(
+          "inet_protocols = ipv6: Postfix cannot reach tlsrelay on "
+          "127.0.0.1; add ipv4 (postconf -e 'inet_protocols = all')");
+    }
   }
 
   // master.cf's -o overrides win over main.cf for their service.

@@ -26,11 +26,12 @@ struct PostfixFiles {
   }
 };
 
-void back_up(const SetupPlan& plan, std::ostream& out) {
+// True when this run made the backup (false: an earlier setup's is kept).
+bool back_up(const SetupPlan& plan, std::ostream& out) {
   const auto& p = plan.paths;
   if (backup_complete(p)) {
     out << "kept the backup of an earlier setup in " << p.backup << "/\n";
-    return;
+    return false;
   }
   // Built aside, then renamed into place: a backup is complete or absent, never half.
   const std::string building = p.backup + ".new";
@@ -43,6 +44,7 @@ void back_up(const SetupPlan& plan, std::ostream& out) {
   if (file_exists(p.config)) copy_file_into(p.config, building, "tlsrelay.toml");
   std::filesystem::rename(building, p.backup);
   out << "backed up main.cf and master.cf to " << p.backup << "/\n";
+  return true;
 }
 
 // Writes the configuration and the secret and checks them as the relay will read them;
@@ -145,13 +147,22 @@ void apply_setup(const SetupOptions& o, const SetupPlan& plan,
                  const std::optional<std::string>& secret, const FileOwner& user,
                  std::ostream& out) {
   out << "\nApplying:\n";
+  const bool new_dir = !file_exists(plan.paths.dir);
   make_directory(plan.paths.dir, 0755);
-  back_up(plan, out);
-  const PostfixFiles before{plan.postfix_dir, read_whole_file(plan.postfix_dir + "/main.cf"),
-                            read_whole_file(plan.postfix_dir + "/master.cf")};
-  write_relay_files(o, plan, secret, user, out);
-  change_postfix(plan, before, out);
-  start_units(plan, before, out);
+  const bool new_backup = back_up(plan, out);
+  try {
+    const PostfixFiles before{plan.postfix_dir, read_whole_file(plan.postfix_dir + "/main.cf"),
+                              read_whole_file(plan.postfix_dir + "/master.cf")};
+    write_relay_files(o, plan, secret, user, out);
+    change_postfix(plan, before, out);
+    start_units(plan, before, out);
+  } catch (const SetupRefusal&) {
+    // Postfix is as it was: a backup of it from this run would only make a later --undo
+    // take back what the admin changes in between.
+    if (new_backup) std::filesystem::remove_all(plan.paths.backup);
+    if (new_dir) ::rmdir(plan.paths.dir.c_str());  // only when nothing of ours stayed
+    throw;
+  }
   reload_postfix(out);
   out << "\nDone: Postfix -> tlsrelay 127.0.0.1:" << plan.values.relay_port << " -> " << o.host
       << ":" << o.port << ". Status page: http://127.0.0.1:" << plan.values.http_port

@@ -9,6 +9,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -313,20 +314,36 @@ std::string secret_from(const std::string& option, const std::string& path) {
   }
 }
 
+// The terminal as it was before the prompt, for a signal that ends us during it: a shell
+// left without echo looks broken to the admin.
+termios g_terminal_before_prompt{};
+
+extern "C" void restore_terminal_and_die(int sig) {
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &g_terminal_before_prompt);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
 // On the terminal, echo off (getpass(3) is obsolete); the terminal is restored whatever
-// happens to the read.
+// ends the read, Ctrl-C included.
 std::string prompt_secret(const std::string& prompt) {
   std::cerr << prompt << std::flush;
-  termios saved{};
-  const bool quiet = ::tcgetattr(STDIN_FILENO, &saved) == 0;
+  const bool quiet = ::tcgetattr(STDIN_FILENO, &g_terminal_before_prompt) == 0;
   if (quiet) {
-    termios no_echo = saved;
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+      ::signal(sig, restore_terminal_and_die);
+    }
+    termios no_echo = g_terminal_before_prompt;
     no_echo.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &no_echo);
+    // TCSADRAIN, not TCSAFLUSH: a password typed (or pasted) ahead of the prompt is kept.
+    ::tcsetattr(STDIN_FILENO, TCSADRAIN, &no_echo);
   }
   std::string line;
   std::getline(std::cin, line);
-  if (quiet) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  if (quiet) {
+    ::tcsetattr(STDIN_FILENO, TCSADRAIN, &g_terminal_before_prompt);
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(sig, SIG_DFL);
+  }
   std::cerr << "\n";
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (line.empty()) throw SetupRefusal("no password given");

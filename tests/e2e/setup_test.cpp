@@ -61,16 +61,15 @@ struct Site {
   }
 
   // tlsrelay setup inside the instance, with this site's smarthost and directories.
-  RunResult setup(const std::vector<std::string>& more, const std::string& password_file) const {
-    std::vector<std::string> argv = {
-        tlsrelay_bin(),    "setup",
-        "--smarthost",     "mx.test:" + std::to_string(smarthost.port()),
-        "--connect",       "127.0.0.1",
-        "--ca-file",       cert("ca.pem"),
-        "--user",          "relay",
-        "--password-file", password_file,
-        "--config-dir",    config_dir,
-        "--service-user",  "nobody"};
+  // `prefix`: a command that runs tlsrelay, e.g. env with another PATH.
+  RunResult setup(const std::vector<std::string>& more, const std::string& password_file,
+                  const std::vector<std::string>& prefix = {}) const {
+    std::vector<std::string> argv = prefix;
+    argv.insert(
+        argv.end(),
+        {tlsrelay_bin(), "setup", "--smarthost", "mx.test:" + std::to_string(smarthost.port()),
+         "--connect", "127.0.0.1", "--ca-file", cert("ca.pem"), "--user", "relay",
+         "--password-file", password_file, "--config-dir", config_dir, "--service-user", "nobody"});
     argv.insert(argv.end(), more.begin(), more.end());
     return postfix.run(argv);
   }
@@ -219,6 +218,9 @@ TEST_CASE("setup --apply: Postfix sends through tlsrelay; --undo puts main.cf an
   CHECK(again.exit_code == 0);
   CHECK(again.out.find("kept the backup of an earlier setup") != std::string::npos);
 
+  // Whatever changed since (setup itself leaves master.cf alone), --undo gives back both
+  // files as they were before the first setup.
+  std::ofstream(site.postfix.master_cf(), std::ios::app) << "# edited after setup\n";
   const RunResult undo =
       site.postfix.run({tlsrelay_bin(), "setup", "--undo", "--config-dir", site.config_dir});
   INFO("undo:\n" << undo.out << undo.err);
@@ -265,6 +267,47 @@ TEST_CASE("setup --milter appends to the milters there, which stay first", "[set
       site.postfix.run({tlsrelay_bin(), "setup", "--undo", "--config-dir", site.config_dir});
   CHECK(undo.exit_code == 0);
   CHECK(site.postfix_unchanged());
+}
+
+// --apply's later steps fail after earlier ones changed things: each takes back what it
+// must, so that Postfix is as it was and no backup of an unchanged Postfix is left.
+TEST_CASE("setup --apply takes back what it did when a later step fails", "[setup]") {
+  Site site;
+  const std::string pw = secret_file(site.tmp, "pw", kPassword);
+  SECTION("check-config, reading the CA file as the service user, fails") {
+    // The probe ran as root and read it; the relay runs as nobody and could not.
+    REQUIRE(chmod(cert_dir().c_str(), 0700) == 0);
+    const RunResult r = site.setup({"--apply"}, pw);
+    REQUIRE(chmod(cert_dir().c_str(), 0755) == 0);
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("[tls] ca_file: as nobody: cannot read") != std::string::npos);
+    CHECK(r.err.find("tlsrelay setup: the configuration fails check-config (above)") !=
+          std::string::npos);
+    CHECK(site.postfix_unchanged());
+    CHECK_FALSE(exists(site.config_dir));
+  }
+  SECTION("postfix check fails after the postconf commands") {
+    const std::string bin = site.tmp.path() + "/bin";
+    REQUIRE(mkdir(bin.c_str(), 0755) == 0);
+    {
+      std::ofstream fake(bin + "/postfix");
+      fake << "#!/bin/sh\n"
+           << "if [ \"$1\" = check ]; then echo 'postfix: fatal: simulated' >&2; exit 1; fi\n"
+           << "exec /usr/sbin/postfix \"$@\"\n";
+    }
+    REQUIRE(chmod((bin + "/postfix").c_str(), 0755) == 0);
+    const RunResult r =
+        site.setup({"--apply"}, pw, {"env", "PATH=" + bin + ":/usr/sbin:/usr/bin:/sbin:/bin"});
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.find("ran postconf -e 'relayhost = [127.0.0.1]:") != std::string::npos);
+    CHECK(r.err.find("postfix: fatal: simulated") != std::string::npos);
+    CHECK(r.err.find("tlsrelay setup: postfix check failed (above): main.cf and master.cf are "
+                     "put back") != std::string::npos);
+    CHECK(site.postfix_unchanged());
+    CHECK_FALSE(exists(site.config_dir + "/setup-backup"));
+  }
 }
 
 // One Postfix for all of them (each start costs seconds); each refusal leaves it as it was.

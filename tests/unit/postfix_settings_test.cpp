@@ -207,6 +207,24 @@ TEST_CASE("tables that route around tlsrelay are named, never changed", "[setup]
                              0) == 0);
 }
 
+TEST_CASE("a transport or protocol that bypasses relayhost is named", "[setup]") {
+  auto advice = [](const std::string& main_cf) {
+    return plan_postfix(parse_postconf("relayhost = [127.0.0.1]:10587\n" + main_cf), {},
+                        RelayHop{10587, {}})
+        .advice;
+  };
+  CHECK(advice("default_transport = smtp").empty());
+  CHECK(advice("default_transport = smtp:[192.0.2.1]").empty());
+  CHECK(advice("inet_protocols = all").empty());
+  CHECK(advice("inet_protocols = ipv4").empty());
+  const auto lmtp = advice("default_transport = lmtp");
+  REQUIRE(lmtp.size() == 1);
+  CHECK(lmtp[0].rfind("default_transport = lmtp: ", 0) == 0);
+  const auto v6 = advice("inet_protocols = ipv6");
+  REQUIRE(v6.size() == 1);
+  CHECK(v6[0].rfind("inet_protocols = ipv6: Postfix cannot reach tlsrelay", 0) == 0);
+}
+
 TEST_CASE("master.cf overrides that defeat the change are named", "[setup]") {
   const PostfixPlan plan =
       plan_postfix(parse_postconf("relayhost = [127.0.0.1]:10587"),
