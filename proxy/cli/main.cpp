@@ -7,6 +7,7 @@
 #include "proxy/cli/probe_command.hpp"
 #include "proxy/cli/report_command.hpp"
 #include "proxy/cli/serve_command.hpp"
+#include "proxy/cli/setup_command.hpp"
 #include "tls/build_info.hpp"
 
 namespace {
@@ -17,6 +18,10 @@ commands:
   serve --config PATH      run the relay in the foreground
   check-config PATH        validate a configuration (--explain: the effective policy)
   report                   summarise an event log, or write an RFC 8460 TLS report
+  setup --smarthost HOST[:PORT]
+                           put tlsrelay between Postfix and its smarthost: probes the
+                           route, then shows the changes (tlsrelay setup --help);
+                           --apply makes them, --undo puts Postfix back
 options: --help, --version
 )";
 
@@ -25,7 +30,7 @@ options: --help, --version
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
-    std::cerr << "tlsrelay: a command is missing (probe, serve, check-config, report)\n";
+    std::cerr << "tlsrelay: a command is missing (probe, serve, check-config, report, setup)\n";
     return 2;
   }
   const std::string cmd = args.front();
@@ -61,7 +66,17 @@ int main(int argc, char** argv) {
     return tlsrelay::proxy::serve_command(args);
   }
   if (cmd == "check-config") return tlsrelay::proxy::check_config_command(args);
+  if (cmd == "setup") {
+    for (const auto& a : args) {
+      if (a == "--help" || a == "-h") {
+        std::cout << tlsrelay::proxy::setup_usage();
+        return 0;
+      }
+    }
+    return tlsrelay::proxy::setup_command(args);
+  }
   if (cmd == "report") return tlsrelay::proxy::report_command(args);
-  std::cerr << "tlsrelay: unknown command \"" << cmd << "\" (probe, serve, check-config, report)\n";
+  std::cerr << "tlsrelay: unknown command \"" << cmd
+            << "\" (probe, serve, check-config, report, setup)\n";
   return 2;
 }

@@ -3,14 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <future>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -22,6 +18,7 @@
 #include "config/secret_file.hpp"
 #include "proxy/cli/cli_args.hpp"
 #include "proxy/cli/probe_report.hpp"
+#include "proxy/cli/route_probe.hpp"
 #include "proxy/upstream/routes.hpp"
 #include "tls/attempt_record.hpp"
 #include "tls/classifier.hpp"
@@ -63,11 +60,6 @@ std::string this_host_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
   return buf;
-}
-
-asio::awaitable<void> say_quit(tls::SmtpStream& stream) {
-  (void)co_await stream.write("QUIT\r\n");
-  co_await stream.close();
 }
 
 struct ProbeOptions {
@@ -260,47 +252,6 @@ ProbeOptions parse(const std::vector<std::string>& args) {
   return o;
 }
 
-// One command and its whole reply; nullopt when the connection failed or said no SMTP.
-asio::awaitable<std::optional<Reply>> command(tls::SmtpStream& stream, std::string line) {
-  line += "\r\n";
-  if (co_await stream.write(line)) co_return std::nullopt;
-  ReplyParser parser;
-  std::string text;
-  for (;;) {
-    if (co_await stream.read_line(text, kMaxReplyLine, true)) co_return std::nullopt;
-    const auto status = parser.feed(text);
-    if (status == ReplyParser::Status::Complete) co_return parser.take();
-    if (status == ReplyParser::Status::NotSmtp) co_return std::nullopt;
-  }
-}
-
-// What the envelope test saw: each command and its reply, in order.
-struct EnvelopeResult {
-  std::vector<std::pair<std::string, std::string>> steps;  // command, reply (or "(no reply)")
-  bool accepted = false;
-};
-
-// MAIL, RCPT, RSET on the open route, never DATA: whether the smarthost would take a
-// message from FROM to TO with these credentials (Gmail refuses a FROM the account may not
-// send as; a relay refuses a TO it does not relay for).
-asio::awaitable<EnvelopeResult> try_envelope(tls::SmtpStream& stream,
-                                             std::pair<std::string, std::string> who) {
-  EnvelopeResult r;
-  const std::string mail = "MAIL FROM:<" + who.first + ">";
-  const std::string rcpt = "RCPT TO:<" + who.second + ">";
-  bool ok = true;
-  for (const std::string& line : {mail, rcpt, std::string("RSET")}) {
-    std::optional<Reply> reply = co_await command(stream, line);
-    r.steps.emplace_back(line, reply ? reply->first_line() : std::string("(no reply)"));
-    if (!reply || reply->code / 100 != 2) {
-      ok = false;
-      break;
-    }
-  }
-  r.accepted = ok;
-  co_return r;
-}
-
 }  // namespace
 
 int probe_command(const std::vector<std::string>& args) {
@@ -312,41 +263,12 @@ int probe_command(const std::vector<std::string>& args) {
     return 2;
   }
 
-  std::shared_ptr<tls::ClientContext> ctx;
-  std::string ctx_error;
-  auto made = tls::ClientContext::create(o.profile);
-  if (auto* p = std::get_if<std::shared_ptr<tls::ClientContext>>(&made)) {
-    ctx = *p;
-  } else {
-    ctx_error = std::get<std::string>(made);
-  }
-
-  asio::io_context io;
-  auto future = asio::co_spawn(io, tls::run_attempt(o.attempt, ctx, ctx_error), asio::use_future);
-  io.run();
-  tls::AttemptResult result = future.get();
-  std::optional<EnvelopeResult> envelope;
-  if (result.stream) {
-    if (o.envelope) {
-      auto tried = asio::co_spawn(io, try_envelope(*result.stream, *o.envelope), asio::use_future);
-      io.restart();
-      io.run_for(o.attempt.phase_timeout * 3);
-      if (tried.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-        envelope = tried.get();
-      } else {
-        envelope = EnvelopeResult{{{"MAIL FROM:<" + o.envelope->first + ">", "(no reply in time)"}},
-                                  false};
-      }
-    }
-    // Leave politely; the verdict is already decided.
-    asio::co_spawn(io, say_quit(*result.stream), asio::detached);
-    io.restart();
-    io.run_for(std::chrono::seconds(2));
-  }
-
-  const tls::Verdict verdict = tls::classify(result.facts);
+  RouteProbe probed = probe_route(o.attempt, o.profile, o.envelope);
+  const std::optional<EnvelopeResult>& envelope = probed.envelope;
+  const tls::AttemptFacts& facts = probed.facts;
+  const tls::Verdict& verdict = probed.verdict;
   if (o.json) {
-    auto record = tls::attempt_record(result.facts, verdict);
+    auto record = tls::attempt_record(facts, verdict);
     if (o.envelope) {
       nlohmann::ordered_json steps = nlohmann::ordered_json::array();
       for (const auto& [line, reply] : envelope ? envelope->steps : decltype(envelope->steps){}) {
@@ -359,7 +281,7 @@ int probe_command(const std::vector<std::string>& args) {
     // Peer text is escaped in the record; replace, not throw, should anything slip through.
     std::cout << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
-    print_probe_report(std::cout, result.facts, verdict, isatty(STDOUT_FILENO) == 1);
+    print_probe_report(std::cout, facts, verdict, isatty(STDOUT_FILENO) == 1);
     if (envelope) {
       std::cout << "\nEnvelope (no message sent)\n";
       for (const auto& [line, reply] : envelope->steps) {
@@ -371,8 +293,7 @@ int probe_command(const std::vector<std::string>& args) {
     }
   }
   std::cout.flush();
-  const bool envelope_ok = !o.envelope || (envelope && envelope->accepted);
-  return verdict.cls == FailureClass::Ok && envelope_ok ? 0 : 1;
+  return probed.ok(o.envelope.has_value()) ? 0 : 1;
 }
 
 }  // namespace tlsrelay::proxy

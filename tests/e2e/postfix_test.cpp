@@ -15,58 +15,13 @@
 
 #include "tests/e2e/fixture.hpp"
 #include "tests/e2e/netns.hpp"
+#include "tests/e2e/postfix_instance.hpp"
 #include "tests/e2e/smtp_client.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::e2e;
 
 namespace {
-
-// Waits for something observable (a log line, a file's content), bounded.
-bool wait_until(const std::function<bool()>& ready, std::chrono::seconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (ready()) return true;
-    poll(nullptr, 0, 50);
-  }
-  return ready();
-}
-
-const std::string& rig() {
-  static const std::string p =
-      std::string(TLSRELAY_SOURCE_DIR) + "/integration/postfix-instance.sh";
-  return p;
-}
-
-class Postfix {
- public:
-  explicit Postfix(unsigned short relay_port) : port_(free_port()) {
-    // Postfix's own processes run as the postfix user and must reach the queue.
-    chmod(dir_.path().c_str(), 0755);
-    RunResult r = run({rig(), "start", dir_.path() + "/pf", std::to_string(port_),
-                       "[127.0.0.1]:" + std::to_string(relay_port)});
-    INFO("postfix start: " << r.out << r.err << read_file(dir_.path() + "/pf/maillog"));
-    REQUIRE(r.exit_code == 0);
-    REQUIRE(wait_until(
-        [&] {
-          try {
-            SmtpClient c(port_);
-            return SmtpClient::code(c.reply()) == 220;
-          } catch (const std::exception&) {
-            return false;
-          }
-        },
-        std::chrono::seconds(20)));
-  }
-  ~Postfix() { run({rig(), "stop", dir_.path() + "/pf"}); }
-  unsigned short port() const { return port_; }
-  std::string maillog() const { return read_file(dir_.path() + "/pf/maillog"); }
-  std::string queue() const { return run({rig(), "queue", dir_.path() + "/pf"}).out; }
-
- private:
-  TempDir dir_;
-  unsigned short port_;
-};
 
 class Relay {
  public:
@@ -88,18 +43,6 @@ class Relay {
   std::string config_;
   std::unique_ptr<Server> server_;
 };
-
-void submit(unsigned short port, const std::string& body) {
-  SmtpClient c(port);
-  REQUIRE(SmtpClient::code(c.reply()) == 220);
-  REQUIRE(SmtpClient::code(c.cmd("EHLO submitter.test")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<alice@test>")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<bob@example.org>")) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
-  c.send(body + ".\r\n");
-  REQUIRE(SmtpClient::code(c.reply()) == 250);
-  c.cmd("QUIT");
-}
 
 }  // namespace
 
