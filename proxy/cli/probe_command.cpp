@@ -153,6 +153,8 @@ void from_config(ProbeOptions& o, const std::string& file, const std::optional<s
   set_credentials(o, a);
 }
 
+// Long on purpose: one branch per option, in the order of the usage text, then the checks
+// that need them all (the target, --config's upstream, the credentials).
 ProbeOptions parse(const std::vector<std::string>& args) {
   ProbeOptions o;
   o.attempt.target.name = "probe";

@@ -10,6 +10,8 @@ namespace {
 
 // RFC 5321 4.5.3.1.5: a reply line is at most 512 octets with its code and CRLF.
 constexpr std::size_t kMaxReplyText = 480;
+// What comes before the transaction id at the end of a reply's text.
+constexpr std::string_view kTxnMark = "; txn ";
 
 }  // namespace
 
@@ -159,7 +161,24 @@ Reply lost_upstream_reply(const std::string& upstream, const std::string& stage,
 Reply replay_failed_reply(const Reply& lost, const std::string& why) {
   std::string text = lost.lines.empty() ? std::string() : lost.lines.front();
   text = text.substr(std::min(text.size(), lost.enhanced.size() + 1));
-  return make_reply(lost.code, lost.enhanced, text + "; replay: " + printable(why, 200));
+  const std::size_t txn = text.rfind(kTxnMark);
+  const std::string id =
+      txn == std::string::npos ? std::string() : text.substr(txn + kTxnMark.size());
+  if (txn != std::string::npos) text.resize(txn);
+  return with_txn(make_reply(lost.code, lost.enhanced, text + "; replay: " + printable(why, 200)),
+                  id);
+}
+
+Reply with_txn(const Reply& ours, std::string_view txn) {
+  if (txn.empty() || ours.lines.empty()) return ours;
+  std::string text = ours.lines.front();
+  text = text.substr(std::min(text.size(), ours.enhanced.size() + 1));
+  const std::string tail = std::string(kTxnMark) + printable(txn, 40);
+  const std::size_t head = ours.enhanced.empty() ? 0 : ours.enhanced.size() + 1;
+  if (head + text.size() + tail.size() > kMaxReplyText) {
+    text.resize(kMaxReplyText - head - tail.size());
+  }
+  return make_reply(ours.code, ours.enhanced, text + tail);
 }
 
 Reply unexpected_reply(const std::string& upstream, const std::string& stage, const Reply& got) {

@@ -63,11 +63,17 @@ Reply extension_missing_reply(const std::string& upstream, const std::string& ex
 // message may have been delivered, so the client must not take it as a hard failure.
 Reply lost_upstream_reply(const std::string& upstream, const std::string& stage, FailureClass lost);
 
-// A replay that did not take: the loss that started it, and what stopped it.
+// A replay that did not take: the loss that started it, and what stopped it (before the
+// transaction id, when `lost` ends with one).
 Reply replay_failed_reply(const Reply& lost, const std::string& why);
 
 // The upstream answered something that makes no sense at this point (e.g. 354 to RCPT).
 Reply unexpected_reply(const std::string& upstream, const std::string& stage, const Reply& got);
+
+// A reply of ours for a transaction, with "; txn ID" at the end of its text (the id of the
+// event log and the journal line, so that one grep leads from the MTA's log to them); the
+// text gives way to keep the line within 480 octets. Unchanged when `txn` is empty.
+Reply with_txn(const Reply& ours, std::string_view txn);
 
 // ---- what the session says on its own ------------------------------------------------
 

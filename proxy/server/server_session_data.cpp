@@ -202,7 +202,8 @@ asio::awaitable<std::optional<Reply>> ServerSession::flush(OutgoingMessage& mess
   // last octets) cannot have reached the upstream: a replay delivers the message once.
   UpstreamOutcome lost;
   lost.loss = upstream_->loss();
-  const Verdict verdict = judge(UpstreamStage::Message, lost, upstream_->describe());
+  const Verdict verdict =
+      judge(UpstreamStage::Message, lost, upstream_->describe(), transaction_id_);
   std::optional<Reply> failure = co_await replace_upstream(verdict, UpstreamStage::Message);
   if (failure || !last) co_return failure;
   // The new upstream has had the message so far; the final dot is still to go.
@@ -211,7 +212,7 @@ asio::awaitable<std::optional<Reply>> ServerSession::flush(OutgoingMessage& mess
   end.finish();
   if (co_await upstream_->write(dot, stage_timeout(UpstreamStage::Message))) co_return std::nullopt;
   lost.loss = upstream_->loss();
-  failure = judge(UpstreamStage::Message, lost, upstream_->describe()).reply;
+  failure = judge(UpstreamStage::Message, lost, upstream_->describe(), transaction_id_).reply;
   co_await abort_upstream();
   co_return failure;
 }

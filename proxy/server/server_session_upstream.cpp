@@ -69,9 +69,10 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
       reused = route.pooled;
     }
     if (const auto lacking = upstream_lacks(mail)) {
-      const Reply refused = *lacking == "REQUIRETLS"
-                                ? requiretls_reply(upstream_->describe())
-                                : extension_missing_reply(upstream_->describe(), *lacking);
+      const Reply refused = with_txn(*lacking == "REQUIRETLS"
+                                         ? requiretls_reply(upstream_->describe())
+                                         : extension_missing_reply(upstream_->describe(), *lacking),
+                                     transaction_id_);
       log_transaction(refused, 0);
       fsm_.mail_done(refused);
       co_return co_await send(refused);
@@ -79,7 +80,7 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
     std::string command = format_mail(mail, caps_from_ehlo(upstream_->facts().smtp.extensions));
     const UpstreamOutcome r =
         co_await upstream_->command(std::move(command), stage_timeout(UpstreamStage::Mail));
-    verdict = judge(UpstreamStage::Mail, r, upstream_->describe());
+    verdict = judge(UpstreamStage::Mail, r, upstream_->describe(), transaction_id_);
     // A server that timed out the idle connection may have said 421 before closing it.
     if (reused && round == 1 &&
         (verdict.kind == Verdict::Kind::Lost || verdict.kind == Verdict::Kind::Closing)) {
@@ -103,13 +104,13 @@ asio::awaitable<bool> ServerSession::relay_rcpt(const RcptParams& rcpt) {
   for (;;) {
     // The upstream died at an earlier RCPT: this one is answered as lost too.
     if (!upstream_) {
-      verdict = judge(UpstreamStage::Rcpt, none, "the upstream");
+      verdict = judge(UpstreamStage::Rcpt, none, "the upstream", transaction_id_);
       break;
     }
     std::string command = format_rcpt(rcpt, caps_from_ehlo(upstream_->facts().smtp.extensions));
     const UpstreamOutcome r =
         co_await upstream_->command(std::move(command), stage_timeout(UpstreamStage::Rcpt));
-    verdict = judge(UpstreamStage::Rcpt, r, upstream_->describe());
+    verdict = judge(UpstreamStage::Rcpt, r, upstream_->describe(), transaction_id_);
     if (verdict.kind == Verdict::Kind::Lost && verdict.may_replay) {
       const auto failed = co_await replace_upstream(verdict, UpstreamStage::Rcpt);
       if (!failed) continue;  // this RCPT again, on the new upstream
@@ -128,18 +129,18 @@ asio::awaitable<std::optional<Reply>> ServerSession::open_upstream_data() {
   // nothing is read as message data that we could not deliver.
   if (!upstream_) {
     const UpstreamOutcome none;
-    co_return judge(UpstreamStage::Data, none, "the upstream").reply;
+    co_return judge(UpstreamStage::Data, none, "the upstream", transaction_id_).reply;
   }
   std::string data_command = "DATA";
   UpstreamOutcome r =
       co_await upstream_->command(std::move(data_command), stage_timeout(UpstreamStage::Data));
-  Verdict verdict = judge(UpstreamStage::Data, r, upstream_->describe());
+  Verdict verdict = judge(UpstreamStage::Data, r, upstream_->describe(), transaction_id_);
   // Lost: a new upstream gets the envelope again, and DATA once more (no second replay).
   if (verdict.kind == Verdict::Kind::Lost && verdict.may_replay) {
     if (auto failed = co_await replace_upstream(verdict, UpstreamStage::Data)) co_return failed;
     data_command = "DATA";
     r = co_await upstream_->command(std::move(data_command), stage_timeout(UpstreamStage::Data));
-    verdict = judge(UpstreamStage::Data, r, upstream_->describe());
+    verdict = judge(UpstreamStage::Data, r, upstream_->describe(), transaction_id_);
   }
   // Refused: the upstream still holds MAIL and RCPT, which the RSET clears.
   co_await carry_out(verdict);
@@ -149,7 +150,8 @@ asio::awaitable<std::optional<Reply>> ServerSession::open_upstream_data() {
 
 asio::awaitable<Reply> ServerSession::upstream_final_reply() {
   const UpstreamOutcome r = co_await upstream_->reply(stage_timeout(UpstreamStage::EndOfData));
-  const Verdict verdict = judge(UpstreamStage::EndOfData, r, upstream_->describe());
+  const Verdict verdict =
+      judge(UpstreamStage::EndOfData, r, upstream_->describe(), transaction_id_);
   co_await carry_out(verdict);
   co_return verdict.reply;
 }
@@ -184,7 +186,7 @@ asio::awaitable<void> ServerSession::reset_upstream() {
   std::string rset = "RSET";
   const UpstreamOutcome r =
       co_await upstream_->command(std::move(rset), stage_timeout(UpstreamStage::Rset));
-  const Verdict verdict = judge(UpstreamStage::Rset, r, upstream_->describe());
+  const Verdict verdict = judge(UpstreamStage::Rset, r, upstream_->describe(), transaction_id_);
   assert(verdict.connection != Verdict::Connection::Reset);  // no RSET answers RSET
   co_await carry_out(verdict);
 }
@@ -216,7 +218,8 @@ asio::awaitable<void> ServerSession::release_upstream() {
     std::string rset = "RSET";
     const UpstreamOutcome r =
         co_await upstream_->command(std::move(rset), stage_timeout(UpstreamStage::Rset));
-    if (judge(UpstreamStage::Rset, r, upstream_->describe()).kind == Verdict::Kind::Accepted) {
+    if (judge(UpstreamStage::Rset, r, upstream_->describe(), transaction_id_).kind ==
+        Verdict::Kind::Accepted) {
       pool_.give(std::move(upstream_), config_->routes);
       co_return;
     }

@@ -126,13 +126,14 @@ void Metrics::transaction(std::string_view upstream, Outcome outcome) {
   ++transactions_[{std::string(upstream), std::string(to_string(outcome))}];
 }
 
-// Long on purpose: the Prometheus exposition text, family after family (HELP, TYPE, series)
-// in the order the README's metrics table lists them; split, the one format would scatter.
 void Metrics::config_loaded(bool ok, SysClock::time_point at) {
   last_reload_ok_ = ok;
   if (ok) last_reload_success_ = std::chrono::duration<double>(at.time_since_epoch()).count();
 }
 
+// Long on purpose: the Prometheus exposition text, family after family (HELP, TYPE, series)
+// in the order docs/monitoring.md's metrics table lists them; split, the one format would
+// scatter.
 std::string Metrics::render(const RenderInput& in) const {
   Writer w;
   // Which build answers (the info-metric convention: the value is 1, the facts are labels).

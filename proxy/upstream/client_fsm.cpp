@@ -105,13 +105,14 @@ FailureClass loss_class(const UpstreamLoss& loss) {
   return FailureClass::ConnectionClosed;
 }
 
-Verdict judge(UpstreamStage stage, const UpstreamOutcome& outcome, const std::string& upstream) {
+Verdict judge(UpstreamStage stage, const UpstreamOutcome& outcome, const std::string& upstream,
+              std::string_view txn) {
   const StageRow& r = row(stage);
   Verdict v;
   if (!outcome.reply) {
     v.kind = Verdict::Kind::Lost;
     v.lost = loss_class(outcome.loss);
-    v.reply = lost_upstream_reply(upstream, std::string(r.phrase), v.lost);
+    v.reply = with_txn(lost_upstream_reply(upstream, std::string(r.phrase), v.lost), txn);
     v.connection = Verdict::Connection::Abort;
     v.may_replay = r.replayable;
     return v;
@@ -133,7 +134,7 @@ Verdict judge(UpstreamStage stage, const UpstreamOutcome& outcome, const std::st
         stage == UpstreamStage::Data ? Verdict::Connection::Reset : Verdict::Connection::Keep;
   } else {
     v.kind = Verdict::Kind::Unexpected;
-    v.reply = unexpected_reply(upstream, std::string(r.phrase), got);
+    v.reply = with_txn(unexpected_reply(upstream, std::string(r.phrase), got), txn);
     v.connection = Verdict::Connection::Abort;
   }
   return v;

@@ -83,7 +83,9 @@ struct Verdict {
 std::string_view to_string(Verdict::Kind k);
 
 // The upstream's answer at `stage`, judged; `upstream` names it in our replies ("gmail
-// smtp.gmail.com[142.250.102.108]:587", or "the upstream" when there is no connection).
-Verdict judge(UpstreamStage stage, const UpstreamOutcome& outcome, const std::string& upstream);
+// smtp.gmail.com[142.250.102.108]:587", or "the upstream" when there is no connection), and
+// `txn`, the transaction id, ends them (the upstream's own replies pass unchanged).
+Verdict judge(UpstreamStage stage, const UpstreamOutcome& outcome, const std::string& upstream,
+              std::string_view txn = {});
 
 }  // namespace tlsrelay::proxy

@@ -1661,6 +1661,14 @@ TEST_CASE("replay: where the policy only defers, a reset mid-DATA is the client'
   CHECK(r.find("connection-reset") != std::string::npos);
   CHECK(deferring.log().find("event=no-replay") != std::string::npos);
   CHECK(occurrences(read_file(capture), "\r\n.\r\n") == 0);
+  // One grep from the MTA's log: the reply's transaction id is the journal line's.
+  const std::string first = r.substr(0, r.find("\r\n"));
+  const std::size_t at = first.rfind("; txn ");
+  REQUIRE(at != std::string::npos);
+  const std::string txn = first.substr(at + 6);
+  CHECK_FALSE(txn.empty());
+  CHECK(deferring.log().find("event=transaction txn=" + txn + " ") != std::string::npos);
+  CHECK(deferring.log().find("event=no-replay txn=" + txn + " ") != std::string::npos);
 }
 
 TEST_CASE("replay: a recipient the new upstream refuses ends it with 451; nothing delivered",

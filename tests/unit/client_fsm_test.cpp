@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "proxy/policy/replies.hpp"
 #include "proxy/upstream/client_fsm.hpp"
 
 using namespace tlsrelay;
@@ -189,4 +190,36 @@ TEST_CASE("no connection to ask: the reply names \"the upstream\"", "[client-fsm
   CHECK(v.reply.first_line() ==
         "451 4.4.2 tlsrelay: the upstream connection-closed: the connection was closed during "
         "RCPT TO; the message was not delivered, retry later");
+}
+
+TEST_CASE("our replies end with the transaction id; the upstream's pass unchanged",
+          "[client-fsm][txn]") {
+  const UpstreamOutcome none;
+  const Verdict lost_one = judge(S::Rcpt, none, "the upstream", "3f.2");
+  CHECK(lost_one.reply.first_line() ==
+        "451 4.4.2 tlsrelay: the upstream connection-closed: the connection was closed during "
+        "RCPT TO; the message was not delivered, retry later; txn 3f.2");
+  const Verdict odd = judge(S::Rcpt, replied(354, "go ahead"), kUpstream, "3f.2");
+  CHECK(odd.kind == K::Unexpected);
+  CHECK(odd.reply.first_line().substr(odd.reply.first_line().size() - 10) == "; txn 3f.2");
+  const Verdict refused = judge(S::Rcpt, replied(550, "5.1.1 no such user"), kUpstream, "3f.2");
+  CHECK(refused.reply.first_line() == "550 5.1.1 no such user");
+  const Verdict closing = judge(S::Mail, replied(421, "4.3.2 bye"), kUpstream, "3f.2");
+  CHECK(closing.reply.first_line() == "421 4.3.2 bye");
+}
+
+TEST_CASE("with_txn keeps the line within 480 octets and a replay failure keeps the id last",
+          "[client-fsm][txn]") {
+  const Reply longest = make_reply(451, "4.4.2", std::string(600, 'x'));
+  const Reply tagged = with_txn(longest, "1a.9");
+  CHECK(tagged.first_line().size() == 4 + 480);  // "451 " and the line Postfix logs whole
+  CHECK(tagged.first_line().substr(tagged.first_line().size() - 10) == "; txn 1a.9");
+  CHECK(with_txn(longest, "").first_line() == longest.first_line());
+
+  const UpstreamOutcome none;
+  const Reply lost = judge(S::Data, none, "the upstream", "1a.9").reply;
+  const Reply failed = replay_failed_reply(lost, "no new route: 451 4.4.1 timeout");
+  CHECK(failed.first_line().find(
+            "retry later; replay: no new route: 451 4.4.1 timeout; txn 1a.9") != std::string::npos);
+  CHECK(failed.first_line().find("txn") == failed.first_line().rfind("txn"));
 }
