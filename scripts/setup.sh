@@ -9,7 +9,7 @@ set -euo pipefail
 
 build=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libssl-dev libboost1.81-dev libtomlplusplus-dev nlohmann-json3-dev libmilter-dev
+  libssl-dev libboost1.81-dev libtomlplusplus-dev nlohmann-json3-dev libmilter-dev zlib1g-dev
   dpkg-dev file groff-base
 )
 # The tests talk to real servers: a private Postfix in front and behind, a Prometheus that
