@@ -31,18 +31,24 @@ void add_unique(std::vector<FailureClass>& to, const std::vector<FailureClass>& 
   }
 }
 
+// printable() may end an escape and add "..." past its max: ask for six less, so that a
+// field is never longer than its bound.
+std::string bounded(std::string_view text, std::size_t max) {
+  return printable(text, max - 6);
+}
+
 LogEvent make_event(const LogLine& line, const Recognised& r, std::uint64_t line_no) {
   LogEvent e;
   e.time = line.time;
   e.mta = r.shape->mta;
   e.direction = r.direction;
   e.kind = r.kind;
-  e.host = printable(r.host, kMaxHost);
-  e.address = printable(r.address, kMaxAddress);
+  e.host = bounded(r.host, kMaxHost);
+  e.address = bounded(r.address, kMaxAddress);
   e.port = r.port;
-  e.queue_id = printable(r.queue_id, kMaxQueueId);
-  e.stage = printable(r.stage, kMaxStage);
-  e.detail = printable(r.detail, kMaxDetail);
+  e.queue_id = bounded(r.queue_id, kMaxQueueId);
+  e.stage = bounded(r.stage, kMaxStage);
+  e.detail = bounded(r.detail, kMaxDetail);
   if (is_failure(r.kind)) e.candidates = r.candidates;
   e.line_no = line_no;
   return e;
@@ -164,7 +170,7 @@ void LogReader::feed(std::string_view line, std::vector<LogEvent>& out) {
     Held& h = held->second;
     if (h.reasons < kMaxReasons) {
       ++h.reasons;
-      std::string d = h.event.detail + "; " + printable(r.detail, kMaxDetail);
+      std::string d = h.event.detail + "; " + bounded(r.detail, kMaxDetail);
       if (d.size() > kMaxDetail) {
         d.resize(kMaxDetail - 3);
         d += "...";
