@@ -206,6 +206,20 @@ const Shape kShapes[] = {
      Correlate::None,
      false,
      true},
+    // src/smtp/smtp_addr.c with smtp_host_lookup = native: getaddrinfo()'s words (real, rig
+    // dns-nxdomain-native).
+    {"postfix-unable-to-look-up",
+     Mta::Postfix,
+     kPostfixClient,
+     "unable to look up host {host}: {detail}",
+     EK::DnsFailure,
+     Out,
+     Reading::Dns,
+     {},
+     "dns",
+     Correlate::None,
+     false,
+     true},
     {"postfix-reply",
      Mta::Postfix,
      kPostfixClient,
@@ -225,7 +239,7 @@ const Shape kShapes[] = {
      EK::Deferred,
      Out,
      Reading::Fixed,
-     {FC::BannerRejected},
+     {FC::BannerRejected, FC::EhloRejected},
      "banner",
      Correlate::None,
      true,
@@ -927,7 +941,8 @@ bool read_classes(const Shape& s, std::string_view message, Recognised& r) {
     case Reading::Dns:
       if (contains(r.detail, "try again") || contains(r.detail, "Malformed")) {
         r.candidates = {FC::DnsFailure};
-      } else if (contains(r.detail, "Host not found")) {
+      } else if (contains(r.detail, "Host not found") ||
+                 contains(r.detail, "Name or service not known")) {
         r.candidates = {FC::DnsNxdomain};
       } else {
         r.candidates = {FC::DnsFailure, FC::DnsNxdomain};

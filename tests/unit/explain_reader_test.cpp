@@ -678,6 +678,15 @@ TEST_CASE("every TLS line of the rig's real Postfix logs is recognised", "[expla
       {"selfsigned-secure.log", "certificate-self-signed"},
       {"untrusted-secure.log", "certificate-untrusted"},
       {"untrusted-noroot-secure.log", "certificate-untrusted"},
+      {"ehlo-reject.log", "ehlo-rejected"},
+      {"dns-nxdomain-native.log", "dns-nxdomain"},
+      {"sni-required.log", "tls-sni-required"},
+      {"client-cert-required.log", "tls-client-certificate-required"},
+      {"tls10-mandatory-tls12.log", "tls-protocol-mismatch"},
+      {"starttls-server-wrappermode.log", "tls-mode-mismatch"},
+      {"refused.log", "connect-refused"},
+      {"starttls-454-encrypt.log", "starttls-rejected"},
+      {"starttls-masked-encrypt.log", "starttls-stripped"},
   };
   for (const auto& [file, cls] : expect) {
     std::ifstream in(std::string(TLSRELAY_SOURCE_DIR) + "/tests/data/explain/postfix-3.7/" + file);
@@ -691,7 +700,8 @@ TEST_CASE("every TLS line of the rig's real Postfix logs is recognised", "[expla
     while (std::getline(in, line)) {
       if (line.find("postfix/smtp[") != std::string::npos &&
           (line.find("TLS") != std::string::npos || line.find("status=") != std::string::npos ||
-           line.find("certificate") != std::string::npos)) {
+           line.find("certificate") != std::string::npos ||
+           line.find(": connect to ") != std::string::npos)) {
         ++tls_lines;
       }
       r.feed(line, out);
