@@ -12,7 +12,7 @@ ninja -C "$dir"
 work=$(mktemp -d /tmp/tlsrelay-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 status=0
-for t in command reply data config classifier; do
+for t in command reply data config classifier explain; do
   mkdir -p "$work/$t"
   limit=(-max_total_time="$seconds")
   if [ "$seconds" = 0 ]; then limit=(-runs="${FUZZ_RUNS:-10000000}"); fi
