@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "proxy/cli/check_config_command.hpp"
+#include "proxy/cli/explain_command.hpp"
 #include "proxy/cli/probe_command.hpp"
 #include "proxy/cli/report_command.hpp"
 #include "proxy/cli/serve_command.hpp"
@@ -14,6 +15,8 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: tlsrelay COMMAND [options]
 commands:
+  explain [FILE...]        read the MTA's log: why each TLS route failed, whether it still
+                           does, what to change (tlsrelay explain --help)
   probe HOST[:PORT]        one upstream attempt, diagnosed (tlsrelay probe --help)
   serve --config PATH      run the relay in the foreground
   check-config PATH        validate a configuration (--explain: the effective policy)
@@ -30,7 +33,8 @@ options: --help, --version
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
-    std::cerr << "tlsrelay: a command is missing (probe, serve, check-config, report, setup)\n";
+    std::cerr
+        << "tlsrelay: a command is missing (explain, probe, serve, check-config, report, setup)\n";
     return 2;
   }
   const std::string cmd = args.front();
@@ -76,7 +80,16 @@ int main(int argc, char** argv) {
     return tlsrelay::proxy::setup_command(args);
   }
   if (cmd == "report") return tlsrelay::proxy::report_command(args);
+  if (cmd == "explain") {
+    for (const auto& a : args) {
+      if (a == "--help" || a == "-h") {
+        std::cout << tlsrelay::proxy::explain_usage();
+        return 0;
+      }
+    }
+    return tlsrelay::proxy::explain_command(args, std::cout, std::cerr);
+  }
   std::cerr << "tlsrelay: unknown command \"" << cmd
-            << "\" (probe, serve, check-config, report, setup)\n";
+            << "\" (explain, probe, serve, check-config, report, setup)\n";
   return 2;
 }
