@@ -78,7 +78,7 @@ cleanup() {
   for d in "${instances[@]}"; do bash "$src/integration/postfix-instance.sh" stop "$d" || true; done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   iptables -F OUTPUT 2>/dev/null || true
-  rm -rf "$work"
+  [ -n "${RIG_KEEP_WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
