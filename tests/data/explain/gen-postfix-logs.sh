@@ -29,7 +29,7 @@ all_modes=(
   notyet-secure rsa1024-secure sha1-secure
   clock-future-secure clock-past-secure
   tls10-default tls10-mandatory-tls12
-  no-shared-cipher sni-required client-cert-required alert-internal-error
+  no-shared-cipher weak-dh1024 anonymous-encrypt anonymous-secure sni-required client-cert-required alert-internal-error
   starttls-not-offered-encrypt starttls-not-offered-may starttls-masked-encrypt
   starttls-454-encrypt starttls-injection-encrypt
   implicit-server-plain-client starttls-server-wrappermode
@@ -197,6 +197,8 @@ smtpd_tls_key_file = $certs/good.key
 smtpd_tls_loglevel = 1
 smtpd_tls_protocols = >=TLSv1.2
 smtpd_tls_mandatory_protocols = >=TLSv1.2
+alias_maps =
+alias_database =
 CF
 }
 
@@ -270,6 +272,12 @@ run_mode() {
     save_log
     ;;
   no-shared-cipher) outbound encrypt --cert good --tls-max 1.2 --ciphers NULL-SHA256 --seclevel 0 ;;
+  weak-dh1024)
+    outbound encrypt --cert good --tls-max 1.2 --dh1024 --ciphers DHE-RSA-AES128-GCM-SHA256 \
+      --seclevel 0
+    ;;
+  anonymous-encrypt) outbound encrypt --anonymous --seclevel 0 ;;
+  anonymous-secure) outbound secure --anonymous --seclevel 0 ;;
   sni-required) outbound secure --cert good --require-sni mx.test ;;
   client-cert-required) outbound secure --cert good --require-client-cert ;;
   alert-internal-error) outbound secure --cert good --behaviour alert:internal_error ;;
@@ -355,7 +363,13 @@ run_mode() {
     ;;
   # -- delivered later: the same queue id deferred, then sent
   recovery-reset-then-sent)
-    outbound encrypt --cert good --behaviour rst-after-clienthello --misbehave-first 1
+    # the peer resets the first connection only; Postfix retries after minimal_backoff_time
+    start_peer --cert good --behaviour rst-after-clienthello --misbehave-first 1
+    start_postfix "[mx.test]:$peer_port" < <(tls_cf encrypt)
+    send_mail
+    wait_for "$pf/maillog" 'status=deferred' 60 || true
+    wait_for "$pf/maillog" 'status=sent' 60 || echo "WARN: $mode: not delivered in time"
+    save_log
     ;;
   recovery-expired-then-fixed)
     # The smarthost's admin renews the certificate: a new peer on the same port.
