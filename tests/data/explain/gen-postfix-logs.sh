@@ -73,6 +73,7 @@ work=$(mktemp -d /tmp/tlsrelay-explain-rig.XXXXXX)
 chmod 755 "$work"
 pids=()
 instances=()
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
   local d p
   for d in "${instances[@]}"; do bash "$src/integration/postfix-instance.sh" stop "$d" || true; done
@@ -148,9 +149,9 @@ start_postfix() { # RELAYHOST, main.cf lines on stdin
 
 pf_run() { bash "$src/integration/postfix-instance.sh" run "$pf" "$@"; }
 
-send_mail() { # [SUBJECT]
+send_mail() {
   printf 'From: sender@test\nTo: rcpt@example.net\nSubject: %s\n\nexplain rig: %s\n' \
-    "${1:-$mode}" "$mode" | pf_run sendmail -f sender@test rcpt@example.net
+    "$mode" "$mode" | pf_run sendmail -f sender@test rcpt@example.net
   pf_run postqueue -f >/dev/null 2>&1 || true
 }
 
