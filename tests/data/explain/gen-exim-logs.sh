@@ -65,6 +65,7 @@ ip link set lo up
 work=$(mktemp -d /tmp/tlsrelay-explain-exim.XXXXXX)
 chmod 755 "$work"
 pids=()
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
