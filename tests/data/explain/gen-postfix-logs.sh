@@ -2,8 +2,20 @@
 # Regenerates tests/data/explain/postfix-3.7/*.log: REAL Postfix logs (maillog_file, as
 # Postfix wrote them) for each TLS failure mode that `tlsrelay explain` must name (issue 20).
 #
-#   gen-postfix-logs.sh [BUILD_DIR] [MODE...]     as root; BUILD_DIR default /work/main/build
-#   gen-postfix-logs.sh --list                    the modes
+#   gen-postfix-logs.sh [OPTION...] [BUILD_DIR] [MODE...]   as root; BUILD_DIR default
+#                                                            /work/main/build
+#   gen-postfix-logs.sh --list                              the modes
+#
+#   --out DIR        write MODE.log to DIR instead of postfix-3.7/ (tests must not rewrite
+#                    the committed logs)
+#   --explain BIN    the live check (tests/explain/rig_test.sh): once a mode's outcome is in
+#                    the log and Postfix has stopped, while the mode's test peer still runs,
+#                    BIN explain --json --mta-config INSTANCE/etc INSTANCE/maillog, with the
+#                    probe and with --no-probe; needs --results
+#   --results DIR    where --explain writes MODE.live.jsonl and MODE.logonly.jsonl (and
+#                    their standard errors, MODE.live.err and MODE.logonly.err)
+#
+# Without options nothing changes: postfix-3.7/MODE.log for each mode, no explain run.
 #
 # Each mode: a test peer (tests/peer) misbehaves in one way, a private Postfix
 # (integration/postfix-instance.sh) with the TLS settings an admin would have relays one
@@ -48,6 +60,36 @@ if [ "${1:-}" = "--list" ]; then
   exit 0
 fi
 
+explain_bin=""
+results=""
+while [ $# -gt 0 ]; do
+  case $1 in
+  --out)
+    mkdir -p "${2:?--out DIR}"
+    out=$(cd "$2" && pwd)
+    shift 2
+    ;;
+  --explain)
+    explain_bin=$(readlink -f "${2:?--explain BIN}")
+    shift 2
+    ;;
+  --results)
+    mkdir -p "${2:?--results DIR}"
+    results=$(cd "$2" && pwd)
+    shift 2
+    ;;
+  --*)
+    echo "$0: unknown option $1" >&2
+    exit 2
+    ;;
+  *) break ;;
+  esac
+done
+if [ -n "$explain_bin" ] && { [ -z "$results" ] || [ ! -x "$explain_bin" ]; }; then
+  echo "$0: --explain needs an executable BIN and --results DIR" >&2
+  exit 2
+fi
+
 build=$(readlink -f "${1:-/work/main/build}")
 [ $# -gt 0 ] && shift
 modes=("$@")
@@ -65,7 +107,10 @@ peer_bin="$build/tests/peer/tlsrelay-testpeer"
 
 # Everything below runs in a network and mount namespace of its own.
 if [ -z "${GEN_POSTFIX_INNER:-}" ]; then
-  GEN_POSTFIX_INNER=1 exec unshare -m -n --propagation private bash "$0" "$build" "${modes[@]}"
+  opts=(--out "$out")
+  [ -z "$explain_bin" ] || opts+=(--explain "$explain_bin" --results "$results")
+  GEN_POSTFIX_INNER=1 exec unshare -m -n --propagation private bash "$0" "${opts[@]}" "$build" \
+    "${modes[@]}"
 fi
 
 ip link set lo up
@@ -132,9 +177,18 @@ start_peer() { # ARGS... -> peer_port
   peer_port=$(awk '/^ready/ { print $2; exit }' "$log.out")
 }
 
-# A port where nothing listens (bound, then released: in this namespace nobody else binds).
+# A port where nothing listens: its connect is refused (in this namespace nobody else
+# binds). Plain bash, as python3 is not on every machine that runs the rig.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  local port
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
 }
 
 pf=""
@@ -161,6 +215,21 @@ save_log() {
   cp "$pf/maillog" "$out/$mode.log"
   chmod 644 "$out/$mode.log"
   echo "== $mode: $(grep -cE 'status=|SSL_|TLS|lost connection|timed out|refused|not found' "$out/$mode.log") interesting lines -> $out/$mode.log"
+  run_explain
+}
+
+# --explain: the instance's maillog explained while the mode's test peer is still up, so the
+# probe meets the same failure Postfix met, with the instance's own settings (postconf -c).
+# Postfix has stopped: the log is complete and no retry runs beside the probe. explain's exit
+# status (1: failures found) is in its summary line.
+run_explain() {
+  [ -n "$explain_bin" ] || return 0
+  local args=(explain --json --mta-config "$pf/etc")
+  "$explain_bin" "${args[@]}" "$pf/maillog" >"$results/$mode.live.jsonl" \
+    2>"$results/$mode.live.err" || true
+  "$explain_bin" "${args[@]}" --no-probe "$pf/maillog" >"$results/$mode.logonly.jsonl" \
+    2>"$results/$mode.logonly.err" || true
+  echo "== $mode: explain -> $results/$mode.live.jsonl, $results/$mode.logonly.jsonl"
 }
 
 # The usual settings of an admin who relays through a TLS smarthost, by level.
