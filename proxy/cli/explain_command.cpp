@@ -199,14 +199,24 @@ void probe(explain::Report& report, const ExplainOptions& o,
   const PostfixParameters& postfix = facts ? facts->postfix : empty;
   for (std::size_t i = 0; i < report.routes.size(); ++i) {
     const auto& key = report.routes[i].route.key;
-    if (key.direction != explain::Direction::Outbound || key.port == 0) continue;
+    if (key.direction != explain::Direction::Outbound) continue;
+    // A route logged without a port (relay=none: its name did not resolve) is the relayhost's
+    // or an MX at 25.
+    std::uint16_t port = key.port;
+    if (port == 0) port = relayhost_port(key.host, postfix).value_or(25);
+    if (key.host.empty() && key.address.empty()) {
+      explain::LiveCheck skipped;
+      skipped.error = "the log names no host to probe";
+      report.routes[i].live = skipped;
+      continue;
+    }
     if (static_cast<int>(jobs.size()) >= o.max_probes) {
       explain::LiveCheck skipped;
       skipped.error = "probe limit of " + std::to_string(o.max_probes) + " routes reached";
       report.routes[i].live = skipped;
       continue;
     }
-    RouteTarget target{key.host, key.address, key.port};
+    RouteTarget target{key.host, key.address, port};
     ProbeJob job{target, mta_probe_plan(target, postfix, o.timeout)};
     if (o.with_credentials && facts) {
       job.plan.attempt.credentials = sasl_credentials(target, postfix, o.mta_config);

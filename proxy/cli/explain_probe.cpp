@@ -1,6 +1,7 @@
 #include "proxy/cli/explain_probe.hpp"
 
 #include <boost/asio/ip/address.hpp>
+#include <cstdlib>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -85,6 +86,14 @@ ProbePlan mta_probe_plan(const RouteTarget& route, const PostfixParameters& post
   a.phase_timeout = phase_timeout;
   // Postfix says what it is asked; a probe that finds 465 speaking TLS at once names it.
   a.detect_implicit_tls = true;
+  // SNI as smtp(8) sends it: none unless smtp_tls_servername says (postconf(5)); a server
+  // that demands it must fail the probe as it fails Postfix.
+  const std::string servername = value_of(postfix, "smtp_tls_servername");
+  if (servername.empty()) {
+    a.target.sni = "";
+  } else if (servername != "hostname" && servername != "nexthop") {
+    a.target.sni = servername;
+  }  // hostname, nexthop: the route's host name, the connector's default
   const std::string helo = value_of(postfix, "smtp_helo_name");
   a.ehlo_name = !helo.empty() ? helo : value_of(postfix, "myhostname");
   if (a.ehlo_name.empty()) a.ehlo_name = "localhost";
@@ -104,6 +113,28 @@ ProbePlan mta_probe_plan(const RouteTarget& route, const PostfixParameters& post
         "Postfix does not load unless tls_append_default_CA = yes");
   }
   return plan;
+}
+
+std::optional<std::uint16_t> relayhost_port(const std::string& host,
+                                            const PostfixParameters& postfix) {
+  const std::string relay = value_of(postfix, "relayhost");
+  if (relay.empty() || host.empty()) return std::nullopt;
+  std::string name;
+  std::string rest;  // ":PORT" or ""
+  if (relay.front() == '[') {
+    const auto close = relay.find(']');
+    if (close == std::string::npos) return std::nullopt;
+    name = relay.substr(1, close - 1);
+    rest = relay.substr(close + 1);
+  } else {
+    const auto colon = relay.find(':');
+    name = relay.substr(0, colon);
+    if (colon != std::string::npos) rest = relay.substr(colon);
+  }
+  int port = 25;
+  if (!rest.empty()) port = rest.front() == ':' ? std::atoi(rest.c_str() + 1) : 0;
+  if (name != host || port <= 0 || port > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(port);
 }
 
 std::vector<std::string> sasl_lookup_keys(const RouteTarget& route) {

@@ -37,7 +37,8 @@ struct ProbePlan {
 };
 
 // The attempt Postfix's smtp(8) would make to `route` with `postfix` (postconf -x output):
-// implicit TLS exactly when smtp_tls_wrappermode = yes (as Postfix: a 465 without it is
+// SNI only as smtp_tls_servername asks (none by default, as Postfix), implicit TLS exactly
+// when smtp_tls_wrappermode = yes (as Postfix: a 465 without it is
 // spoken to in plain SMTP, and the probe names that tls-mode-mismatch), the CA file (a
 // CApath is noted: OpenSSL's store takes one file here), the lowest version the mandatory
 // protocols allow, the mandatory cipher grade, the EHLO name. The host is resolved afresh;
@@ -53,6 +54,12 @@ std::string lowest_tls_version(const std::string& protocols);
 // The lookup keys smtp(8) tries in smtp_sasl_password_maps for a route, in order:
 // "[host]:port", "host:port", "[host]", "host".
 std::vector<std::string> sasl_lookup_keys(const RouteTarget& route);
+
+// The port of `relayhost` ("[mx.example.net]:587", "mx.example.net:2525", "[mx]") when it
+// names `host`; nullopt otherwise. For a route the log names without a port (relay=none:
+// its name did not resolve).
+std::optional<std::uint16_t> relayhost_port(const std::string& host,
+                                           const PostfixParameters& postfix);
 
 // postmap -q KEY MAP for each map of smtp_sasl_password_maps and each key; "user:password"
 // split at the first colon. nullopt when no map names the route or postmap cannot be run.

@@ -64,18 +64,7 @@ declare -A live_instead=()
 
 # Known failures of explain itself: MODE -> the bug. Such a check still runs; it is reported
 # and not counted while it fails, and fails the test once it passes (remove the mark then).
-declare -A known_live=(
-  # The probe plan (proxy/cli/explain_probe.cpp, mta_probe_plan) ignores smtp_tls_servername
-  # (Postfix >= 3.4; empty by default: no SNI) and always sends the route's host name as SNI
-  # (tls/connector.cpp, target.sni unset). Postfix sent none and got alert 112; the probe
-  # sends mx.test and succeeds: live.ok true, class ok, no fix, no first step.
-  [sni-required]="probe sends SNI, Postfix (smtp_tls_servername unset) does not"
-  # A route without a port in the log (Postfix's DNS failures say relay=none: the route is
-  # "nx.test", address and port null) is never probed: explain_command.cpp's probe() skips
-  # key.port == 0, live stays null with no error, although relayhost = [nx.test]:25 names
-  # the port and a lookup would tell whether the name resolves now.
-  [dns-nxdomain]="a route without a port in the log is not probed (live null)"
-)
+declare -A known_live=()
 
 work=$(mktemp -d /tmp/tlsrelay-explain-rig-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT

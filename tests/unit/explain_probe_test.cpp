@@ -61,3 +61,26 @@ TEST_CASE("the keys smtp(8) looks up for a route's password", "[explain][probe]"
         std::vector<std::string>{"[smtp.gmail.com]:587", "smtp.gmail.com:587", "[smtp.gmail.com]",
                                  "smtp.gmail.com"});
 }
+
+TEST_CASE("SNI as smtp_tls_servername says: none by default, as Postfix sends",
+          "[explain][probe]") {
+  const RouteTarget mx{"mx.test", "127.0.0.1", 25};
+  CHECK(mta_probe_plan(mx, {}, std::chrono::seconds(5)).attempt.target.sni == "");
+  CHECK_FALSE(mta_probe_plan(mx, {{"smtp_tls_servername", "hostname"}}, std::chrono::seconds(5))
+                  .attempt.target.sni);
+  CHECK(mta_probe_plan(mx, {{"smtp_tls_servername", "relay.example"}}, std::chrono::seconds(5))
+            .attempt.target.sni == "relay.example");
+}
+
+TEST_CASE("a route without a port takes the relayhost's", "[explain][probe]") {
+  const auto port = [](const std::string& relayhost, const std::string& host) {
+    return relayhost_port(host, {{"relayhost", relayhost}});
+  };
+  CHECK(port("[nx.test]:2525", "nx.test") == 2525);
+  CHECK(port("[nx.test]", "nx.test") == 25);
+  CHECK(port("nx.test:587", "nx.test") == 587);
+  CHECK(port("nx.test", "nx.test") == 25);
+  CHECK_FALSE(port("[other.test]:587", "nx.test"));
+  CHECK_FALSE(port("[nx.test]:x", "nx.test"));
+  CHECK_FALSE(port("", "nx.test"));
+}
