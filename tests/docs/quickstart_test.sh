@@ -15,7 +15,8 @@
 #   - after --undo, main.cf and master.cf are byte for byte as before.
 #
 # The world is private to this test: a mount namespace where /etc/postfix is the instance's
-# (integration/postfix-instance.sh), /etc/tlsrelay and /var/log/tlsrelay are empty tmpfs,
+# (integration/postfix-instance.sh), /etc/tlsrelay and /var/log are empty tmpfs (mail.log
+# then the instance's),
 # /etc/hosts names the smarthost mx.test, and the system CA bundle also trusts the test CA.
 # Two stand-ins, both because the README is written for a Debian host and CI is a root
 # shell without systemd: `sudo` runs its command (we are root; the real sudo would reset
@@ -39,7 +40,7 @@ done
 # Everything below runs in a mount namespace of its own.
 if [ -z "${QUICKSTART_INNER:-}" ]; then
   created_etc=""
-  for d in /etc/tlsrelay /var/log/tlsrelay; do
+  for d in /etc/tlsrelay; do
     [ -d "$d" ] || { mkdir -p "$d"; created_etc="$created_etc $d"; }
   done
   status=0
@@ -104,7 +105,9 @@ mount --bind "$work/ca-certificates.crt" /etc/ssl/certs/ca-certificates.crt
 chmod 644 "$work/hosts"
 mount --bind "$work/hosts" /etc/hosts
 mount -t tmpfs -o mode=755 tmpfs /etc/tlsrelay
-mount -t tmpfs -o mode=750 tmpfs /var/log/tlsrelay
+# /var/log of its own: tlsrelay's event log, and mail.log (the instance's, for explain).
+mount -t tmpfs -o mode=755 tmpfs /var/log
+mkdir -m 750 /var/log/tlsrelay
 getent passwd tlsrelay >/dev/null ||
   adduser --system --group --home /nonexistent --no-create-home tlsrelay >/dev/null
 chown tlsrelay:tlsrelay /var/log/tlsrelay
@@ -138,6 +141,7 @@ install -m 600 "$work/sasl_passwd" "$work/pf/etc/sasl_passwd"
 # From here on this namespace's /etc/postfix is the instance's: postconf, postfix,
 # sendmail and postqueue as the README writes them act on it.
 mount --bind "$work/pf/etc" /etc/postfix
+ln -s "$work/pf/maillog" /var/log/mail.log # what explain reads by default
 postmap /etc/postfix/sasl_passwd
 postfix reload >/dev/null 2>&1
 cp -p /etc/postfix/main.cf "$work/main.cf.before"
@@ -171,7 +175,8 @@ run_line() {
       tee -a "$work/transcript"
     return "${PIPESTATUS[1]}"
   fi
-  (cd "$work/checkout" && bash -euo pipefail -c "$vars; $line") 2>&1 | tee -a "$work/transcript"
+  (cd "$work/checkout" && bash -euo pipefail -c "$vars; $line") 2>&1 | tee "$work/last-output" |
+    tee -a "$work/transcript"
   return "${PIPESTATUS[0]}"
 }
 
@@ -201,6 +206,11 @@ for block in "$work/blocks"/*; do
     if ! run_line "$line"; then
       fail "the README's command failed: $line"
       break 2
+    fi
+    if [[ $line == *"tlsrelay explain"* ]]; then
+      # The mail before setup went out: nothing to explain, and it says so.
+      grep -q 'nothing to explain' "$work/last-output" ||
+        fail "explain on the instance's mail.log did not say 'nothing to explain'"
     fi
     if [[ $line == *"tlsrelay setup "* && $apply == no && $mode == run ]]; then
       cmp -s /etc/postfix/main.cf "$work/main.cf.before" || fail "the dry run changed main.cf"
