@@ -58,6 +58,9 @@ struct LogEvent {
   // The failure classes (../shared/spec/failure-classes.md) this line can mean, most likely
   // first; empty for Sent and TlsEstablished. One class when the log decides.
   std::vector<FailureClass> candidates;
+  // The line only sums up an attempt another line described (Shape::sums_up): its
+  // candidates add nothing to that line's (route_book.hpp).
+  bool sums_up = false;
   std::uint64_t line_no = 0;  // the line's number in its input (from 1), for the report
 };
 

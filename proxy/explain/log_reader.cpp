@@ -50,6 +50,7 @@ LogEvent make_event(const LogLine& line, const Recognised& r, std::uint64_t line
   e.stage = bounded(r.stage, kMaxStage);
   e.detail = bounded(r.detail, kMaxDetail);
   if (is_failure(r.kind)) e.candidates = r.candidates;
+  e.sums_up = r.shape->sums_up;
   e.line_no = line_no;
   return e;
 }

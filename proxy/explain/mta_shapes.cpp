@@ -1,5 +1,7 @@
 #include "proxy/explain/mta_shapes.hpp"
 
+#include <algorithm>
+
 #include "proxy/explain/openssl_reasons.hpp"
 
 namespace tlsrelay::explain {
@@ -238,8 +240,8 @@ const Shape kShapes[] = {
      "host {peer} refused to talk to me: {detail}",
      EK::Deferred,
      Out,
-     Reading::Fixed,
-     {FC::BannerRejected, FC::EhloRejected},
+     Reading::RefusedToTalk,
+     {},
      "banner",
      Correlate::None,
      true,
@@ -297,7 +299,11 @@ const Shape kShapes[] = {
      In,
      Reading::Fixed,
      {FC::ConnectionClosed, FC::TlsAlert},
-     "STARTTLS"},
+     "STARTTLS",
+     Correlate::None,
+     false,
+     false,
+     true},
     {"postfix-timeout-after-starttls",
      Mta::Postfix,
      kPostfixServer,
@@ -306,7 +312,24 @@ const Shape kShapes[] = {
      In,
      Reading::Fixed,
      {FC::Timeout},
-     "STARTTLS"},
+     "STARTTLS",
+     Correlate::None,
+     false,
+     false,
+     true},
+    // src/smtpd/smtpd.c: "improper command pipelining after %s from %s: %s" with the bytes
+    // that came too early. A client that speaks implicit TLS to a STARTTLS/plain port sends
+    // its ClientHello first: a TLS handshake record, "\026\003" as Postfix escapes it (real,
+    // rig inbound-implicit-tls-client). Any other early bytes are no TLS matter.
+    {"postfix-improper-pipelining",
+     Mta::Postfix,
+     kPostfixServer,
+     "improper command pipelining after {stage} from {peer}: {detail}",
+     EK::TlsFailure,
+     In,
+     Reading::Pipelining,
+     {FC::TlsModeMismatch},
+     ""},
 
     // --- Exim 4 ---------------------------------------------------------------------------
     {"exim-tls-error-to",
@@ -327,6 +350,31 @@ const Shape kShapes[] = {
      Reading::Reason,
      {FC::TlsError},
      "TLS handshake"},
+    // src/tls-gnu.c verify_certificate(): a failed host-name check (tls_verify_cert_hostnames)
+    // goes to badcert with no error text, so tls_error() logs the bare prefix; every chain
+    // failure says "certificate invalid" or "certificate revoked" after it (real, exim-4.96
+    // wronghost.log).
+    {"exim-tls-session-name",
+     Mta::Exim,
+     kExim,
+     "H={epeer}: TLS session: (certificate verification failed)",
+     EK::CertificateIssue,
+     Out,
+     Reading::Fixed,
+     {FC::CertificateHostMismatch, FC::CertificateInvalid},
+     "certificate"},
+    // src/transports/smtp.c smtp_setup_conn(): hosts_require_tls and no STARTTLS in the EHLO
+    // reply (ERRNO_TLSREQUIRED); 4.7x wrote "required for HOST [ADDR], but" (real, exim-4.96
+    // starttls-not-offered.log, starttls-masked.log).
+    {"exim-tls-required",
+     Mta::Exim,
+     kExim,
+     "H={epeer}: a TLS session is required{_}, but the server did not offer TLS support",
+     EK::NoStarttls,
+     Out,
+     Reading::Fixed,
+     {FC::StarttlsNotOffered, FC::StarttlsStripped},
+     "EHLO"},
     {"exim-tls-session",
      Mta::Exim,
      kExim,
@@ -363,6 +411,30 @@ const Shape kShapes[] = {
      Reading::ConnectErrno,
      {},
      "connect"},
+    {"exim-reason-tls-session-name",
+     Mta::Exim,
+     kExim,
+     "TLS session: (certificate verification failed)",
+     EK::CertificateIssue,
+     Out,
+     Reading::Fixed,
+     {FC::CertificateHostMismatch, FC::CertificateInvalid},
+     "certificate",
+     Correlate::None,
+     true,
+     true},
+    {"exim-reason-tls-required",
+     Mta::Exim,
+     kExim,
+     "a TLS session is required{_}, but the server did not offer TLS support",
+     EK::NoStarttls,
+     Out,
+     Reading::Fixed,
+     {FC::StarttlsNotOffered, FC::StarttlsStripped},
+     "EHLO",
+     Correlate::None,
+     true,
+     true},
     {"exim-reason-tls-session",
      Mta::Exim,
      kExim,
@@ -742,8 +814,13 @@ std::string_view short_stage(std::string_view s) {
 }
 
 std::vector<FailureClass> stage_classes(std::string_view stage, bool timeout) {
-  if (contains(stage, "greeting") || contains(stage, "banner")) {
-    return timeout ? std::vector<FailureClass>{FC::TlsModeMismatch, FC::Timeout, FC::BannerRejected}
+  // Exim names the greeting "initial connection" (src/transports/smtp.c).
+  if (contains(stage, "greeting") || contains(stage, "banner") ||
+      contains(stage, "initial connection")) {
+    // No complete reply came, so nothing was rejected. Silence is a silent server, or one
+    // that waits for our ClientHello (implicit TLS); Postfix and Exim skip a line that is
+    // not an SMTP reply (an SSH banner) and time out the same way.
+    return timeout ? std::vector<FailureClass>{FC::Timeout, FC::TlsModeMismatch, FC::NotSmtp}
                    : std::vector<FailureClass>{FC::TlsModeMismatch, FC::ConnectionClosed,
                                                FC::BannerRejected};
   }
@@ -766,6 +843,16 @@ std::vector<FailureClass> smtp_reply_classes(std::string_view d) {
     return {FC::EhloRejected};
   }
   return {};  // a reply to MAIL, RCPT or DATA: not the route's fault
+}
+
+// Postfix 3.7 src/smtp/smtp_proto.c smtp_helo() writes "refused to talk to me" for a
+// non-2xx greeting, a 421 to EHLO (any other EHLO refusal falls back to HELO) and a non-2xx
+// to HELO: the words do not say which. A 5xx can only be the greeting when
+// smtp_skip_5xx_greeting = no (its default, yes, turns the DSN into 4.X.X, which
+// postfix_status() reads); the 4xx may be either.
+std::vector<FailureClass> refused_to_talk_classes(std::string_view reply) {
+  if (starts_with(reply, "5")) return {FC::EhloRejected, FC::BannerRejected};
+  return {FC::BannerRejected, FC::EhloRejected};
 }
 
 bool in_reason(std::uint8_t programs, std::string_view reason, Recognised& r);
@@ -826,6 +913,15 @@ bool postfix_status(std::string_view m, Recognised& r) {
   if (in_reason(kPostfixClient, reason, inner)) {
     r.candidates = std::move(inner.candidates);
     r.stage = inner.stage;
+    if (inner.shape->reading == Reading::RefusedToTalk) {
+      // A 5xx reply logged with a 4.X.X DSN: smtp_skip_5xx_greeting rewrote it, which
+      // smtp_helo() does for the greeting only (real, rig banner-554: "dsn=4.7.1 ...
+      // refused to talk to me: 554 5.7.1").
+      if (starts_with(inner.detail, "5") && contains(m.substr(0, st), ", dsn=4.")) {
+        r.candidates = {FC::BannerRejected};
+        r.stage = "banner";
+      }
+    }
     if (relay == "none" && !inner.host.empty()) {
       r.host = inner.host;
       r.address = inner.address;
@@ -956,6 +1052,14 @@ bool read_classes(const Shape& s, std::string_view message, Recognised& r) {
       return true;
     case Reading::SmtpReply:
       r.candidates = smtp_reply_classes(r.detail);
+      return true;
+    case Reading::RefusedToTalk:
+      r.candidates = refused_to_talk_classes(r.detail);
+      r.stage = r.candidates.front() == FC::EhloRejected ? "EHLO" : "banner";
+      return true;
+    case Reading::Pipelining:
+      if (!starts_with(r.detail, "\\026\\003")) return false;
+      append(r.candidates, s.candidates);
       return true;
     case Reading::SendmailVerify: {
       const std::string_view v = r.detail;
@@ -1093,6 +1197,13 @@ bool recognise(std::uint8_t programs, std::string_view message, Recognised& out)
   if (m.empty()) return false;
   if (!try_rows(programs, m, false, out)) return false;
   out.queue_id = qid;
+  // Port 465 is implicit TLS (RFC 8314 section 3.3): where the log leaves the mode mismatch
+  // among other causes (a greeting that never came), it is the likely one there.
+  constexpr std::uint16_t kSubmissions = 465;
+  if (out.port == kSubmissions) {
+    auto it = std::find(out.candidates.begin(), out.candidates.end(), FC::TlsModeMismatch);
+    if (it != out.candidates.end()) std::rotate(out.candidates.begin(), it, it + 1);
+  }
   return true;
 }
 

@@ -46,6 +46,8 @@ enum class Reading : std::uint8_t {
   LostStage,       // lost connection while/after {stage}
   TimeoutStage,    // timed out while/after {stage}
   SmtpReply,       // "host X said: 454 ... (in reply to STARTTLS command)"
+  RefusedToTalk,   // "host X refused to talk to me: 554 ...": greeting, EHLO 421 or HELO
+  Pipelining,      // smtpd's "improper command pipelining": a ClientHello's bytes, or none
   SendmailVerify,  // verify=OK|FAIL|NO|NONE|NOT|SOFTWARE|PROTOCOL|TEMP
   SendmailArg1,    // ruleset=tls_server, arg1=SOFTWARE|FAIL|NO|...
   PostfixStatus,   // QUEUEID: to=<..>, relay=.., status=deferred (reason)
@@ -74,6 +76,9 @@ struct Shape {
   Correlate correlate = Correlate::None;
   bool reason_only = false;  // only inside a status line's reason, never a line of its own
   bool in_reason = false;    // also tried inside a status line's reason
+  // The line sums up, in coarser words, an attempt that an earlier line of it described
+  // (smtpd's "lost connection after STARTTLS" after "SSL_accept error"): see route_book.hpp.
+  bool sums_up = false;
 };
 
 const Shape* shapes_begin();

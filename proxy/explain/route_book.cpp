@@ -159,8 +159,14 @@ void RouteBook::failure(Route& r, std::uint32_t index, const LogEvent& e) {
   if (e.time < r.first_failure) r.first_failure = e.time;
 
   // Postfix writes the TLS line, then one status line per recipient: one attempt.
-  const bool concludes = is_status(e.kind) && r.last_diagnostic && e.time >= *r.last_diagnostic &&
-                         seconds_between(*r.last_diagnostic, e.time) <= kSameAttempt;
+  const bool same_attempt = r.last_diagnostic && e.time >= *r.last_diagnostic &&
+                            seconds_between(*r.last_diagnostic, e.time) <= kSameAttempt;
+  const bool concludes = same_attempt && (is_status(e.kind) || e.sums_up);
+  const bool retold =
+      concludes && std::any_of(e.candidates.begin(), e.candidates.end(), [&](FailureClass c) {
+        return std::find(r.attempt_classes.begin(), r.attempt_classes.end(), c) !=
+               r.attempt_classes.end();
+      });
   if (!concludes) {
     ++r.failures;
     r.kind = e.kind;
@@ -169,7 +175,16 @@ void RouteBook::failure(Route& r, std::uint32_t index, const LogEvent& e) {
     r.line_no = e.line_no;
     r.mta = e.mta;
   }
-  if (!is_status(e.kind)) r.last_diagnostic = e.time;
+  if (!is_status(e.kind) && !concludes) {
+    if (!same_attempt) r.attempt_classes.clear();
+    for (FailureClass c : e.candidates) {
+      if (std::find(r.attempt_classes.begin(), r.attempt_classes.end(), c) ==
+          r.attempt_classes.end()) {
+        r.attempt_classes.push_back(c);
+      }
+    }
+    r.last_diagnostic = e.time;
+  }
 
   bool starts = r.recent.empty();
   if (!starts && e.time >= r.recent.back().end) {
@@ -188,7 +203,7 @@ void RouteBook::failure(Route& r, std::uint32_t index, const LogEvent& e) {
   if (e.time > r.last_failure) r.last_failure = e.time;
   r.success_since_last_failure = false;
 
-  if (!e.candidates.empty()) {
+  if (!e.candidates.empty() && !retold) {
     const double share = 1.0 / static_cast<double>(e.candidates.size());
     for (std::size_t i = 0; i < e.candidates.size(); ++i) {
       const FailureClass c = e.candidates[i];

@@ -8,6 +8,11 @@
 // every event is filed under its route key, and a queue id is taken from whichever line has
 // one. A status line (deferred/bounced) written within kSameAttempt (5 s) after a diagnostic
 // line of the same route concludes that attempt: it adds its queue id, not a failure.
+// A line that only sums up, in coarser words, an attempt an earlier line of it described
+// (Postfix's "Cannot start TLS: handshake failure" or "Server certificate not verified" in
+// the status line after the library's or the verifier's own words; smtpd's "lost connection
+// after STARTTLS" after "SSL_accept error") gives no vote when it shares a class with that
+// line: it names every class of its kind, and would bury the one the specific line named.
 // A deferred/bounced line that names no failure class (greylisting, "mailbox full": a
 // recipient's problem, not the route's) is no route failure; it only ends a queue id's wait
 // when it bounces. Inbound routes drop the port: a client's source port is ephemeral.
@@ -172,7 +177,8 @@ class RouteBook {
     std::uint64_t failure_lines = 0;
     LogTime first_failure;
     LogTime last_failure;
-    std::optional<LogTime> last_diagnostic;  // for pairing status lines with their attempt
+    std::optional<LogTime> last_diagnostic;     // for pairing status lines with their attempt
+    std::vector<FailureClass> attempt_classes;  // what that attempt's diagnostic lines named
     std::optional<LogTime> last_success;
     std::optional<LogTime> pending_established;  // TLS up; a success unless a failure follows
     std::array<ClassCount, kClassCount> classes{};

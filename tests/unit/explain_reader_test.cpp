@@ -284,7 +284,7 @@ TEST_CASE("postfix: the reasons inside status=deferred (...)", "[explain]") {
           FC::TlsModeMismatch, "initial server greeting"},
       Row{"conversation with mx.test[192.0.2.1] timed out while receiving the initial server "
           "greeting",
-          FC::TlsModeMismatch, "initial server greeting"},
+          FC::Timeout, "initial server greeting"},
       Row{"lost connection with mx.test[192.0.2.1] while sending MAIL FROM", FC::ConnectionClosed,
           "MAIL FROM"},
       Row{"conversation with mx.test[192.0.2.1] timed out while sending message body", FC::Timeout,
@@ -314,6 +314,54 @@ TEST_CASE("postfix: the reasons inside status=deferred (...)", "[explain]") {
   CHECK(e.kind == EventKind::Deferred);
   REQUIRE_FALSE(e.candidates.empty());
   CHECK(e.candidates.front() == first);
+  CHECK(e.stage == stage);
+}
+
+TEST_CASE("postfix: a greeting that never came: timeout, implicit TLS, not SMTP; 465 first",
+          "[explain]") {
+  // Real, rig banner-silent / banner-ssh / implicit-server-plain-client: the same words.
+  const std::string timed_out =
+      "conversation with mx.test[127.0.0.1] timed out while receiving the initial server "
+      "greeting";
+  auto e =
+      one(pf("87D8BA80100: to=<rcpt@example.net>, relay=mx.test[127.0.0.1]:37821, delay=8.1, "
+             "delays=0.06/0.06/8/0, dsn=4.4.2, status=deferred (" +
+             timed_out + ")"));
+  CHECK(e.candidates == std::vector<FC>{FC::Timeout, FC::TlsModeMismatch, FC::NotSmtp});
+  INFO("port 465 is implicit TLS: silence there is most likely the mode mismatch");
+  auto smtps =
+      one(pf("87D8BA80100: to=<rcpt@example.net>, relay=smtp.gmail.com[142.250.102.108]:465, "
+             "delay=300, delays=0/0/300/0, dsn=4.4.2, status=deferred (" +
+             timed_out + ")"));
+  CHECK(smtps.candidates == std::vector<FC>{FC::TlsModeMismatch, FC::Timeout, FC::NotSmtp});
+}
+
+TEST_CASE("postfix: refused to talk to me is the greeting or HELO, by its reply and DSN",
+          "[explain]") {
+  using Row = std::tuple<std::string, std::vector<FC>, std::string>;
+  auto [line, classes, stage] = GENERATE(table<std::string, std::vector<FC>, std::string>({
+      // Real, rig banner-554: smtp_skip_5xx_greeting made the 554's DSN 4.7.1.
+      Row{"6340FA8006E: to=<rcpt@example.net>, relay=mx.test[127.0.0.1]:41491, delay=0.29, "
+          "delays=0.13/0.15/0/0, dsn=4.7.1, status=deferred (host mx.test[127.0.0.1] refused to "
+          "talk to me: 554 5.7.1 mx.test ESMTP not accepting connections from you)",
+          {FC::BannerRejected},
+          "banner"},
+      // Real, rig banner-421: a 421 to the greeting, or to EHLO.
+      Row{"1BDB3A800B6: to=<rcpt@example.net>, relay=mx.test[127.0.0.1]:39477, delay=0.22, "
+          "delays=0.12/0.1/0.01/0, dsn=4.3.2, status=deferred (host mx.test[127.0.0.1] refused "
+          "to talk to me: 421 4.3.2 mx.test Service not available, closing channel)",
+          {FC::BannerRejected, FC::EhloRejected},
+          "banner"},
+      // Real, rig ehlo-reject: a 5xx kept its 5.X.X DSN: HELO (or smtp_skip_5xx_greeting = no).
+      Row{"7E8D7A80168: to=<rcpt@example.net>, relay=mx.test[127.0.0.1]:32859, delay=0.29, "
+          "delays=0.14/0.14/0.01/0, dsn=5.7.1, status=bounced (host mx.test[127.0.0.1] refused "
+          "to talk to me: 550 5.7.1 HELO not allowed)",
+          {FC::EhloRejected, FC::BannerRejected},
+          "EHLO"},
+  }));
+  INFO(line);
+  auto e = one(pf(line, "smtp", 3645));
+  CHECK(e.candidates == classes);
   CHECK(e.stage == stage);
 }
 
@@ -383,6 +431,29 @@ TEST_CASE("postfix smtpd: SSL_accept error joins its library line; STARTTLS loss
   CHECK(ev[1].stage == "STARTTLS");
   CHECK(ev[2].candidates == std::vector<FC>{FC::Timeout});
   CHECK(ev[3].candidates == std::vector<FC>{FC::ConnectionClosed});
+}
+
+TEST_CASE("postfix smtpd: a ClientHello as improper pipelining is implicit TLS to a plain port",
+          "[explain]") {
+  // Real, rig inbound-implicit-tls-client (the ClientHello cut short here).
+  auto ev = read_all({
+      pf("connect from localhost[127.0.0.1]", "smtpd", 5825),
+      pf("improper command pipelining after CONNECT from localhost[127.0.0.1]: "
+         "\\026\\003\\001\\001$\\001\\000\\001 \\003\\003`)\\351\\016-\\372R",
+         "smtpd", 5825),
+      pf("lost connection after CONNECT from localhost[127.0.0.1]", "smtpd", 5825),
+      // Plain commands sent too early are no TLS matter.
+      pf("improper command pipelining after EHLO from client.example[192.0.2.7]: MAIL "
+         "FROM:<a@b.example>\\r\\n",
+         "smtpd", 5826),
+  });
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].direction == Direction::Inbound);
+  CHECK(ev[0].kind == EventKind::TlsFailure);
+  CHECK(ev[0].host == "localhost");
+  CHECK(ev[0].address == "127.0.0.1");
+  CHECK(ev[0].stage == "CONNECT");
+  CHECK(ev[0].candidates == std::vector<FC>{FC::TlsModeMismatch});
 }
 
 TEST_CASE("postfix: programs that are not smtp/lmtp/smtpd/tlsproxy are never read", "[explain]") {
@@ -458,6 +529,54 @@ TEST_CASE("exim: TLS errors, H= lines and delivery lines", "[explain]") {
   CHECK(ev[8].candidates == std::vector<FC>{FC::ConnectTimeout});
   CHECK(ev[9].kind == EventKind::Bounced);
   CHECK(ev[9].candidates.empty());
+}
+
+TEST_CASE("exim 4.96 GnuTLS: host name, TLS required, greeting time-out (real, exim-4.96)",
+          "[explain]") {
+  auto ev = read_all({
+      // wronghost.log: verify_certificate() failed the name check, so no text follows.
+      "2026-12-07 04:11:33 1xaQ4b-0001im-0U == rcpt@example.net R=smarthost T=remote_smtp defer "
+      "(-37) H=mx.test [127.0.0.1]: TLS session: (certificate verification failed)",
+      "2026-12-07 04:11:33 1xaQ4b-0001im-0U H=mx.test [127.0.0.1]: TLS session: (certificate "
+      "verification failed)",
+      // expired.log: a chain failure says "certificate invalid".
+      "2026-12-07 04:11:31 1xaQ4Z-0001hu-2A == rcpt@example.net R=smarthost T=remote_smtp defer "
+      "(-37) H=mx.test [127.0.0.1]: TLS session: (certificate verification failed): "
+      "certificate invalid",
+      // starttls-not-offered.log, starttls-masked.log.
+      "2026-12-07 04:11:34 1xaQ4c-0001jf-1q H=mx.test [127.0.0.1]: a TLS session is required, but "
+      "the server did not offer TLS support",
+      "2026-12-07 04:11:34 1xaQ4c-0001jf-1q == rcpt@example.net R=smarthost T=remote_smtp defer "
+      "(-38) H=mx.test [127.0.0.1]: a TLS session is required, but the server did not offer TLS "
+      "support",
+      // implicit-server-plain-client.log: no greeting from an implicit-TLS port.
+      "2026-12-07 04:11:45 1xaQ4d-0001kI-1P H=mx.test [127.0.0.1]: SMTP timeout after initial "
+      "connection: Connection timed out",
+      "2026-12-07 04:11:45 1xaQ4d-0001kI-1P == rcpt@example.net R=smarthost T=remote_smtp defer "
+      "(110): Connection timed out H=mx.test [127.0.0.1]: SMTP timeout after initial connection",
+      // tls10-require-tls12.log: GnuTLS's name of alert protocol_version.
+      "2026-12-07 04:11:34 1xaQ4c-0001jM-0Y == rcpt@example.net R=smarthost T=remote_smtp defer "
+      "(-37) H=mx.test [127.0.0.1]: TLS session: (gnutls_handshake): Error in protocol version",
+  });
+  REQUIRE(ev.size() == 8);
+  const std::vector<FC> name = {FC::CertificateHostMismatch, FC::CertificateInvalid};
+  CHECK(ev[0].kind == EventKind::Deferred);
+  CHECK(ev[0].candidates == name);
+  CHECK(ev[1].kind == EventKind::CertificateIssue);
+  CHECK(ev[1].candidates == name);
+  CHECK(ev[2].candidates.size() == 9);
+  CHECK(ev[2].candidates.back() == FC::CertificateInvalid);
+  const std::vector<FC> no_starttls = {FC::StarttlsNotOffered, FC::StarttlsStripped};
+  CHECK(ev[3].kind == EventKind::NoStarttls);
+  CHECK(ev[3].host == "mx.test");
+  CHECK(ev[3].candidates == no_starttls);
+  CHECK(ev[4].kind == EventKind::Deferred);
+  CHECK(ev[4].candidates == no_starttls);
+  const std::vector<FC> silent = {FC::Timeout, FC::TlsModeMismatch, FC::NotSmtp};
+  CHECK(ev[5].kind == EventKind::LostConnection);
+  CHECK(ev[5].candidates == silent);
+  CHECK(ev[6].candidates == silent);
+  CHECK(ev[7].candidates == std::vector<FC>{FC::TlsProtocolMismatch});
 }
 
 // ---- Sendmail 8.17 (sendmail/deliver.c, sendmail/tls.c) -----------------------------------
@@ -538,6 +657,8 @@ TEST_CASE("OpenSSL 3 and 1.1 codes map by reason number when the text is missing
       Row{"verify error:num=10:certificate has expired", FC::CertificateExpired},
       Row{"(gnutls_handshake): Error in the pull function.", FC::ConnectionReset},
       Row{"(certificate verification failed): certificate invalid", FC::CertificateExpired},
+      Row{"error:0A000418:SSL routines::reason(1048)", FC::CertificateUntrusted},
+      Row{"(gnutls_handshake): Error in protocol version", FC::TlsProtocolMismatch},
   }));
   INFO(detail);
   const ReasonRow* m = match_reason(detail);

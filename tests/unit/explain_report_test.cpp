@@ -142,6 +142,62 @@ TEST_CASE("a status line right after the TLS line is the same attempt: its queue
   }
 }
 
+TEST_CASE("a line that sums up its attempt in coarser words does not bury the specific one",
+          "[explain]") {
+  // Real, rig expired-secure: the verifier's line, then the status line's generic words.
+  const std::vector<FC> every_certificate_class = {FC::CertificateChainIncomplete,
+                                                   FC::CertificateUntrusted,
+                                                   FC::CertificateSelfSigned,
+                                                   FC::CertificateHostMismatch,
+                                                   FC::CertificateExpired,
+                                                   FC::CertificateNotYetValid,
+                                                   FC::ClientClockSkew,
+                                                   FC::CertificateWeak,
+                                                   FC::CertificateRevoked,
+                                                   FC::CertificateInvalid};
+  RouteBook book;
+  book.add(Ev(EK::CertificateIssue, T0)
+               .classes({FC::CertificateExpired, FC::ClientClockSkew})
+               .detail("certificate has expired", "certificate"));
+  book.add(Ev(EK::Deferred, T0)
+               .qid("8542BA7A7ED")
+               .classes(every_certificate_class)
+               .detail("Server certificate not verified"));
+  auto r = one_route(book, T0 + kMin).front();
+  CHECK(r.failures == 1);
+  REQUIRE(r.classes.size() == 2);
+  CHECK(r.classes[0].cls == FC::CertificateExpired);
+  CHECK(r.classes[1].cls == FC::ClientClockSkew);
+
+  SECTION("inbound: smtpd's lost connection after STARTTLS, flagged as a summary") {
+    RouteBook in;
+    in.add(Ev(EK::TlsFailure, T0)
+               .inbound()
+               .classes({FC::CertificateUntrusted, FC::CertificateChainIncomplete,
+                         FC::CertificateSelfSigned, FC::TlsAlert})
+               .line(2));
+    Ev lost(EK::LostConnection, T0);
+    lost.inbound().classes({FC::ConnectionClosed, FC::TlsAlert}).line(4);
+    lost.e.sums_up = true;
+    in.add(lost);
+    auto s = one_route(in, T0 + kMin).front();
+    CHECK(s.failures == 1);
+    CHECK(s.line_no == 2);
+    CHECK(s.classes.size() == 4);
+    CHECK(s.classes[0].cls == FC::CertificateUntrusted);
+  }
+  SECTION("a summary alone is the only evidence: it votes") {
+    RouteBook alone;
+    alone.add(Ev(EK::Deferred, T0).qid("8542BA7A7ED").classes(every_certificate_class));
+    CHECK(one_route(alone, T0 + kMin).front().classes.size() == every_certificate_class.size());
+  }
+  SECTION("a status line that names another cause still votes") {
+    book.add(Ev(EK::Deferred, T0 + 1).qid("8542BA7A7ED").classes({FC::ConnectionClosed}));
+    r = one_route(book, T0 + kMin).front();
+    CHECK(r.classes.size() == 3);
+  }
+}
+
 TEST_CASE("a status line that names no class is a recipient's problem, not the route's",
           "[explain]") {
   RouteBook book;

@@ -1,0 +1,175 @@
+// `tlsrelay explain` end to end, from the log alone (--no-probe), on REAL MTA logs: every
+// log under tests/data/explain/<mta>/ was written by a real Postfix 3.7 or Exim 4.96 relaying
+// to the test peer in one failure mode (gen-postfix-logs.sh, gen-exim-logs.sh). Each
+// directory's README.md table says what explain must name for each file; this test reads
+// that table and runs the binary on each file, so a new log with its row is a new case.
+//
+// A row's expectation, from its last column: "none" (the log shows no failure: no outbound
+// route may be reported), a class id in backquotes (the log decides: the route's class), or
+// "candidates `a`, `b`" (the log cannot decide: the route offers every one of them).
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/failure_class.hpp"
+#include "tests/e2e/fixture.hpp"
+#include "tests/e2e/process.hpp"
+
+using namespace tlsrelay;
+using namespace tlsrelay::e2e;
+using nlohmann::json;
+
+namespace {
+
+struct Row {
+  std::string file;
+  bool none = false;
+  bool candidates = false;
+  std::vector<std::string> classes;  // in the row's order; the first is the truth
+};
+
+// The class ids in backquotes of an expectation, outside parentheses, skipping the stage of
+// "`timeout` in `banner`".
+std::vector<std::string> classes_in(const std::string& text) {
+  std::vector<std::string> ids;
+  int depth = 0;
+  bool after_in = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '(') ++depth;
+    if (c == ')') depth = std::max(0, depth - 1);
+    if (c != '`' || depth > 0) continue;
+    const std::size_t end = text.find('`', i + 1);
+    if (end == std::string::npos) break;
+    const std::string word = text.substr(i + 1, end - i - 1);
+    const std::string before = text.substr(0, i);
+    after_in = before.size() >= 4 && before.compare(before.size() - 4, 4, " in ") == 0;
+    if (!after_in && class_from_string(word)) ids.push_back(word);
+    i = end;
+  }
+  return ids;
+}
+
+std::vector<Row> rows_of(const std::string& readme) {
+  std::ifstream in(readme);
+  std::vector<Row> rows;
+  static const std::regex row(R"(^\| `([^`]+\.log)` \|.*\| ([^|]+) \|\s*$)");
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (!std::regex_match(line, m, row)) continue;
+    Row r;
+    r.file = m[1];
+    const std::string expected = m[2];
+    r.none = expected.rfind("none", 0) == 0;
+    r.candidates = expected.rfind("candidates", 0) == 0;
+    r.classes = classes_in(expected);
+    // `ok`: the route worked, which is nothing to explain either.
+    if (!r.classes.empty() && r.classes.front() == "ok") r.none = true;
+    if (!r.none && r.classes.empty()) continue;  // a row this test cannot read
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+std::vector<json> routes_of(const std::string& out) {
+  std::vector<json> routes;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    const json j = json::parse(line);
+    if (j.at("type") == "route") routes.push_back(j);
+  }
+  return routes;
+}
+
+std::set<std::string> offered(const json& route) {
+  std::set<std::string> ids;
+  for (const auto& c : route.at("candidates")) ids.insert(c.at("class").get<std::string>());
+  return ids;
+}
+
+void check_directory(const std::string& mta) {
+  const std::string dir = std::string(TLSRELAY_SOURCE_DIR) + "/tests/data/explain/" + mta;
+  const auto rows = rows_of(dir + "/README.md");
+  REQUIRE(rows.size() >= 10);
+  for (const auto& row : rows) {
+    const std::string path = dir + "/" + row.file;
+    if (!std::filesystem::exists(path)) continue;  // listed, not generated on this run
+    const RunResult r = run({tlsrelay_bin(), "explain", "--no-probe", "--json", path});
+    INFO(row.file << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err);
+    REQUIRE((r.exit_code == 0 || r.exit_code == 1));
+    std::vector<json> outbound;
+    for (const auto& route : routes_of(r.out)) {
+      if (route.at("direction") == "outbound" || row.file.rfind("inbound-", 0) == 0) {
+        outbound.push_back(route);
+      }
+    }
+    if (row.none) {
+      CHECK(outbound.empty());
+      continue;
+    }
+    CHECK(r.exit_code == 1);
+    if (outbound.empty()) {
+      FAIL_CHECK("no route reported");
+      continue;
+    }
+    const json& worst = outbound.front();
+    const std::set<std::string> ids = offered(worst);
+    if (row.candidates) {
+      for (const auto& id : row.classes) {
+        INFO("candidate " << id);
+        CHECK(ids.count(id) == 1);
+      }
+    } else {
+      const std::string named = worst.at("class").is_string()
+                                    ? worst.at("class").get<std::string>()
+                                    : worst.at("candidates").at(0).at("class").get<std::string>();
+      CHECK(named == row.classes.front());
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("explain names the class of every real Postfix 3.7 log, from the log alone",
+          "[explain]") {
+  check_directory("postfix-3.7");
+}
+
+TEST_CASE("explain names the class of every real Exim 4.96 log, from the log alone", "[explain]") {
+  check_directory("exim-4.96");
+}
+
+TEST_CASE("explain: bad input is a clear message and exit 2; hostile input no crash", "[explain]") {
+  TempDir dir;
+  const RunResult missing = run({tlsrelay_bin(), "explain", "--no-probe", dir.path() + "/none"});
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.err.find("none: No such file or directory") != std::string::npos);
+  const RunResult usage = run({tlsrelay_bin(), "explain", "--since", "soon", "x"});
+  CHECK(usage.exit_code == 2);
+  CHECK(usage.err.find("--since soon: not a time") != std::string::npos);
+
+  // Binary garbage, a 1 MB line, invalid UTF-8, a truncated .gz: read, nothing to explain.
+  const std::string garbage = dir.path() + "/garbage.log";
+  {
+    std::ofstream f(garbage, std::ios::binary);
+    for (int i = 0; i < 4096; ++i) f.put(static_cast<char>((i * 7919) & 0xff));
+    f << "\n" << std::string(1 << 20, 'A') << "\n";
+    f << "Dec  7 03:35:47 mta postfix/smtp[1]: SSL_connect error to \xff\xfe[1.2.3.4]:25: -1\n";
+  }
+  const RunResult g = run({tlsrelay_bin(), "explain", "--no-probe", garbage});
+  CHECK((g.exit_code == 0 || g.exit_code == 1));
+  const std::string cut = dir.path() + "/cut.log.gz";
+  {
+    std::ofstream f(cut, std::ios::binary);
+    f << "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03";  // a gzip header and nothing more
+  }
+  const RunResult c = run({tlsrelay_bin(), "explain", "--no-probe", cut});
+  CHECK(c.exit_code == 0);
+  CHECK(c.err.find("cut.log.gz: unexpected end of file") != std::string::npos);
+}
