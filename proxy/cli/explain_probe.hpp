@@ -59,7 +59,7 @@ std::vector<std::string> sasl_lookup_keys(const RouteTarget& route);
 // names `host`; nullopt otherwise. For a route the log names without a port (relay=none:
 // its name did not resolve).
 std::optional<std::uint16_t> relayhost_port(const std::string& host,
-                                           const PostfixParameters& postfix);
+                                            const PostfixParameters& postfix);
 
 // postmap -q KEY MAP for each map of smtp_sasl_password_maps and each key; "user:password"
 // split at the first colon. nullopt when no map names the route or postmap cannot be run.
