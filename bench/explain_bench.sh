@@ -60,7 +60,8 @@ awk -v target=$((size_mb * 1024 * 1024)) 'BEGIN {
     } else if (r < 98) {
       line = sprintf("%s postfix/smtp[%d]: %s: to=<rcpt%d@example.com>, relay=smarthost.example.net[192.0.2.%d]:587, delay=0.4, delays=0.1/0/0.2/0.1, dsn=2.0.0, status=sent (250 2.0.0 OK %d)", ts, pid, q, n % 9000, n % 4, n);
     } else if (r == 98) {
-      line = sprintf("%s postfix/smtp[%d]: SSL_connect error to mx%d.example.com[203.0.113.%d]:25: -1", ts, pid, n % 20, n % 20);
+      k = int(n / 100) % 20;
+      line = sprintf("%s postfix/smtp[%d]: SSL_connect error to mx%d.example.com[203.0.113.%d]:25: -1", ts, pid, k, k);
     } else {
       line = sprintf("%s postfix/smtp[%d]: warning: TLS library problem: error:0A000086:SSL routines::certificate verify failed:../ssl/statem/statem_clnt.c:1889:", ts, pid - 1);
     }
@@ -75,7 +76,8 @@ rss=()
 for i in $(seq "$runs"); do
   /usr/bin/time -f '%e %M' -o "$work/time.$i" "$build/proxy/tlsrelay" explain --no-probe "$log" \
     >"$work/out.$i" 2>"$work/err.$i" || [ $? -eq 1 ]
-  read -r secs kib <"$work/time.$i"
+  # GNU time says "Command exited with non-zero status 1" first: exit 1 is "failures found".
+  read -r secs kib < <(tail -n 1 "$work/time.$i")
   times+=("$secs")
   rss+=("$kib")
 done
