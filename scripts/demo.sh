@@ -71,4 +71,11 @@ else
   echo "  (TLSRELAY_DEMO_HOLD=1 $0 keeps relay A running to look at http://127.0.0.1:$http_port/)"
 fi
 echo
-echo "Try one yourself: $bin probe --help   (e.g. $bin probe smtp.gmail.com:587)"
+echo "=== 6. Before any relay: tlsrelay explain reads the MTA's own log ==========="
+echo "Two real Postfix 3.7 logs (tests/data/explain/): an expired certificate under"
+echo "smtp_tls_security_level = secure, and smtp_tls_wrappermode = yes against a STARTTLS port."
+echo "From the log alone (--no-probe; on a mail host it also probes each route now):"
+"$bin" explain --no-probe tests/data/explain/postfix-3.7/expired-secure.log \
+  tests/data/explain/postfix-3.7/starttls-server-wrappermode.log 2>/dev/null | sed 's/^/  /' || true
+echo
+echo "Try one yourself: $bin explain   (reads /var/log/mail.log), $bin probe --help"
