@@ -173,3 +173,58 @@ TEST_CASE("explain: bad input is a clear message and exit 2; hostile input no cr
   CHECK(c.exit_code == 0);
   CHECK(c.err.find("cut.log.gz: unexpected end of file") != std::string::npos);
 }
+
+TEST_CASE("explain reads the journal through journalctl -o json, standard input and .gz files",
+          "[explain]") {
+  TempDir dir;
+  // Two lines as journald keeps them: smtp(8)'s SSL_connect error and the library's reason.
+  const std::string entries =
+      R"({"__REALTIME_TIMESTAMP":"1796614800000000","_HOSTNAME":"mx1","SYSLOG_IDENTIFIER":"postfix/smtp","_PID":"4242","MESSAGE":"SSL_connect error to smtp.example.net[192.0.2.25]:587: -1"})"
+      "\n"
+      R"({"__REALTIME_TIMESTAMP":"1796614800000100","_HOSTNAME":"mx1","SYSLOG_IDENTIFIER":"postfix/smtp","_PID":"4242","MESSAGE":"warning: TLS library problem: error:0A00010B:SSL routines::wrong version number:../ssl/record/ssl3_record.c:354:"})"
+      "\n";
+  const std::string bin = dir.path() + "/bin";
+  std::filesystem::create_directory(bin);
+  {
+    std::ofstream(dir.path() + "/entries.json") << entries;
+    std::ofstream fake(bin + "/journalctl");
+    fake << "#!/bin/sh\necho \"$@\" >" << dir.path() << "/argv\ncat " << dir.path()
+         << "/entries.json\n";
+  }
+  std::filesystem::permissions(bin + "/journalctl", std::filesystem::perms::owner_all);
+  const auto class_of = [](const RunResult& r) {
+    const auto routes = routes_of(r.out);
+    return routes.empty() ? std::string("(none)")
+                          : routes.front().at("candidates").at(0).at("class").get<std::string>();
+  };
+
+  const RunResult journal =
+      run({"env", "PATH=" + bin + ":/usr/bin:/bin", tlsrelay_bin(), "explain", "--no-probe",
+           "--json", "--journal=postfix@-", "--since", "2026-12-01", "--until", "2026-12-08"});
+  INFO("journal:\n" << journal.out << journal.err);
+  CHECK(journal.exit_code == 1);
+  CHECK(class_of(journal) == "tls-mode-mismatch");
+  std::ifstream argv_file(dir.path() + "/argv");
+  const std::string argv((std::istreambuf_iterator<char>(argv_file)), {});
+  CHECK(argv.find("-o json") != std::string::npos);
+  CHECK(argv.find("-u postfix@-") != std::string::npos);
+  CHECK(argv.find("--since 2026-12-01 --until 2026-12-08") != std::string::npos);
+
+  // The same two lines as rsyslog writes them, through standard input and gzip.
+  const std::string text =
+      "2026-12-07T03:40:00.000000+00:00 mx1 postfix/smtp[4242]: SSL_connect error to "
+      "smtp.example.net[192.0.2.25]:587: -1\n"
+      "2026-12-07T03:40:00.000100+00:00 mx1 postfix/smtp[4242]: warning: TLS library problem: "
+      "error:0A00010B:SSL routines::wrong version number:../ssl/record/ssl3_record.c:354:\n";
+  std::ofstream(dir.path() + "/mail.log") << text;
+  const RunResult piped = run(
+      {"sh", "-c", tlsrelay_bin() + " explain --no-probe --json - < " + dir.path() + "/mail.log"});
+  INFO("stdin:\n" << piped.out << piped.err);
+  CHECK(piped.exit_code == 1);
+  CHECK(class_of(piped) == "tls-mode-mismatch");
+  REQUIRE(run({"gzip", "-k", dir.path() + "/mail.log"}).exit_code == 0);
+  const RunResult gz =
+      run({tlsrelay_bin(), "explain", "--no-probe", "--json", dir.path() + "/mail.log.gz"});
+  CHECK(gz.exit_code == 1);
+  CHECK(class_of(gz) == "tls-mode-mismatch");
+}
