@@ -4,14 +4,33 @@
 # (issue 20). Exim is never installed: the Debian packages are unpacked into a temp dir and
 # their exim4 binary runs with its own -C config, spool and log directory.
 #
-#   gen-exim-logs.sh [BUILD_DIR] [MODE...]     as root; BUILD_DIR default /work/main/build
-#   gen-exim-logs.sh --list
+#   gen-exim-logs.sh [OPTION...] [BUILD_DIR] [MODE...]   as root; BUILD_DIR default
+#                                                         /work/main/build
+#   gen-exim-logs.sh --list                              the modes
 #   EXIM_DEBS=DIR gen-exim-logs.sh ...        use the .deb files already in DIR (else
 #                                             `apt-get download` fetches them from Debian)
+#
+#   --out DIR        write MODE.log to DIR instead of exim-4.96/ (tests must not rewrite the
+#                    committed logs)
+#   --explain BIN    the live check (tests/explain/rig_test.sh): once a mode's outcome is in
+#                    the mainlog, while the mode's test peer still runs, BIN explain --json
+#                    on that mainlog, with the probe and with --no-probe; needs --results.
+#                    Exim has no postconf: explain gets --mta-config of an empty directory,
+#                    so that it cannot read the host's Postfix settings by accident (it warns
+#                    and gives no Postfix fixes), and its probe uses its defaults: STARTTLS,
+#                    no SNI, the system CA store (here: the system bundle plus the test CA,
+#                    bind-mounted over /etc/ssl/certs/ca-certificates.crt in the namespace)
+#   --results DIR    where --explain writes MODE.live.jsonl and MODE.logonly.jsonl (and
+#                    their standard errors, MODE.live.err and MODE.logonly.err)
+#
+# Without options nothing changes: exim-4.96/MODE.log for each mode, no explain run.
 #
 # Each mode: the test peer misbehaves in one way, one message goes to it through a
 # manualroute router and an smtp transport that requires TLS and verifies the certificate
 # against the test CA, delivered at once (-odi); the mainlog becomes exim-4.96/MODE.log.
+# The peer listens on port 25 (465 for the implicit-TLS server): Exim's default mainlog does
+# not log the port (no +outgoing_port), and explain probes a route without a port on 25, as
+# a real MX is reached.
 #
 # The world is private: a new network namespace (its own loopback only) and a mount
 # namespace where /etc/hosts names mx.test, and /etc/passwd and /etc/group also hold the
@@ -30,6 +49,36 @@ all_modes=(
 if [ "${1:-}" = "--list" ]; then
   printf '%s\n' "${all_modes[@]}"
   exit 0
+fi
+
+explain_bin=""
+results=""
+while [ $# -gt 0 ]; do
+  case $1 in
+  --out)
+    mkdir -p "${2:?--out DIR}"
+    out=$(cd "$2" && pwd)
+    shift 2
+    ;;
+  --explain)
+    explain_bin=$(readlink -f "${2:?--explain BIN}")
+    shift 2
+    ;;
+  --results)
+    mkdir -p "${2:?--results DIR}"
+    results=$(cd "$2" && pwd)
+    shift 2
+    ;;
+  --*)
+    echo "$0: unknown option $1" >&2
+    exit 2
+    ;;
+  *) break ;;
+  esac
+done
+if [ -n "$explain_bin" ] && { [ -z "$results" ] || [ ! -x "$explain_bin" ]; }; then
+  echo "$0: --explain needs an executable BIN and --results DIR" >&2
+  exit 2
 fi
 
 build=$(readlink -f "${1:-/work/main/build}")
@@ -54,9 +103,11 @@ if [ -z "${GEN_EXIM_INNER:-}" ]; then
     (cd "$debs" && apt-get download exim4-daemon-light exim4-base exim4-config libidn12) ||
       { echo "$0: apt-get download failed" >&2; exit 2; }
   fi
+  opts=(--out "$out")
+  [ -z "$explain_bin" ] || opts+=(--explain "$explain_bin" --results "$results")
   status=0
   GEN_EXIM_INNER=1 EXIM_DEBS="$debs" unshare -m -n --propagation private \
-    bash "$0" "$build" "${modes[@]}" || status=$?
+    bash "$0" "${opts[@]}" "$build" "${modes[@]}" || status=$?
   [ -z "$tmp_debs" ] || rm -rf "$tmp_debs"
   exit "$status"
 fi
@@ -108,17 +159,23 @@ echo "exim $version from $EXIM_DEBS"
 certs="$work/certs"
 "$peer_bin" gen-certs "$certs" >/dev/null
 chmod -R a+rX "$certs"
+# --explain: the probe trusts the system store (no smtp_tls_CAfile to read); the test CA joins
+# it in this namespace, so that a certificate mode fails the probe for its own reason and not
+# for an unknown issuer (tests/docs/quickstart_test.sh does the same).
+if [ -n "$explain_bin" ]; then
+  cat /etc/ssl/certs/ca-certificates.crt "$certs/ca.pem" >"$work/ca-certificates.crt"
+  chmod 644 "$work/ca-certificates.crt"
+  mount --bind "$work/ca-certificates.crt" /etc/ssl/certs/ca-certificates.crt
+  mkdir "$work/no-mta-config" # no main.cf: explain must read no Postfix settings
+fi
 
+# The peer of a mode listens on 25 unless ARGS say otherwise (a later --listen wins).
 start_peer() { # ARGS... -> peer_port
   local log="$work/peer.$mode"
-  "$peer_bin" smtp --listen 127.0.0.1:0 --cert-dir "$certs" "$@" >"$log.out" 2>"$log.err" &
+  "$peer_bin" smtp --listen 127.0.0.1:25 --cert-dir "$certs" "$@" >"$log.out" 2>"$log.err" &
   pids+=($!)
   wait_for "$log.out" '^ready [0-9]+' 10 || { cat "$log.err"; return 1; }
   peer_port=$(awk '/^ready/ { print $2; exit }' "$log.out")
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 # A smarthost route as an Exim admin writes it: TLS required, certificate verified against
@@ -177,6 +234,7 @@ run_exim_mode() { # PORT [PROTOCOL]
       >"$work/exim-$mode.out" 2>&1 || true
   wait_for "$dir/log/mainlog" '(=>|==|\*\*) rcpt@example.net' 5 ||
     echo "WARN: $mode: no delivery outcome in the log"
+  run_explain "$dir/log/mainlog"
   cp "$dir/log/mainlog" "$out/$mode.log"
   chmod 644 "$out/$mode.log"
   # The paniclog holds "exim user lost privilege for using -C option" (our -C) and, kept
@@ -185,6 +243,19 @@ run_exim_mode() { # PORT [PROTOCOL]
     cp "$dir/log/paniclog" "$out/$mode.paniclog"
   fi
   echo "== $mode -> $out/$mode.log"
+}
+
+# --explain: the mainlog explained while the mode's test peer is still up, so the probe meets
+# the failure Exim met. Exim ran with -odi and no daemon: the log is complete and no retry
+# runs beside the probe. explain's exit status (1: failures found) is in its summary line.
+run_explain() { # MAINLOG
+  [ -n "$explain_bin" ] || return 0
+  local args=(explain --json --mta-config "$work/no-mta-config")
+  "$explain_bin" "${args[@]}" "$1" >"$results/$mode.live.jsonl" \
+    2>"$results/$mode.live.err" || true
+  "$explain_bin" "${args[@]}" --no-probe "$1" >"$results/$mode.logonly.jsonl" \
+    2>"$results/$mode.logonly.err" || true
+  echo "== $mode: explain -> $results/$mode.live.jsonl, $results/$mode.logonly.jsonl"
 }
 
 run_mode() {
@@ -202,11 +273,11 @@ run_mode() {
   starttls-masked) start_peer --behaviour starttls-masked && run_exim_mode "$peer_port" ;;
   # 465/587 mix-up: plain SMTP (STARTTLS expected) to an implicit-TLS port, and implicit
   # TLS (protocol = smtps) to a STARTTLS port.
-  implicit-server-plain-client) start_peer --tls implicit --cert good &&
+  implicit-server-plain-client) start_peer --tls implicit --cert good --listen 127.0.0.1:465 &&
     run_exim_mode "$peer_port" ;;
   starttls-server-smtps) start_peer --tls starttls --cert good &&
     run_exim_mode "$peer_port" smtps ;;
-  refused) run_exim_mode "$(free_port)" ;;
+  refused) run_exim_mode 25 ;; # the previous mode's peer has exited: nothing listens
   reset-after-clienthello) start_peer --cert good --behaviour rst-after-clienthello &&
     run_exim_mode "$peer_port" ;;
   *)
@@ -220,7 +291,11 @@ mkdir -p "$out"
 failed=0
 for mode in "${modes[@]}"; do
   run_mode || { echo "FAIL: $mode"; failed=$((failed + 1)); }
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The next mode's peer binds the same port: this one has exited first.
+  for p in "${pids[@]}"; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   pids=()
 done
 exit $((failed > 0))
