@@ -265,7 +265,8 @@ std::string step_for(const RouteReport& r) {
   }
   if (probe_ok(r)) return "";
   if (std::optional<FC> c = leading_class(r)) return first_step(*c, s.key);
-  const std::string hostport = s.key.host + ":" + std::to_string(s.key.port);
+  // A route logged without a port (Exim's default log, Postfix's relay=none) is probed on 25.
+  const std::string hostport = s.key.host + ":" + std::to_string(s.key.port ? s.key.port : 25);
   if (s.classes.empty()) return "tlsrelay probe " + hostport + " names the cause";
   return "tlsrelay probe " + hostport + " tells which of the candidates it is";
 }

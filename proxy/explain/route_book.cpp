@@ -103,6 +103,13 @@ RouteBook::Route* RouteBook::route_for(const LogEvent& e, bool create) {
   return &r;
 }
 
+RouteBook::Route* RouteBook::route_of_message(const std::string& queue_id, Direction direction) {
+  const auto it = queue_ids_.find(queue_id);
+  if (it == queue_ids_.end() || it->second.empty()) return nullptr;
+  Route& r = routes_[it->second.back().route];
+  return r.key.direction == direction ? &r : nullptr;
+}
+
 void RouteBook::add(const LogEvent& e) {
   ++stats_.events;
   if (!is_failure(e.kind)) {
@@ -124,7 +131,11 @@ void RouteBook::add(const LogEvent& e) {
     if (e.kind == EventKind::Bounced && !e.queue_id.empty()) finish_queue_id(e.queue_id, false);
     return;
   }
-  Route* r = route_for(e, true);
+  Route* r = nullptr;
+  if (e.host.empty() && e.address.empty() && !e.queue_id.empty()) {
+    r = route_of_message(e.queue_id, e.direction);
+  }
+  if (r == nullptr) r = route_for(e, true);
   if (r == nullptr) {
     ++stats_.other_events;
     ++stats_.other_failure_lines;

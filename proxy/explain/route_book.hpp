@@ -198,6 +198,9 @@ class RouteBook {
   };
 
   Route* route_for(const LogEvent& e, bool create);
+  // The route a message was last tried on, for a line that names no peer (Exim's
+  // "== rcpt ... defer (111): Connection refused" after its "H=host [addr] ..." line).
+  Route* route_of_message(const std::string& queue_id, Direction direction);
   void failure(Route& r, std::uint32_t index, const LogEvent& e);
   void success(Route& r, LogTime t);
   void commit_pending(Route& r, std::optional<LogTime> before_failure);

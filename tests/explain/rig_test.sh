@@ -96,17 +96,7 @@ exim_modes=(
 # Known failures of explain itself: MODE (exim:MODE for Exim) -> the bug. Such a check still
 # runs; it is reported and not counted while it fails, and fails the test once it passes
 # (remove the mark then).
-declare -A known_live=(
-  # Exim logs a refused connection in two lines of the same message: "H=mx.test [127.0.0.1]
-  # Connection refused", then "== rcpt@... defer (111): Connection refused" without H=. The
-  # route book (proxy/explain/route_book.cpp, RouteBook::add/route_for) files the second
-  # line under a route of its own with no host, "(unnamed)", instead of the route the same
-  # queue id's connect line named a moment before; that route ranks first (its key sorts
-  # first), cannot be probed ("the log names no host to probe"), and its first step reads
-  # "nothing listens on :25 ... (nc -vz  25)". It should be one route, mx.test[127.0.0.1],
-  # one failure, probed: connect-refused (which the second route does find).
-  [exim:refused]="explain files Exim's host-less defer line under a route \"(unnamed)\" that ranks worst and is not probed"
-)
+declare -A known_live=()
 
 work=$(mktemp -d /tmp/tlsrelay-explain-rig-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT

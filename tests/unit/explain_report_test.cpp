@@ -872,3 +872,20 @@ TEST_CASE("every class has a runbook anchor and a first step with the route fill
   CHECK(first_step(FC::CertificateExpired, key) ==
         "ask the operator of smtp.example.net to renew and install the certificate");
 }
+
+TEST_CASE("a line that names no peer joins the route its message was tried on", "[explain]") {
+  // Exim: "1rX-0001 H=mx.test [127.0.0.1] Connection refused", then
+  // "1rX-0001 == rcpt@example.net R=smarthost T=smtp defer (111): Connection refused".
+  RouteBook book;
+  book.add(Ev(EK::ConnectFailure, T0)
+               .host("mx.test", "127.0.0.1", 0)
+               .qid("1rX-0001")
+               .classes({FC::ConnectRefused}));
+  book.add(Ev(EK::Deferred, T0).host("", "", 0).qid("1rX-0001").classes({FC::ConnectRefused}));
+  const auto s = one_route(book, T0 + 60);
+  CHECK(s[0].key.host == "mx.test");
+  CHECK(s[0].queue_ids.count == 1);
+  // A line with no peer and no message tried before still makes a route of its own.
+  book.add(Ev(EK::Deferred, T0 + 1).host("", "", 0).qid("1rX-0002").classes({FC::ConnectRefused}));
+  CHECK(book.summarize(at(T0 + 60)).size() == 2);
+}
