@@ -11,14 +11,15 @@ echo "== clang-format check"
 files=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find common tls proxy config milter tests -name '*.[ch]pp')
 clang-format --dry-run -Werror $files
 
+# The benchmark tools (bench/) are no test: bench/run builds its own optimised copy.
 echo "== build (RelWithDebInfo)"
-bash scripts/build.sh build
+bash scripts/build.sh build -DTLSRELAY_BENCH=OFF
 echo "== tests (RelWithDebInfo)"
 ctest --test-dir build --output-on-failure -j2
 
 echo "== build (ASan + UBSan)"
 # -O1 -g1: sanitizer reports keep function names and lines; the build is much cheaper.
-bash scripts/build.sh build-asan -DTLSRELAY_SANITIZE=ON -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
+bash scripts/build.sh build-asan -DTLSRELAY_SANITIZE=ON -DTLSRELAY_BENCH=OFF -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
 echo "== tests (ASan + UBSan)"
 # The rig's long runs (soak, faults by phase, explain's live rig), the package install and
 # the browser test run in the optimised build only: under the sanitizers they would take
