@@ -14,19 +14,49 @@ clang-format --dry-run -Werror $files
 # The benchmark tools (bench/) are no test: bench/run builds its own optimised copy.
 echo "== build (RelWithDebInfo)"
 bash scripts/build.sh build -DTLSRELAY_BENCH=OFF
+
+# The sanitizer build compiles while the optimised tests run (they mostly wait on sockets,
+# Postfix and time-outs), at the lowest priority so that the tests keep the CPU they need:
+# the two together fit CI's 30 minutes on 2 cores, one after the other they would not.
+# -O1 -g1: sanitizer reports keep function names and lines; the build is much cheaper.
+asan_log=$(mktemp /tmp/tlsrelay-asan-build.XXXXXX)
+nice -n 19 bash scripts/build.sh build-asan -DTLSRELAY_SANITIZE=ON -DTLSRELAY_BENCH=OFF \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" >"$asan_log" 2>&1 &
+asan_build=$!
+
 echo "== tests (RelWithDebInfo)"
-ctest --test-dir build --output-on-failure -j2
+status=0
+ctest --test-dir build --output-on-failure -j2 || status=$?
 
 echo "== build (ASan + UBSan)"
-# -O1 -g1: sanitizer reports keep function names and lines; the build is much cheaper.
-bash scripts/build.sh build-asan -DTLSRELAY_SANITIZE=ON -DTLSRELAY_BENCH=OFF -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
+if ! wait "$asan_build"; then
+  tail -n 60 "$asan_log"
+  echo "the ASan + UBSan build failed"
+  exit 1
+fi
+tail -n 1 "$asan_log"
+[ "$status" -eq 0 ] || { echo "the optimised tests failed (above)"; exit "$status"; }
+
+# The fuzz targets compile (clang, their own build) while the sanitizer tests run, likewise.
+fuzz_log=$(mktemp /tmp/tlsrelay-fuzz-build.XXXXXX)
+(nice -n 19 cmake -S fuzz -B "${FUZZ_BUILD:-build-fuzz}" -G Ninja -DCMAKE_CXX_COMPILER=clang++ &&
+  nice -n 19 ninja -C "${FUZZ_BUILD:-build-fuzz}") >"$fuzz_log" 2>&1 &
+fuzz_build=$!
+
 echo "== tests (ASan + UBSan)"
 # The rig's long runs (soak, faults by phase, explain's live rig), the package install and
 # the browser test run in the optimised build only: under the sanitizers they would take
 # most of the CI budget and exercise the same code paths as the tests that do run here
 # (e2e_explain runs explain on every real log under the sanitizers).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j2 -E '^(soak|faults_by_phase|explain-rig|deploy-.*|e2e_status_page)$'
+  ctest --test-dir build-asan --output-on-failure -j2 -E '^(soak|faults_by_phase|explain-rig|deploy-.*|e2e_status_page)$' ||
+  status=$?
+if ! wait "$fuzz_build"; then
+  tail -n 60 "$fuzz_log"
+  echo "the fuzz targets' build failed"
+  exit 1
+fi
+[ "$status" -eq 0 ] || { echo "the ASan + UBSan tests failed (above)"; exit "$status"; }
 
 echo "== fuzz (libFuzzer + ASan + UBSan, bounded)"
 bash scripts/fuzz.sh 10

@@ -152,6 +152,17 @@ void read_input(LineSource& in, const ExplainOptions& o, explain::LogReader& rea
 // Postfix's effective settings (postconf -x: $references expanded), and what explain can
 // see of its files. Unset when Postfix is not installed here.
 std::optional<explain::MtaFacts> read_postfix(const ExplainOptions& o, std::ostream& err) {
+  // Without a main.cf postconf has nothing to say, and says it after a second's pause (its
+  // fatal errors sleep): look first.
+  const std::string dir = o.mta_config.empty() ? std::string("/etc/postfix") : o.mta_config;
+  std::error_code ec;
+  if (!std::filesystem::exists(dir + "/main.cf", ec)) {
+    if (!o.mta_config.empty()) {
+      err << "tlsrelay explain: cannot read Postfix's settings: no main.cf in " << dir
+          << " (no fixes on Postfix's side)\n";
+    }
+    return std::nullopt;
+  }
   std::vector<std::string> argv = {"postconf", "-x"};
   if (!o.mta_config.empty()) argv.insert(argv.end(), {"-c", o.mta_config});
   const ProgramResult r = run_program(argv);
@@ -168,7 +179,6 @@ std::optional<explain::MtaFacts> read_postfix(const ExplainOptions& o, std::ostr
     const auto it = facts.postfix.find(name);
     return it == facts.postfix.end() ? std::string() : it->second;
   };
-  std::error_code ec;
   if (const std::string ca = value("smtp_tls_CAfile"); !ca.empty()) {
     facts.cafile_exists = std::filesystem::is_regular_file(ca, ec);
   }
