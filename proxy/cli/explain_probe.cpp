@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "proxy/cli/subprocess.hpp"
+#include "proxy/explain/mta_fixes.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -41,30 +42,12 @@ std::vector<std::string> postfix_list(const std::string& text, const char* separ
 }  // namespace
 
 std::string lowest_tls_version(const std::string& protocols) {
-  static const char* const kVersions[] = {"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
+  // One parser of Postfix's protocol lists: mta_fixes' bit set (1 TLSv1 .. 8 TLSv1.3).
+  const unsigned allowed = explain::postfix_tls_versions(protocols);
   static const char* const kShort[] = {"1.0", "1.1", "1.2", "1.3"};
-  const auto index = [](std::string_view name) -> int {
-    for (int i = 0; i < 4; ++i) {
-      if (name == kVersions[i]) return i;
-    }
-    return -1;
-  };
-  int lowest = -1;
-  bool excluded[4] = {};
-  for (const auto& item : postfix_list(protocols, " ,:\t")) {
-    if (item.rfind(">=", 0) == 0) {
-      lowest = std::max(lowest, index(std::string_view(item).substr(2)));
-    } else if (item[0] == '!') {
-      if (const int i = index(std::string_view(item).substr(1)); i >= 0) excluded[i] = true;
-    } else if (const int i = index(item); i >= 0 && (lowest < 0 || i < lowest)) {
-      lowest = i;
-    }
-  }
-  if (lowest < 0) {  // only exclusions, or nothing: the lowest one left
-    lowest = 3;
-    for (int i = 3; i >= 0; --i) {
-      if (!excluded[i]) lowest = i;
-    }
+  int lowest = 3;
+  for (int i = 3; i >= 0; --i) {
+    if ((allowed & (1u << i)) != 0) lowest = i;
   }
   // Below TLS 1.2 OpenSSL 3 refuses at Debian's security level, for Postfix as for us.
   return kShort[std::max(lowest, 2)];
