@@ -148,12 +148,12 @@ TEST_CASE("fleet: two tlsrelay instances behind one relayhost list, one SIGKILLe
   // 2: A is killed in the middle of deliveries; Postfix moves on to B in the same delivery
   // attempt (A's connection refused), and mail submitted meanwhile goes to B.
   scrape();
+  const double b_before = b_delivered.increase;
   mark("kill");
   a.kill9();
   const std::string a_refused =
       a.address() + "[" + a.address() + "]:" + std::to_string(a.port()) + ": Connection refused";
   submit(n / 2, 3 * n / 4);
-  const double b_before = b_delivered.increase;
   const bool failed_over = wait_until(
       [&] {
         scrape();
@@ -164,10 +164,10 @@ TEST_CASE("fleet: two tlsrelay instances behind one relayhost list, one SIGKILLe
   CHECK(failed_over);
 
   // 3: A is back; the rest of the messages, and whatever is still queued, go to A again.
+  const double a_before_restart = a_delivered.increase;
   mark("restart");
   a.restart();
   submit(3 * n / 4, n);
-  const double a_before_restart = a_delivered.increase;
   const bool a_back = wait_until(
       [&] {
         scrape();
@@ -301,6 +301,13 @@ TEST_CASE("fleet: two tlsrelay instances behind one relayhost list, one SIGKILLe
     }
   }
   const bool bounced = log.find("status=bounced") != std::string::npos;
+  // How many sessions the SIGKILL cut (Postfix's "lost connection with A ..."), for the report.
+  int cut_by_kill = 0;
+  for (std::size_t at = 0;
+       (at = log.find("lost connection with " + a.address() + "[", at)) != std::string::npos;
+       ++at) {
+    ++cut_by_kill;
+  }
 
   std::ostringstream report;
   report << "fleet: N=" << n << " in " << seconds << " s\n"
@@ -314,6 +321,7 @@ TEST_CASE("fleet: two tlsrelay instances behind one relayhost list, one SIGKILLe
          << b_delivered.increase << "; deferred: A " << a_deferred.increase << ", B "
          << b_deferred.increase << " (" << scrapes << " scrapes); Postfix logged 4xx from A "
          << said_4xx["a"] << ", from B " << said_4xx["b"] << "\n"
+         << "  A's sessions cut by the SIGKILL (Postfix: lost connection): " << cut_by_kill << "\n"
          << "  deferrals by class:";
   for (const auto& [k, c] : by_class) report << " " << k << "=" << c;
   report << "\n  faults fired (" << fired_total << "):" << fired_text.str() << "\n"
