@@ -59,6 +59,15 @@ const std::string& faultinject_bin() {
   return p;
 }
 
+const char* const kSoakPlan =
+    "%25=1:reset@connect,%25=2:close@connect,%25=3:close@banner,%25=4:stall@banner,"
+    "%25=5:reset@ehlo,%25=6:close@starttls,%25=7:reset@starttls-reply,"
+    "%25=8:reset@clienthello,%25=9:stall@serverhello+200,%25=10:reset@tls-ehlo,"
+    "%25=11:close@auth,%25=12:reset@mail,%25=13:reset@rcpt,%25=14:stall@data,"
+    "%25=15:reset@body+200,%25=16:stall-up@body+300,%25=17:reset@after-dot,"
+    "%25=18:stall-down@after-dot,%25=19:close@after-dot,%25=20:reset@flight=7,"
+    "%25=21:reset@flight=8,%25=22:reset@reply=11,*:pass";
+
 // ---- Smarthost -------------------------------------------------------------------------
 
 const std::string& Smarthost::user() {
@@ -136,11 +145,13 @@ std::vector<std::string> Smarthost::delivered(const std::string& header) const {
 // ---- FrontPostfix ----------------------------------------------------------------------
 
 FrontPostfix::FrontPostfix(unsigned short relay_port, const std::string& extra)
+    : FrontPostfix("[127.0.0.1]:" + std::to_string(relay_port), extra) {}
+
+FrontPostfix::FrontPostfix(const std::string& relayhost, const std::string& extra)
     : port_(free_port()) {
   chmod(dir_.path().c_str(), 0755);
   std::vector<std::string> argv = {dir_of_scripts() + "/postfix-instance.sh", "start",
-                                   dir_.path() + "/pf", std::to_string(port_),
-                                   "[127.0.0.1]:" + std::to_string(relay_port)};
+                                   dir_.path() + "/pf", std::to_string(port_), relayhost};
   if (!extra.empty()) {
     const std::string settings = dir_.path() + "/extra.cf";
     std::ofstream(settings) << extra;
@@ -219,21 +230,27 @@ std::map<std::string, int> Injector::fired() const {
 // ---- Relay -----------------------------------------------------------------------------
 
 Relay::Relay(unsigned short upstream_port, const std::string& ca_file, const std::string& extra,
-             bool reuse)
-    : port_(free_port()) {
+             bool reuse, const RelayInstance& instance)
+    : instance_(instance), port_(free_port()) {
   const std::string secret = dir_.path() + "/smarthost.secret";
   { std::ofstream(secret) << Smarthost::password(); }
   chmod(secret.c_str(), 0600);
   config_ = dir_.path() + "/relay.toml";
   std::ofstream f(config_);
-  f << "[proxy]\nlisten = [\"127.0.0.1:" << port_ << "\"]\nhostname = \"relay.test\"\n"
+  // Postfix connects to 127.0.0.x from 127.0.0.1 or from 127.0.0.x (the kernel's choice).
+  f << "[proxy]\nlisten = [\"" << instance_.address << ":" << port_ << "\"]\nhostname = \""
+    << instance_.hostname << "\"\nallow_clients = [\"127.0.0.0/8\"]\n"
     << "max_connections = 1000\nmax_connections_per_client = 1000\n"
     << (reuse ? "" : "pool_size_per_upstream = 0\n")
     << "[proxy.timeouts]\ncommand_s = 3\ndata_block_s = 30\ndata_done_s = 3\n\n"
     << "[tls]\nca_file = \"" << ca_file << "\"\n"
     << (reuse ? "" : "session_resumption = false\n") << "\n"
-    << "[log]\nevents = \"" << dir_.path() << "/events.jsonl\"\n\n"
-    << "[[upstream]]\nname = \"smarthost\"\nhost = \"mx.test\"\nport = " << upstream_port
+    << "[log]\nevents = \"" << dir_.path() << "/events.jsonl\"\n\n";
+  if (instance_.http) {
+    http_port_ = free_port();
+    f << "[http]\nlisten = \"" << instance_.address << ":" << http_port_ << "\"\n\n";
+  }
+  f << "[[upstream]]\nname = \"smarthost\"\nhost = \"mx.test\"\nport = " << upstream_port
     << "\nconnect = \"127.0.0.1\"\ntimeout_s = 2\nauth_user = \"" << Smarthost::user()
     << "\"\nauth_password_file = \"" << secret << "\"\n\n"
     << extra << "\n";
@@ -258,6 +275,18 @@ void Relay::kill9() {
 
 void Relay::restart() {
   start();
+}
+
+std::string Relay::nexthop() const {
+  return "[" + instance_.address + "]:" + std::to_string(port_);
+}
+
+std::string Relay::metrics() const {
+  if (!instance_.http || !server_) return "";
+  RunResult r = run({"curl", "-sS", "--fail", "--max-time", "5",
+                     "http://" + instance_.address + ":" + std::to_string(http_port_) + "/metrics"},
+                    std::chrono::seconds(10));
+  return r.exit_code == 0 ? r.out : std::string();
 }
 
 std::string Relay::log() const {
@@ -312,16 +341,15 @@ double log_time(const std::string& line) {
   return static_cast<double>(std::mktime(&tm));
 }
 
+}  // namespace
+
 std::string class_in(const std::string& reason) {
-  // tlsrelay's reply names the class as "... NAME HOST[ADDR]:PORT CLASS: hint".
   for (auto* c = all_classes_begin(); c != all_classes_end(); ++c) {
     const std::string needle = " " + std::string(c->name) + ":";
     if (reason.find(needle) != std::string::npos) return std::string(c->name);
   }
   return "";
 }
-
-}  // namespace
 
 std::vector<Deferral> deferrals(const std::string& maillog) {
   std::vector<Deferral> out;

@@ -28,6 +28,11 @@ double wall_now();
 
 const std::string& faultinject_bin();
 
+// The soak's fault mix for tlsrelay-faultinject: every 25 connections, 22 faults, one per
+// phase (and a few twice, differently), 3 clean. flight=7/8 and reply=11 are the second
+// transaction on a reused connection (RSET, MAIL, and the reply to its final dot).
+extern const char* const kSoakPlan;
+
 class Smarthost {
  public:
   explicit Smarthost(const std::string& cert_dir);
@@ -57,6 +62,8 @@ class FrontPostfix {
  public:
   // `extra`: main.cf settings, one "name = value" a line, set over the rig's own.
   explicit FrontPostfix(unsigned short relay_port, const std::string& extra = "");
+  // `relayhost`: Postfix's relayhost as it is, e.g. a list "[127.0.0.2]:P1, [127.0.0.3]:P2".
+  explicit FrontPostfix(const std::string& relayhost, const std::string& extra = "");
   ~FrontPostfix();
   FrontPostfix(const FrontPostfix&) = delete;
   FrontPostfix& operator=(const FrontPostfix&) = delete;
@@ -92,6 +99,15 @@ class Injector {
   std::unique_ptr<e2e::Server> server_;
 };
 
+// Where one `tlsrelay serve` of several listens and what it calls itself: a fleet of
+// instances on loopback addresses of their own, each with its own EHLO name (which the
+// smarthost's Received: header keeps) and, with `http`, its own /metrics.
+struct RelayInstance {
+  std::string address = "127.0.0.1";
+  std::string hostname = "relay.test";
+  bool http = false;
+};
+
 // `tlsrelay serve` on a fixed port (so that it can be killed and restarted under Postfix),
 // with one upstream, AUTH, short time-outs, and `extra` appended to the config.
 class Relay {
@@ -100,8 +116,14 @@ class Relay {
   // message opens a connection with a full handshake (and passes through every phase the
   // injector may hit, and sees a swapped certificate at once).
   Relay(unsigned short upstream_port, const std::string& ca_file, const std::string& extra = "",
-        bool reuse = true);
+        bool reuse = true, const RelayInstance& instance = {});
   unsigned short port() const { return port_; }
+  const std::string& address() const { return instance_.address; }
+  // "[ADDRESS]:PORT", as Postfix's relayhost names it.
+  std::string nexthop() const;
+  // With RelayInstance::http: GET /metrics (Prometheus text) over HTTP; "" while the
+  // daemon is down or not yet serving.
+  std::string metrics() const;
   pid_t pid() const { return server_ ? server_->pid() : -1; }
   void kill9();
   void restart();
@@ -112,7 +134,9 @@ class Relay {
  private:
   void start();
   e2e::TempDir dir_;
+  RelayInstance instance_;
   unsigned short port_;
+  unsigned short http_port_ = 0;
   std::string config_;
   std::string earlier_log_;
   std::unique_ptr<e2e::Server> server_;
@@ -140,6 +164,9 @@ struct Deferral {
   double time = 0;             // seconds since the epoch (this year), from the log line
 };
 std::vector<Deferral> deferrals(const std::string& maillog);
+
+// The tlsrelay class id a reply names ("... NAME HOST[ADDR]:PORT CLASS: hint"), or "".
+std::string class_in(const std::string& reason);
 
 // queue id -> X-Soak-Id / Message-ID local part from the front's cleanup lines.
 std::map<std::string, std::string> message_ids(const std::string& maillog);

@@ -23,18 +23,6 @@ using namespace tlsrelay::integration;
 
 namespace {
 
-// Every 25 connections: 22 faults, one per phase (and a few twice, differently), 3 clean.
-// flight=7/8 and reply=11 are the second transaction on a reused connection (RSET, MAIL, and
-// the reply to its final dot).
-const char* kSoakPlan =
-    "%25=1:reset@connect,%25=2:close@connect,%25=3:close@banner,%25=4:stall@banner,"
-    "%25=5:reset@ehlo,%25=6:close@starttls,%25=7:reset@starttls-reply,"
-    "%25=8:reset@clienthello,%25=9:stall@serverhello+200,%25=10:reset@tls-ehlo,"
-    "%25=11:close@auth,%25=12:reset@mail,%25=13:reset@rcpt,%25=14:stall@data,"
-    "%25=15:reset@body+200,%25=16:stall-up@body+300,%25=17:reset@after-dot,"
-    "%25=18:stall-down@after-dot,%25=19:close@after-dot,%25=20:reset@flight=7,"
-    "%25=21:reset@flight=8,%25=22:reset@reply=11,*:pass";
-
 // The points that must have fired before the faults are turned off.
 const std::vector<std::string> kPhases = {
     "connect",  "banner",   "ehlo",     "starttls", "starttls-reply", "clienthello", "serverhello",

@@ -44,12 +44,12 @@ fuzz_log=$(mktemp /tmp/tlsrelay-fuzz-build.XXXXXX)
 fuzz_build=$!
 
 echo "== tests (ASan + UBSan)"
-# The rig's long runs (soak, faults by phase, explain's live rig), the package install and
+# The rig's long runs (soak, faults by phase, the two-instance fleet, explain's live rig), the package install and
 # the browser test run in the optimised build only: under the sanitizers they would take
 # most of the CI budget and exercise the same code paths as the tests that do run here
 # (e2e_explain runs explain on every real log under the sanitizers).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j2 -E '^(soak|faults_by_phase|explain-rig|deploy-.*|e2e_status_page)$' ||
+  ctest --test-dir build-asan --output-on-failure -j2 -E '^(soak|faults_by_phase|fleet|explain-rig|deploy-.*|e2e_status_page)$' ||
   status=$?
 if ! wait "$fuzz_build"; then
   tail -n 60 "$fuzz_log"
