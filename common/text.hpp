@@ -22,6 +22,10 @@ std::string log_value(std::string_view text, std::size_t max = 512);
 // "30 s", "1.5 s", "250 ms".
 std::string format_seconds(double seconds);
 bool iequals(std::string_view a, std::string_view b);
+// SMTP's and RFC 5322's WSP: a space or a tab.
+constexpr bool is_wsp(char c) {
+  return c == ' ' || c == '\t';
+}
 // Without leading and trailing spaces and tabs (SMTP's WSP).
 std::string_view trim_wsp(std::string_view s);
 // A decimal number of at most 20 digits that fits 64 bits; nothing else (no sign, no space).

@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "common/text.hpp"
+#include "tls/awaitable.hpp"
 #include "tls/build_info.hpp"
 #include "tls/capture.hpp"
 #include "tls/deadline.hpp"
@@ -25,7 +26,6 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxTranscriptLines = 400;
 constexpr std::size_t kMaxTranscriptLine = 512;
 constexpr std::size_t kMaxUnparsed = 256;

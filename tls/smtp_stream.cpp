@@ -6,6 +6,7 @@
 #include <boost/asio/write.hpp>
 #include <cassert>
 
+#include "tls/awaitable.hpp"
 #include "tls/errors.hpp"
 
 namespace tlsrelay::tls {
@@ -14,8 +15,6 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace {
-
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 
 // Whether these bytes can still become "NNN " / "NNN-" / "NNN\r\n".
 bool could_start_reply(std::string_view b) {

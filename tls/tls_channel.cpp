@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "tls/awaitable.hpp"
 #include "tls/capture.hpp"
 #include "tls/errors.hpp"
 
@@ -16,7 +17,6 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace {
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kChunk = 16 * 1024;
 }  // namespace
 

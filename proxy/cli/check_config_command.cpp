@@ -182,7 +182,7 @@ struct Invocation {
   std::optional<std::string> as_user;
 };
 
-Invocation parse(const std::vector<std::string>& args) {
+Invocation parse_check_config_args(const std::vector<std::string>& args) {
   Invocation inv;
   std::optional<std::string> path;
   ArgCursor c(args);
@@ -281,7 +281,7 @@ int check_config_command(const std::vector<std::string>& args, std::ostream& out
                          std::ostream& err) {
   Invocation inv;
   try {
-    inv = parse(args);
+    inv = parse_check_config_args(args);
   } catch (const UsageError& e) {
     err << "tlsrelay check-config: " << e.what() << "\n";
     return 2;

@@ -62,7 +62,7 @@ std::int64_t now_unix() {
       .count();
 }
 
-ExplainOptions parse(const std::vector<std::string>& args) {
+ExplainOptions parse_explain_args(const std::vector<std::string>& args) {
   ExplainOptions o;
   ArgCursor c(args);
   while (!c.done()) {
@@ -252,7 +252,7 @@ void probe(explain::Report& report, const ExplainOptions& o,
 int explain_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   ExplainOptions o;
   try {
-    o = parse(args);
+    o = parse_explain_args(args);
   } catch (const UsageError& e) {
     err << "tlsrelay explain: " << e.what() << "\n";
     return 2;

@@ -155,7 +155,7 @@ void from_config(ProbeOptions& o, const std::string& file, const std::optional<s
 
 // Long on purpose: one branch per option, in the order of the usage text, then the checks
 // that need them all (the target, --config's upstream, the credentials).
-ProbeOptions parse(const std::vector<std::string>& args) {
+ProbeOptions parse_probe_args(const std::vector<std::string>& args) {
   ProbeOptions o;
   o.attempt.target.name = "probe";
   o.attempt.ehlo_name = this_host_name();
@@ -259,7 +259,7 @@ ProbeOptions parse(const std::vector<std::string>& args) {
 int probe_command(const std::vector<std::string>& args) {
   ProbeOptions o;
   try {
-    o = parse(args);
+    o = parse_probe_args(args);
   } catch (const UsageError& e) {
     std::cerr << "tlsrelay probe: " << e.what() << "\n";
     return 2;

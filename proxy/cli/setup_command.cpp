@@ -109,7 +109,7 @@ void check_options(SetupOptions& o, const std::optional<std::string>& smarthost,
   if (o.milter_port && !o.milter) throw UsageError("--milter-port goes with --milter");
 }
 
-SetupOptions parse(const std::vector<std::string>& args) {
+SetupOptions parse_setup_args(const std::vector<std::string>& args) {
   SetupOptions o;
   std::optional<std::string> smarthost;
   std::optional<TlsMode> mode;
@@ -306,7 +306,7 @@ Ports choose_ports(const SetupOptions& o, const PostfixState& pf, const std::str
 
 // ---- the secret ----
 
-std::string secret_from(const std::string& option, const std::string& path) {
+std::string secret_or_refusal(const std::string& option, const std::string& path) {
   try {
     return config::read_secret(path);
   } catch (const config::ConfigError& e) {
@@ -352,8 +352,8 @@ std::string prompt_secret(const std::string& prompt) {
 
 std::optional<std::string> read_credential(const SetupOptions& o) {
   if (!o.user) return std::nullopt;
-  if (o.token_file) return secret_from("--token-file", *o.token_file);
-  if (o.password_file) return secret_from("--password-file", *o.password_file);
+  if (o.token_file) return secret_or_refusal("--token-file", *o.token_file);
+  if (o.password_file) return secret_or_refusal("--password-file", *o.password_file);
   if (::isatty(STDIN_FILENO) != 1) {
     throw UsageError("--password-file PATH is needed: standard input is no terminal to ask on");
   }
@@ -538,7 +538,7 @@ int setup(const SetupOptions& o) {
 int setup_command(const std::vector<std::string>& args) {
   SetupOptions o;
   try {
-    o = parse(args);
+    o = parse_setup_args(args);
     return o.mode == SetupMode::Undo ? undo_setup(o, std::cout) : setup(o);
   } catch (const UsageError& e) {
     std::cerr << "tlsrelay setup: " << e.what() << "\n";

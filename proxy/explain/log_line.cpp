@@ -9,7 +9,6 @@ namespace {
 
 constexpr std::int64_t kFutureSlack = 86400;  // a log written up to a day "ahead" of now
 constexpr std::size_t kMaxProgram = 64;
-constexpr std::size_t kMaxHost = 255;
 constexpr int kMaxJsonDepth = 2;  // MESSAGE's byte array is the deepest thing we read
 
 bool is_digit(char c) {

@@ -29,6 +29,9 @@
 
 namespace tlsrelay::explain {
 
+// The longest host name a log line may carry (a DNS name is at most 255 octets).
+inline constexpr std::size_t kMaxHost = 255;
+
 enum class LineForm { Rfc3164, Iso, Rfc5424, JournalJson, EximMainlog };
 
 struct LogLine {

@@ -10,7 +10,6 @@ namespace tlsrelay::explain {
 
 namespace {
 
-constexpr std::size_t kMaxHost = 255;
 constexpr std::size_t kMaxAddress = 64;
 constexpr std::size_t kMaxQueueId = 32;
 constexpr std::size_t kMaxStage = 64;

@@ -19,9 +19,6 @@ bool is_digit(unsigned char c) {
 bool is_alnum(unsigned char c) {
   return is_alpha(c) || is_digit(c);
 }
-bool is_wsp(char c) {
-  return c == ' ' || c == '\t';
-}
 bool is_ctl(unsigned char c) {
   return c < 0x20 || c == 0x7f;
 }

@@ -2,12 +2,10 @@
 
 #include <cassert>
 
+#include "common/text.hpp"
+
 namespace tlsrelay::proxy {
 namespace {
-
-bool is_wsp(char c) {
-  return c == ' ' || c == '\t';
-}
 
 // Last index k in [lo, hi] where a fold may go; `before_wsp`: the line breaks before a WSP
 // at k; otherwise after a ';' at k - 1.

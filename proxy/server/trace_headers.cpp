@@ -11,10 +11,6 @@ namespace {
 constexpr std::string_view kRelayField = "TLS-Relay";
 constexpr std::string_view kFailureField = "TLS-Relay-Failure";
 
-bool is_wsp(char c) {
-  return c == ' ' || c == '\t';
-}
-
 // RFC 5322 3.6.8 (and the obsolete 4.5 form): 1*ftext, optional WSP, ":".
 bool is_field(std::string_view line) {
   std::size_t i = 0;

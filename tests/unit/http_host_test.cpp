@@ -11,7 +11,7 @@ using tlsrelay::config::parse_ip_address;
 
 namespace {
 
-IpAddress ip(const std::string& text) {
+IpAddress address_of(const std::string& text) {
   auto a = parse_ip_address(text);
   REQUIRE(a);
   return *a;
@@ -67,7 +67,7 @@ TEST_CASE("host_of: the host of a Host field, or nothing when it is malformed", 
 TEST_CASE("only our own names are answered: listen address, localhost, allowed_hosts",
           "[http-host]") {
   const HostAllowList list({"relay.example.net", "Status.Example.", "192.0.2.25", "2001:db8::25"});
-  const std::vector<IpAddress> own = {ip("127.0.0.1")};
+  const std::vector<IpAddress> own = {address_of("127.0.0.1")};
   auto [field, verdict] = GENERATE(table<std::string, HostVerdict>({
       {"127.0.0.1:9325", HostVerdict::Allowed},
       {"127.0.0.1", HostVerdict::Allowed},
@@ -102,7 +102,7 @@ TEST_CASE("only our own names are answered: listen address, localhost, allowed_h
 
 TEST_CASE("a missing or doubled Host", "[http-host]") {
   const HostAllowList list;
-  const std::vector<IpAddress> own = {ip("127.0.0.1")};
+  const std::vector<IpAddress> own = {address_of("127.0.0.1")};
   // HTTP/1.1 requires Host (RFC 9112 3.2); a browser always sends one, so HTTP/1.0 without
   // it is no rebinding request.
   CHECK(list.check(11, {}, own) == HostVerdict::Invalid);
@@ -115,10 +115,10 @@ TEST_CASE("a missing or doubled Host", "[http-host]") {
 TEST_CASE("a wildcard listen: the address the connection arrived at is ours", "[http-host]") {
   const HostAllowList list;
   // [http] listen = "0.0.0.0:9325", reached at 192.0.2.5.
-  const std::vector<IpAddress> own = {ip("0.0.0.0"), ip("192.0.2.5")};
+  const std::vector<IpAddress> own = {address_of("0.0.0.0"), address_of("192.0.2.5")};
   CHECK(list.check(11, {"192.0.2.5:9325"}, own) == HostVerdict::Allowed);
   CHECK(list.check(11, {"192.0.2.6:9325"}, own) == HostVerdict::Forbidden);
   CHECK(list.check(11, {"0.0.0.0:9325"}, own) == HostVerdict::Forbidden);
-  CHECK(list.check(11, {"[::]:9325"}, {ip("::")}) == HostVerdict::Forbidden);
+  CHECK(list.check(11, {"[::]:9325"}, {address_of("::")}) == HostVerdict::Forbidden);
   CHECK(list.check(11, {"relay.example.net:9325"}, own) == HostVerdict::Forbidden);
 }
