@@ -1,4 +1,5 @@
 #include "proxy/status/status_document.hpp"
+
 #include <cmath>
 
 #include "common/time_format.hpp"
@@ -30,6 +31,8 @@ void put_view(ordered_json& j, const HealthView& v) {
   j["last_attempt"] = time_or_null(v.last_attempt);
 }
 
+// ---- [health] (issue 21): certificate expiry and route checks ----
+
 // "certificate_not_after" and "certificate_expires_in_days" (whole days, rounded down;
 // negative once expired), both null without a certificate seen.
 void put_expiry(ordered_json& j, std::optional<std::int64_t> not_after, SysClock::time_point now) {
@@ -42,6 +45,21 @@ void put_expiry(ordered_json& j, std::optional<std::int64_t> not_after, SysClock
   j["certificate_expires_in_days"] =
       static_cast<std::int64_t>(std::floor(days_left(*not_after, now)));
 }
+
+// "checks" (the [health] settings in force) and "certificate" (our own [proxy] tls_cert).
+void put_health_checks(ordered_json& doc, const Routes& config, const Telemetry& telemetry,
+                       SysClock::time_point now) {
+  ordered_json checks;
+  checks["interval_s"] = std::chrono::duration<double>(config.health.interval).count();
+  checks["auth"] = config.health.auth;
+  doc["checks"] = std::move(checks);
+  ordered_json own;
+  const auto& mine = telemetry.certificates().own();
+  put_expiry(own, mine ? std::optional<std::int64_t>(mine->not_after) : std::nullopt, now);
+  doc["certificate"] = mine ? std::move(own) : ordered_json(nullptr);
+}
+
+// ---- end of [health] ----
 
 void put_windows(ordered_json& j, const HealthView& v) {
   j["success_ratio_5m"] = ratio_or_null(v.last_5m);
@@ -152,14 +170,7 @@ ordered_json status_document(const Routes& config, const Telemetry& telemetry,
   }
   doc["route"] = route_json(config, views, health);
   doc["upstreams"] = std::move(upstreams);
-  ordered_json checks;
-  checks["interval_s"] = std::chrono::duration<double>(config.health.interval).count();
-  checks["auth"] = config.health.auth;
-  doc["checks"] = std::move(checks);
-  ordered_json own;
-  const auto& mine = telemetry.certificates().own();
-  put_expiry(own, mine ? std::optional<std::int64_t>(mine->not_after) : std::nullopt, now);
-  doc["certificate"] = mine ? std::move(own) : ordered_json(nullptr);
+  put_health_checks(doc, config, telemetry, now);
 
   ordered_json recent = ordered_json::array();
   for (const auto& r : telemetry.recent()) recent.push_back(r);
