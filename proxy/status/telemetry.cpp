@@ -33,6 +33,7 @@ Telemetry::Telemetry(const std::string& event_log_path, std::chrono::millisecond
 nlohmann::ordered_json Telemetry::observe(const tls::AttemptFacts& facts,
                                           const tls::Verdict& verdict,
                                           nlohmann::ordered_json record, SysClock::time_point now) {
+  record["expiry_warning"] = nullptr;  // absent facts are null, never missing keys
   if (const auto not_after = earliest_not_after(facts.certificate.chain)) {
     const std::string& address = facts.network.address;
     if (auto warn = certificates_.record(facts.upstream.name, address, *not_after, now)) {
