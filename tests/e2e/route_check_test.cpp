@@ -1,7 +1,8 @@
 // End to end: active route checks and certificate expiry ([health], docs/monitoring.md).
 // `tlsrelay serve` in front of real test peers, with no mail sent: each route's state, the
 // check counts and the certificates' notAfter reach /metrics and /status within an
-// interval; the 5-day certificate gives the 7-day warning once; a check never sends MAIL;
+// interval; the 5-day certificate gives the 7-day warning once; a check never sends MAIL
+// and authenticates only with [health] auth = true;
 // a reload turns checks on; shutdown with a check stuck in a tarpit is prompt and clean.
 #include <poll.h>
 #include <signal.h>
@@ -226,6 +227,43 @@ TEST_CASE("checks follow SIGHUP: off at start, on after a reload", "[route-check
   });
   INFO(metrics << "\nrelay log: " << relay.log());
   CHECK(has(metrics, "tlsrelay_route_health{upstream=\"good\",state=\"healthy\"} 1"));
+}
+
+TEST_CASE("a check authenticates only with [health] auth = true", "[route-checks]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture", password = dir.path() + "/pw";
+  {
+    std::ofstream pw(password);
+    pw << "Check-Pw-4b1e\n";
+  }
+  ::chmod(password.c_str(), 0600);
+  Server peer(peer_argv(
+      {"--auth-user", "relay", "--auth-password", "Check-Pw-4b1e", "--capture", capture}));
+  const std::string authed = upstream("authed", peer.port()) +
+                             "auth_user = \"relay\"\nauth_password_file = \"" + password + "\"\n";
+  CheckedRelay relay("interval_s = 1\n", authed);
+  // The peer writes its capture as it reads: wait for the first check's QUIT.
+  const std::string without = wait_until([&] { return read_file(capture); },
+                                         [](const std::string& c) { return has(c, "QUIT"); });
+  INFO("capture:\n" << without << "\nrelay log: " << relay.log());
+  REQUIRE(has(without, "QUIT"));
+  CHECK(has(without, "STARTTLS"));
+  CHECK_FALSE(has(without, "AUTH"));
+
+  relay.write("interval_s = 1\nauth = true\n", authed);
+  kill(relay.pid(), SIGHUP);
+  const std::string with = wait_until([&] { return read_file(capture); },
+                                      [](const std::string& c) { return has(c, "AUTH PLAIN"); });
+  INFO("capture after the reload:\n" << with);
+  CHECK(has(with, "AUTH PLAIN"));
+  CHECK_FALSE(has(with, "MAIL"));
+  const std::string metrics = relay.wait_for("/metrics", [](const std::string& m) {
+    const std::string ok =
+        sample(m, "tlsrelay_route_checks_total{upstream=\"authed\",class=\"ok\"}");
+    return !ok.empty() && std::stod(ok) >= 2;
+  });
+  INFO(metrics);
+  CHECK_FALSE(has(metrics, "class=\"auth-failed\""));
 }
 
 TEST_CASE("shutdown with a check stuck in a tarpit is prompt and clean", "[route-checks]") {
