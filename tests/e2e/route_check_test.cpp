@@ -2,7 +2,8 @@
 // `tlsrelay serve` in front of real test peers, with no mail sent: each route's state, the
 // check counts and the certificates' notAfter reach /metrics and /status within an
 // interval; the 5-day certificate gives the 7-day warning once; a check never sends MAIL
-// and authenticates only with [health] auth = true;
+// and authenticates only with [health] auth = true; a route found failing is held down
+// before the first message;
 // a reload turns checks on; shutdown with a check stuck in a tarpit is prompt and clean.
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <regex>
 
 #include "tests/e2e/fixture.hpp"
+#include "tests/e2e/smtp_client.hpp"
 
 using namespace tlsrelay;
 using namespace tlsrelay::e2e;
@@ -81,6 +83,7 @@ class CheckedRelay {
   std::string events() const { return read_file(events_); }
   std::string log() const { return server_->stderr_text(); }
   pid_t pid() const { return server_->pid(); }
+  unsigned short port() const { return server_->port(); }  // SMTP
   const std::string& dir() const { return dir_.path(); }
 
  private:
@@ -227,6 +230,36 @@ TEST_CASE("checks follow SIGHUP: off at start, on after a reload", "[route-check
   });
   INFO(metrics << "\nrelay log: " << relay.log());
   CHECK(has(metrics, "tlsrelay_route_health{upstream=\"good\",state=\"healthy\"} 1"));
+}
+
+TEST_CASE("a route that checks found failing is not the first message's first try",
+          "[route-checks]") {
+  TempDir dir;
+  const std::string capture = dir.path() + "/capture";
+  Server dead(peer_argv({"--cert", "leafonly"}));  // certificate-chain-incomplete, every time
+  Server good(peer_argv({"--capture", capture}));
+  CheckedRelay relay("interval_s = 1\n",
+                     upstream("primary", dead.port()) + upstream("backup", good.port()));
+  const std::string metrics = relay.wait_for("/metrics", [](const std::string& m) {
+    return has(m, "tlsrelay_route_health{upstream=\"primary\",state=\"failing\"} 1");
+  });
+  INFO(metrics << "\nrelay log: " << relay.log());
+  REQUIRE(has(metrics, "tlsrelay_route_health{upstream=\"primary\",state=\"failing\"} 1"));
+
+  SmtpClient c(relay.port());
+  REQUIRE(SmtpClient::code(c.reply()) == 220);
+  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("MAIL FROM:<a@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) == 250);
+  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
+  c.send("Subject: after an outage\r\n\r\nbody\r\n.\r\n");
+  CHECK(SmtpClient::code(c.reply()) == 250);
+  const std::string seen = read_file(capture);
+  INFO(seen);
+  // Straight to the backup: no attempt on the primary first (without checks: attempts=2).
+  CHECK(has(seen, "TLS-Relay: upstream=backup;"));
+  CHECK(has(seen, "attempts=1"));
+  CHECK_FALSE(has(seen, "TLS-Relay-Failure:"));
 }
 
 TEST_CASE("a check authenticates only with [health] auth = true", "[route-checks]") {
