@@ -1,5 +1,5 @@
-// The loader's sections that live in their own file (loader_milter_http.cpp). Internal to
-// config/.
+// The loader's sections that live in their own file (loader_milter_http.cpp,
+// loader_health.cpp). Internal to config/.
 #pragma once
 
 #include <string>
@@ -16,5 +16,7 @@ void read_milter(TableReader& r, MilterSettings& m);
 void read_allowed_hosts(TableReader& r, std::vector<std::string>& out);
 bool same_host_name(std::string_view a, std::string_view b);
 void check_status_host(TableReader& r, const MilterSettings& m, const HttpSettings& http);
+// [health] but its sub-tables; the caller calls r.finish().
+void read_health(TableReader& r, HealthSettings& h);
 
 }  // namespace tlsrelay::config::detail

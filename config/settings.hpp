@@ -136,6 +136,17 @@ struct HttpSettings {
   std::vector<std::string> allowed_hosts;
 };
 
+// [health]: active route checks and certificate-expiry warnings (docs/monitoring.md).
+struct HealthSettings {
+  // How long an upstream address may go without an attempt (mail or check) before a
+  // check; jittered. 0 turns checks off.
+  Duration interval{std::chrono::seconds(300)};
+  bool auth = false;              // also AUTH in a check, where the upstream has credentials
+  std::uint64_t concurrency = 2;  // checks at once, all upstreams together
+  // Days before a certificate's notAfter at which one warning each is given, any order.
+  std::vector<int> certificate_warn_days{30, 14, 7, 1};
+};
+
 // [milter]: tlsrelay-milter's settings. The relay only checks them; socket and status_url
 // are optional here and required by tlsrelay-milter itself (it reports their absence at `at`).
 struct MilterSettings {
@@ -168,6 +179,7 @@ struct Settings {
   HeaderSettings headers;
   LogSettings log;
   HttpSettings http;
+  HealthSettings health;
   std::optional<MilterSettings> milter;
 };
 

@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <cstdio>
 #include <iostream>
+#include <random>
 
 #include "config/loader.hpp"
 #include "config/secret_file.hpp"
@@ -61,7 +62,9 @@ RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig
       signals_(io, SIGTERM, SIGINT, SIGHUP),
       shutdown_timer_(io) {
   telemetry_ = std::make_unique<Telemetry>(config_->settings.log.events.value_or(""),
-                                           config_->settings.policy.hold_down);
+                                           config_->settings.policy.hold_down,
+                                           config_->settings.health.certificate_warn_days);
+  checker_ = std::make_unique<RouteChecker>(io_, *telemetry_, std::random_device{}());
   signals_.add(SIGUSR1);
   telemetry_->metrics().config_loaded(true, SysClock::now());
 }
@@ -116,7 +119,15 @@ void RelayServer::start() {
       }
     }
   }
+  note_own_certificate();
+  checker_->start(config_->routes);
   wait_signals();
+}
+
+void RelayServer::note_own_certificate() {
+  telemetry_->certificates().set_thresholds(config_->settings.health.certificate_warn_days);
+  telemetry_->own_certificate(config_->server_tls ? config_->server_tls->not_after()
+                                                  : std::nullopt);
 }
 
 void RelayServer::wait_signals() {
@@ -149,6 +160,8 @@ void RelayServer::reload() {
     telemetry_->health().set_hold_down(config_->settings.policy.hold_down);
     if (http_) http_->set_allowed_hosts(HostAllowList(config_->settings.http.allowed_hosts));
     pool_.clear();  // connections opened under the old config are not reused
+    note_own_certificate();
+    checker_->reload(config_->routes);
     telemetry_->metrics().config_loaded(true, SysClock::now());
     log_line("", LogFields("reload")
                      .add("status", "ok")
@@ -173,6 +186,7 @@ void RelayServer::stop() {
   }
   if (http_) http_->stop();
   pool_.shutdown();
+  checker_->stop();
   signals_.cancel();
   for (auto& [ptr, weak] : sessions_) {
     if (auto s = weak.lock()) s->request_stop();

@@ -19,6 +19,7 @@
 #include "proxy/server/server_session.hpp"
 #include "proxy/status/http_server.hpp"
 #include "proxy/status/telemetry.hpp"
+#include "proxy/upstream/route_checker.hpp"
 #include "proxy/upstream/upstream_pool.hpp"
 
 namespace tlsrelay::proxy {
@@ -49,13 +50,16 @@ class RelayServer {
   bool evict_one();
   bool within_rate(const std::string& client);
   void wait_signals();
+  // Our own certificate's expiry, from the config in force (at start and each reload).
+  void note_own_certificate();
 
   boost::asio::io_context& io_;
   std::shared_ptr<const RelayConfig> config_;
   std::string config_path_;
   std::unique_ptr<Telemetry> telemetry_;
-  std::unique_ptr<HttpServer> http_;  // /metrics, /status, / when [http] listen is set
-  UpstreamPool pool_;                 // idle upstream connections for reuse
+  std::unique_ptr<HttpServer> http_;       // /metrics, /status, / when [http] listen is set
+  UpstreamPool pool_;                      // idle upstream connections for reuse
+  std::unique_ptr<RouteChecker> checker_;  // [health]: routes checked without mail
   std::list<boost::asio::ip::tcp::acceptor> acceptors_;
   std::map<ServerSession*, std::weak_ptr<ServerSession>> sessions_;
   std::map<std::string, std::size_t> per_client_;

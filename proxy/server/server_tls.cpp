@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <string_view>
 
@@ -111,6 +113,13 @@ std::shared_ptr<const ServerTls> ServerTls::load(const config::Settings& s) {
 
 ServerTls::~ServerTls() {
   SSL_CTX_free(ctx_);
+}
+
+std::optional<std::int64_t> ServerTls::not_after() const {
+  const X509* cert = SSL_CTX_get0_certificate(ctx_);
+  std::tm tm{};
+  if (!cert || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return std::nullopt;
+  return static_cast<std::int64_t>(timegm(&tm));
 }
 
 tls::SslPtr ServerTls::new_ssl() const {

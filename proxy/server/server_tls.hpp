@@ -10,7 +10,9 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/settings.hpp"
@@ -30,6 +32,8 @@ class ServerTls {
 
   // A fresh server-side SSL for one client connection; null if OpenSSL is out of memory.
   tls::SslPtr new_ssl() const;
+  // The certificate's notAfter (Unix time); nullopt when OpenSSL cannot read it.
+  std::optional<std::int64_t> not_after() const;
 
  private:
   explicit ServerTls(SSL_CTX* ctx) : ctx_(ctx) {}

@@ -94,6 +94,46 @@ class Writer {
   std::string out_;
 };
 
+// ---- [health] (issue 21): route checks and certificate expiry ----
+
+using CheckCounts = std::map<std::array<std::string, 2>, std::uint64_t>;
+
+void render_checks(Writer& w, const CheckCounts& checks) {
+  w.family("tlsrelay_route_checks_total", "counter",
+           "Route checks (made without mail, [health] interval_s) by upstream and failure "
+           "class (ok for success); not counted in tlsrelay_upstream_attempts_total.");
+  for (const auto& [k, v] : checks) {
+    w.sample("tlsrelay_route_checks_total", {{"upstream", k[0]}, {"class", k[1]}},
+             static_cast<double>(v));
+  }
+}
+
+void render_certificates(Writer& w, const Metrics::RenderInput& in) {
+  if (!in.certificates) return;
+  // As blackbox_exporter's probe_ssl_earliest_cert_expiry. Addresses are those route
+  // health keeps (bounded, route_health.hpp), so the series come and go with them.
+  w.family("tlsrelay_upstream_certificate_not_after_timestamp_seconds", "gauge",
+           "The earliest notAfter (Unix time) of the certificate chain each upstream address "
+           "last sent.");
+  for (const std::string& u : in.upstreams) {
+    const auto kept = in.health ? in.health->addresses_of(u, in.now) : std::vector<std::string>{};
+    for (const std::string& a : kept) {
+      if (const auto* e = in.certificates->find(u, a)) {
+        w.sample("tlsrelay_upstream_certificate_not_after_timestamp_seconds",
+                 {{"upstream", u}, {"address", a}}, static_cast<double>(e->not_after));
+      }
+    }
+  }
+  w.family("tlsrelay_certificate_not_after_timestamp_seconds", "gauge",
+           "The notAfter (Unix time) of the relay's own certificate ([proxy] tls_cert).");
+  if (const auto& own = in.certificates->own()) {
+    w.sample("tlsrelay_certificate_not_after_timestamp_seconds", {{"certificate", "proxy"}},
+             static_cast<double>(own->not_after));
+  }
+}
+
+// ---- end of [health] ----
+
 }  // namespace
 
 void Metrics::Histogram::observe(double seconds) {
@@ -120,6 +160,10 @@ void Metrics::attempt(const tls::AttemptFacts& facts, const tls::Verdict& verdic
   if (facts.tls.handshake_done) {
     ++handshakes_[{upstream, facts.tls.version, facts.tls.cipher}];
   }
+}
+
+void Metrics::check(const tls::AttemptFacts& facts, const tls::Verdict& verdict) {
+  ++checks_[{facts.upstream.name, std::string(info(verdict.cls).name)}];
 }
 
 void Metrics::transaction(std::string_view upstream, Outcome outcome) {
@@ -177,6 +221,7 @@ std::string Metrics::render(const RenderInput& in) const {
     w.sample("tlsrelay_upstream_tls_handshakes_total",
              {{"upstream", k[0]}, {"version", k[1]}, {"cipher", k[2]}}, static_cast<double>(v));
   }
+  render_checks(w, checks_);
   w.family("tlsrelay_transactions_total", "counter",
            "Mail transactions by upstream and how they ended towards the client "
            "(delivered: 2xx, deferred: 4xx, rejected: 5xx; upstream \"-\" when none opened).");
@@ -229,6 +274,7 @@ std::string Metrics::render(const RenderInput& in) const {
       }
     }
   }
+  render_certificates(w, in);
   return w.take();
 }
 

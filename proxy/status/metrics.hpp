@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/status/certificate_expiry.hpp"
 #include "proxy/upstream/route_health.hpp"
 #include "tls/attempt.hpp"
 #include "tls/classifier.hpp"
@@ -33,6 +34,8 @@ class Metrics {
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
   void attempt(const tls::AttemptFacts& facts, const tls::Verdict& verdict);
+  // A route check (route_checker.hpp): its own series, never in the attempts above.
+  void check(const tls::AttemptFacts& facts, const tls::Verdict& verdict);
   void transaction(std::string_view upstream, Outcome outcome);
   void client_session_opened() { ++client_sessions_; }
   void client_session_closed() { --client_sessions_; }
@@ -44,6 +47,7 @@ class Metrics {
   struct RenderInput {
     std::vector<std::string> upstreams;  // configured names, in order
     const RouteHealth* health = nullptr;
+    const CertificateExpiry* certificates = nullptr;
     SysClock::time_point now;
     bool address_labels = false;
     std::uint64_t event_log_dropped = 0;
@@ -65,6 +69,8 @@ class Metrics {
   std::map<std::array<std::string, 2>, Histogram> phase_seconds_;
   // handshakes by (upstream, version, cipher)
   std::map<std::array<std::string, 3>, std::uint64_t> handshakes_;
+  // route checks by (upstream, class)
+  std::map<std::array<std::string, 2>, std::uint64_t> checks_;
   // transactions by (upstream, outcome)
   std::map<std::array<std::string, 2>, std::uint64_t> transactions_;
   std::map<std::string, std::uint64_t> refused_;

@@ -1,4 +1,7 @@
 #include "proxy/status/status_document.hpp"
+
+#include <cmath>
+
 #include "common/time_format.hpp"
 
 #include "tls/attempt_record.hpp"
@@ -28,6 +31,36 @@ void put_view(ordered_json& j, const HealthView& v) {
   j["last_attempt"] = time_or_null(v.last_attempt);
 }
 
+// ---- [health] (issue 21): certificate expiry and route checks ----
+
+// "certificate_not_after" and "certificate_expires_in_days" (whole days, rounded down;
+// negative once expired), both null without a certificate seen.
+void put_expiry(ordered_json& j, std::optional<std::int64_t> not_after, SysClock::time_point now) {
+  if (!not_after) {
+    j["certificate_not_after"] = nullptr;
+    j["certificate_expires_in_days"] = nullptr;
+    return;
+  }
+  j["certificate_not_after"] = iso8601_seconds(*not_after);
+  j["certificate_expires_in_days"] =
+      static_cast<std::int64_t>(std::floor(days_left(*not_after, now)));
+}
+
+// "checks" (the [health] settings in force) and "certificate" (our own [proxy] tls_cert).
+void put_health_checks(ordered_json& doc, const Routes& config, const Telemetry& telemetry,
+                       SysClock::time_point now) {
+  ordered_json checks;
+  checks["interval_s"] = std::chrono::duration<double>(config.health.interval).count();
+  checks["auth"] = config.health.auth;
+  doc["checks"] = std::move(checks);
+  ordered_json own;
+  const auto& mine = telemetry.certificates().own();
+  put_expiry(own, mine ? std::optional<std::int64_t>(mine->not_after) : std::nullopt, now);
+  doc["certificate"] = mine ? std::move(own) : ordered_json(nullptr);
+}
+
+// ---- end of [health] ----
+
 void put_windows(ordered_json& j, const HealthView& v) {
   j["success_ratio_5m"] = ratio_or_null(v.last_5m);
   j["success_ratio_1h"] = ratio_or_null(v.last_1h);
@@ -37,7 +70,7 @@ void put_windows(ordered_json& j, const HealthView& v) {
 
 // One upstream and its addresses (docs/status-api.md "upstreams").
 ordered_json upstream_json(const UpstreamConfig& u, const HealthView& v, const RouteHealth& health,
-                           SysClock::time_point now) {
+                           const CertificateExpiry& certificates, SysClock::time_point now) {
   const std::string& name = u.target.name;
   ordered_json j;
   j["name"] = name;
@@ -47,7 +80,11 @@ ordered_json upstream_json(const UpstreamConfig& u, const HealthView& v, const R
   put_view(j, v);
   put_windows(j, v);
   ordered_json addresses = ordered_json::array();
+  std::optional<std::int64_t> earliest;
   for (const std::string& a : health.addresses_of(name, now)) {
+    std::optional<std::int64_t> not_after;
+    if (const auto* e = certificates.find(name, a)) not_after = e->not_after;
+    if (not_after && (!earliest || *not_after < *earliest)) earliest = not_after;
     HealthView av = health.address(name, a, now);
     ordered_json aj;
     aj["address"] = a.empty() ? ordered_json(nullptr) : ordered_json(a);
@@ -56,8 +93,10 @@ ordered_json upstream_json(const UpstreamConfig& u, const HealthView& v, const R
     aj["held_down_until"] = time_or_null(av.held_down_until);
     aj["consecutive_failures"] = av.consecutive_failures;
     put_windows(aj, av);
+    put_expiry(aj, not_after, now);
     addresses.push_back(std::move(aj));
   }
+  put_expiry(j, earliest, now);
   j["addresses"] = std::move(addresses);
   return j;
 }
@@ -127,10 +166,11 @@ ordered_json status_document(const Routes& config, const Telemetry& telemetry,
   ordered_json upstreams = ordered_json::array();
   for (const UpstreamConfig& u : config.upstreams) {
     views.push_back(health.upstream(u.target.name, now));
-    upstreams.push_back(upstream_json(u, views.back(), health, now));
+    upstreams.push_back(upstream_json(u, views.back(), health, telemetry.certificates(), now));
   }
   doc["route"] = route_json(config, views, health);
   doc["upstreams"] = std::move(upstreams);
+  put_health_checks(doc, config, telemetry, now);
 
   ordered_json recent = ordered_json::array();
   for (const auto& r : telemetry.recent()) recent.push_back(r);

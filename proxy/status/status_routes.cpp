@@ -26,6 +26,7 @@ HttpServer::Handler status_routes(std::function<StatusSources()> config, Telemet
       Metrics::RenderInput in;
       for (const auto& u : cfg.routes->upstreams) in.upstreams.push_back(u.target.name);
       in.health = &telemetry.health();
+      in.certificates = &telemetry.certificates();
       in.now = now;
       in.address_labels = cfg.address_labels;
       in.event_log_dropped = telemetry.events().dropped();

@@ -19,6 +19,10 @@ class AttemptSink {
   // One upstream attempt, with its record (already carrying the transaction id).
   virtual void attempt(const tls::AttemptFacts& facts, const tls::Verdict& verdict,
                        const nlohmann::ordered_json& record) = 0;
+  // One route check (route_checker.hpp): an attempt made without mail, counted apart from
+  // the attempts above; its record carries "check": true.
+  virtual void check(const tls::AttemptFacts& facts, const tls::Verdict& verdict,
+                     const nlohmann::ordered_json& record) = 0;
   virtual const RouteHealth& health() const = 0;
 };
 

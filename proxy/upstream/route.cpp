@@ -16,11 +16,9 @@ namespace tlsrelay::proxy {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
 // Credentials are read from their file at each use, so a rotated password (or a refreshed
 // token) takes effect without a reload, and the secret lives in memory only for the attempt.
-std::optional<tls::Credentials> credentials(const UpstreamConfig& u, std::string& error) {
+std::optional<tls::Credentials> read_credentials(const UpstreamConfig& u, std::string& error) {
   if (!u.auth_user) return std::nullopt;
   try {
     tls::Credentials c;
@@ -33,6 +31,8 @@ std::optional<tls::Credentials> credentials(const UpstreamConfig& u, std::string
     return std::nullopt;
   }
 }
+
+namespace {
 
 // How long a remembered DNS answer may stand in for a fresh lookup when it lets us put a
 // held-down address last.
@@ -113,7 +113,7 @@ tls::AttemptOptions attempt_options(const Routes& config, const UpstreamConfig& 
   if (cur.at.plaintext) {
     opt.target.tls_mode = TlsMode::None;  // never with credentials (next_step sees to it)
   } else {
-    opt.credentials = credentials(u, secret_error);
+    opt.credentials = read_credentials(u, secret_error);
   }
   return opt;
 }
@@ -145,6 +145,7 @@ asio::awaitable<Attempted> attempt_at(const Routes& config, const UpstreamConfig
   a.verdict = tls::classify(a.result.facts);
   auto record = tls::attempt_record(a.result.facts, a.verdict);
   record["transaction"] = request.transaction_id;
+  record["check"] = false;  // a route check's record says true (route_checker.hpp)
   record["attempt"] = number;
   record["policy_step"] = cur.why;
   record["profile"] = cur.at.plaintext ? "plaintext" : cur.at.compat ? "compat" : "default";

@@ -42,6 +42,10 @@ struct RouteRequest {
   std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
+// The upstream's credentials read from their file now (nullopt without auth_user); on a
+// file that cannot be read, nullopt and `error` says why.
+std::optional<tls::Credentials> read_credentials(const UpstreamConfig& u, std::string& error);
+
 boost::asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> routes,
                                                AttemptSink& sink, UpstreamPool& pool,
                                                const RouteRequest& request);

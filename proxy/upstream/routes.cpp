@@ -29,6 +29,7 @@ std::shared_ptr<const Routes> make_routes(const config::Settings& s, std::uint64
   routes->idle_upstream = s.proxy.idle_upstream;
   routes->reuse_time_limit = s.proxy.reuse_time_limit;
   routes->pool_size_per_upstream = s.proxy.pool_size_per_upstream;
+  routes->health = s.health;
 
   tls::ClientProfile profile;
   profile.ca_file = s.tls.ca_file;

@@ -45,6 +45,8 @@ struct Routes {
   config::Duration idle_upstream{std::chrono::seconds(30)};
   config::Duration reuse_time_limit{std::chrono::seconds(300)};
   std::uint64_t pool_size_per_upstream = 8;
+  // [health]: the route checker's interval, AUTH and concurrency (route_checker.hpp).
+  config::HealthSettings health;
 };
 
 // The `compat` action's profile: the normal one with the upstream's [upstream.compat] keys

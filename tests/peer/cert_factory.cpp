@@ -156,7 +156,7 @@ CertSpec leaf_spec(std::string cn, std::vector<std::string> dns_names, std::time
 const std::vector<std::string_view>& certificate_set_names() {
   static const std::vector<std::string_view> names = {
       "good",       "expired", "notyet", "wronghost", "leafonly", "untrusted", "untrusted-noroot",
-      "selfsigned", "rsa1024", "sha1",   "deepchain", "hugecert"};
+      "selfsigned", "rsa1024", "sha1",   "deepchain", "hugecert", "expiring"};
   return names;
 }
 
@@ -201,6 +201,12 @@ void write_certificate_sets(const std::filesystem::path& dir) {
   notyet_spec.not_after = now + 400 * kDay;
   X509Ptr notyet = issue(notyet_spec, leaf_key.get(), inter.get(), inter_key.get());
   write_set("notyet", leaf_key.get(), {notyet.get(), inter.get()});
+
+  // Valid now, but within the relay's 7-day warning (docs/monitoring.md).
+  CertSpec expiring_spec = leaf_spec(mx, {mx}, now);
+  expiring_spec.not_after = now + 5 * kDay;
+  X509Ptr expiring = issue(expiring_spec, leaf_key.get(), inter.get(), inter_key.get());
+  write_set("expiring", leaf_key.get(), {expiring.get(), inter.get()});
 
   X509Ptr wronghost = issue(leaf_spec("other.test", {"other.test", "www.other.test"}, now),
                             leaf_key.get(), inter.get(), inter_key.get());
