@@ -16,6 +16,10 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+// Plaintext reads: small while reading commands (a buffer per idle session), large for
+// message data (issue 22: a quarter of the system calls per MiB of 16 KiB reads).
+constexpr std::size_t kLineRead = 4096;
+constexpr std::size_t kDataRead = 64 * 1024;
 
 // Whether these bytes can still become "NNN " / "NNN-" / "NNN\r\n".
 bool could_start_reply(std::string_view b) {
@@ -30,13 +34,15 @@ bool could_start_reply(std::string_view b) {
 
 }  // namespace
 
-asio::awaitable<error_code> SmtpStream::fill() {
+asio::awaitable<error_code> SmtpStream::fill(std::size_t max) {
   if (tls_) co_return co_await tls_->read_some(buffer_);
-  char buf[4096];
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), kUse);
+  // Straight into the buffer's tail: no copy, and no buffer in the coroutine frame.
+  const std::size_t held = buffer_.size();
+  buffer_.resize(held + max);
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer_.data() + held, max), kUse);
+  buffer_.resize(held + (ec ? 0 : n));
   if (ec) co_return ec;
   plain_bytes_ += n;
-  buffer_.append(buf, n);
   co_return error_code{};
 }
 
@@ -58,7 +64,7 @@ asio::awaitable<error_code> SmtpStream::read_line(std::string& line, std::size_t
     }
     // Enforce the limit before buffering more (the line's end may never come).
     if (buffer_.size() > max + 1) co_return make_error_code(Errc::LineTooLong);
-    if (auto ec = co_await fill()) co_return ec;
+    if (auto ec = co_await fill(kLineRead)) co_return ec;
   }
 }
 
@@ -70,7 +76,12 @@ asio::awaitable<error_code> SmtpStream::write(std::string_view data) {
 
 asio::awaitable<error_code> SmtpStream::read_more() {
   if (!buffer_.empty()) co_return error_code{};
-  co_return co_await fill();
+  co_return co_await fill(kDataRead);
+}
+
+void SmtpStream::trim() {
+  // After a message: an idle session keeps a command-sized buffer, not a data-sized one.
+  if (buffer_.capacity() > 2 * kLineRead && buffer_.size() <= kLineRead) buffer_.shrink_to_fit();
 }
 
 void SmtpStream::start_tls(SslPtr ssl, TlsChannel::Role role) {
