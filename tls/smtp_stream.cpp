@@ -36,13 +36,16 @@ bool could_start_reply(std::string_view b) {
 
 asio::awaitable<error_code> SmtpStream::fill(std::size_t max) {
   if (tls_) co_return co_await tls_->read_some(buffer_);
-  // Straight into the buffer's tail: no copy, and no buffer in the coroutine frame.
-  const std::size_t held = buffer_.size();
-  buffer_.resize(held + max);
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer_.data() + held, max), kUse);
-  buffer_.resize(held + (ec ? 0 : n));
+  // Into a read buffer of our own, allocated once and not zeroed (growing buffer_ instead
+  // would zero all of `max` for every read, 64 KiB for a 1 KiB message), then appended.
+  if (read_size_ < max) {
+    read_buffer_ = std::make_unique_for_overwrite<char[]>(max);
+    read_size_ = max;
+  }
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buffer_.get(), max), kUse);
   if (ec) co_return ec;
   plain_bytes_ += n;
+  buffer_.append(read_buffer_.get(), n);
   co_return error_code{};
 }
 
@@ -80,13 +83,19 @@ asio::awaitable<error_code> SmtpStream::read_more() {
 }
 
 void SmtpStream::trim() {
-  // After a message: an idle session keeps a command-sized buffer, not a data-sized one.
+  // After a message: an idle session keeps command-sized buffers, not data-sized ones.
+  if (read_size_ > kLineRead) {
+    read_buffer_.reset();
+    read_size_ = 0;
+  }
   if (buffer_.capacity() > 2 * kLineRead && buffer_.size() <= kLineRead) buffer_.shrink_to_fit();
 }
 
 void SmtpStream::start_tls(SslPtr ssl, TlsChannel::Role role) {
   assert(buffer_.empty() && "plaintext buffered across STARTTLS");
   buffer_.clear();
+  read_buffer_.reset();  // TLS reads go through the channel's own buffer
+  read_size_ = 0;
   tls_ = std::make_unique<TlsChannel>(socket_, std::move(ssl), role);
 }
 

@@ -38,7 +38,7 @@ class SmtpStream {
   // Drops the first n buffered bytes, which a raw consumer read in place from buffered();
   // the buffer keeps its capacity for the next read.
   void consume(std::size_t n) { buffer_.erase(0, n); }
-  // Gives back the large buffer read_more() grew, once the raw consumer is done.
+  // Gives back the large buffers read_more() grew, once the raw consumer is done.
   void trim();
 
   // Switches to TLS (as the server with Role::Server). Precondition: buffered().empty().
@@ -61,6 +61,8 @@ class SmtpStream {
   boost::asio::ip::tcp::socket socket_;
   std::unique_ptr<TlsChannel> tls_;
   std::string buffer_;
+  std::unique_ptr<char[]> read_buffer_;  // plaintext reads land here first (fill())
+  std::size_t read_size_ = 0;
   std::uint64_t plain_bytes_ = 0;
 };
 
