@@ -13,11 +13,13 @@ build=(
   dpkg-dev file groff-base
 )
 # The tests talk to real servers: a private Postfix in front and behind, a Prometheus that
-# scrapes /metrics, Chromium for the status page; clang for the fuzz targets and sanitizers.
+# scrapes /metrics, Chromium for the status page; clang for the fuzz targets and sanitizers;
+# stunnel4 and linux-perf for bench/run (the comparison with a TLS byte pump, cycles, the
+# profile; Debian's perf 6.1 also runs on newer kernels).
 test=(
   openssl clang clang-format clang-tidy libclang-rt-14-dev catch2
   faketime iproute2 iptables procps psmisc postfix swaks sasl2-bin libsasl2-modules
-  chromium curl systemd man-db util-linux prometheus
+  chromium curl systemd man-db util-linux prometheus stunnel4 linux-perf
 )
 
 case "${1:-}" in

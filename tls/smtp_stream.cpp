@@ -16,6 +16,11 @@ using boost::system::error_code;
 
 namespace {
 
+// Plaintext reads: small while reading commands (a buffer per idle session), large for
+// message data (issue 22: a quarter of the system calls per MiB of 16 KiB reads).
+constexpr std::size_t kLineRead = 4096;
+constexpr std::size_t kDataRead = 64 * 1024;
+
 // Whether these bytes can still become "NNN " / "NNN-" / "NNN\r\n".
 bool could_start_reply(std::string_view b) {
   for (std::size_t i = 0; i < b.size() && i < 4; ++i) {
@@ -29,13 +34,18 @@ bool could_start_reply(std::string_view b) {
 
 }  // namespace
 
-asio::awaitable<error_code> SmtpStream::fill() {
+asio::awaitable<error_code> SmtpStream::fill(std::size_t max) {
   if (tls_) co_return co_await tls_->read_some(buffer_);
-  char buf[4096];
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), kUse);
+  // Into a read buffer of our own, allocated once and not zeroed (growing buffer_ instead
+  // would zero all of `max` for every read, 64 KiB for a 1 KiB message), then appended.
+  if (read_size_ < max) {
+    read_buffer_ = std::make_unique_for_overwrite<char[]>(max);
+    read_size_ = max;
+  }
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buffer_.get(), max), kUse);
   if (ec) co_return ec;
   plain_bytes_ += n;
-  buffer_.append(buf, n);
+  buffer_.append(read_buffer_.get(), n);
   co_return error_code{};
 }
 
@@ -57,7 +67,7 @@ asio::awaitable<error_code> SmtpStream::read_line(std::string& line, std::size_t
     }
     // Enforce the limit before buffering more (the line's end may never come).
     if (buffer_.size() > max + 1) co_return make_error_code(Errc::LineTooLong);
-    if (auto ec = co_await fill()) co_return ec;
+    if (auto ec = co_await fill(kLineRead)) co_return ec;
   }
 }
 
@@ -69,12 +79,23 @@ asio::awaitable<error_code> SmtpStream::write(std::string_view data) {
 
 asio::awaitable<error_code> SmtpStream::read_more() {
   if (!buffer_.empty()) co_return error_code{};
-  co_return co_await fill();
+  co_return co_await fill(kDataRead);
+}
+
+void SmtpStream::trim() {
+  // After a message: an idle session keeps command-sized buffers, not data-sized ones.
+  if (read_size_ > kLineRead) {
+    read_buffer_.reset();
+    read_size_ = 0;
+  }
+  if (buffer_.capacity() > 2 * kLineRead && buffer_.size() <= kLineRead) buffer_.shrink_to_fit();
 }
 
 void SmtpStream::start_tls(SslPtr ssl, TlsChannel::Role role) {
   assert(buffer_.empty() && "plaintext buffered across STARTTLS");
   buffer_.clear();
+  read_buffer_.reset();  // TLS reads go through the channel's own buffer
+  read_size_ = 0;
   tls_ = std::make_unique<TlsChannel>(socket_, std::move(ssl), role);
 }
 

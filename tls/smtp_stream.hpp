@@ -30,11 +30,16 @@ class SmtpStream {
   boost::asio::awaitable<boost::system::error_code> read_line(std::string& line, std::size_t max,
                                                               bool smtp_check);
   boost::asio::awaitable<boost::system::error_code> write(std::string_view data);
-  // Waits until at least one byte is buffered (reading if nothing is), for raw consumers
-  // such as the DATA reader, which take() what they need and put_back() the rest.
+  // Waits until at least one byte is buffered (reading up to 64 KiB if nothing is), for raw
+  // consumers such as the DATA reader, which take() what they need and put_back() the rest.
   boost::asio::awaitable<boost::system::error_code> read_more();
   std::string take() { return std::exchange(buffer_, {}); }
   void put_back(std::string_view rest) { buffer_.insert(0, rest); }
+  // Drops the first n buffered bytes, which a raw consumer read in place from buffered();
+  // the buffer keeps its capacity for the next read.
+  void consume(std::size_t n) { buffer_.erase(0, n); }
+  // Gives back the large buffers read_more() grew, once the raw consumer is done.
+  void trim();
 
   // Switches to TLS (as the server with Role::Server). Precondition: buffered().empty().
   void start_tls(SslPtr ssl, TlsChannel::Role role = TlsChannel::Role::Client);
@@ -51,11 +56,13 @@ class SmtpStream {
   }
 
  private:
-  boost::asio::awaitable<boost::system::error_code> fill();
+  boost::asio::awaitable<boost::system::error_code> fill(std::size_t max);
 
   boost::asio::ip::tcp::socket socket_;
   std::unique_ptr<TlsChannel> tls_;
   std::string buffer_;
+  std::unique_ptr<char[]> read_buffer_;  // plaintext reads land here first (fill())
+  std::size_t read_size_ = 0;
   std::uint64_t plain_bytes_ = 0;
 };
 

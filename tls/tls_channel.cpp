@@ -2,6 +2,8 @@
 
 #include <openssl/err.h>
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -36,12 +38,24 @@ TlsChannel::TlsChannel(asio::ip::tcp::socket& socket, SslPtr ssl, Role role)
 }
 
 asio::awaitable<error_code> TlsChannel::flush() {
-  while (BIO_ctrl_pending(out_) > 0) {
-    int n = BIO_read(out_, io_buffer_.data(), static_cast<int>(io_buffer_.size()));
-    if (n <= 0) break;
-    auto [ec, written] =
-        co_await asio::async_write(socket_, asio::buffer(io_buffer_.data(), n), kUse);
+  // Everything OpenSSL has produced goes out in one write, straight from the BIO's memory: a
+  // block of message data is full 16 KiB records and one short one, in one system call
+  // (issue 22; it was a write per 16 KiB). Nothing else uses the BIO while we wait: one read
+  // or write outstanding per channel. What went out is then read off the BIO: BIO_reset
+  // would zero the BIO's whole allocation, however little was pending.
+  for (;;) {
+    char* data = nullptr;
+    const long pending = BIO_get_mem_data(out_, &data);
+    if (pending <= 0 || data == nullptr) break;
+    const auto n = static_cast<std::size_t>(pending);
+    auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(data, n), kUse);
     if (ec) co_return ec;
+    for (std::size_t left = n; left > 0;) {
+      const int r =
+          BIO_read(out_, io_buffer_.data(), static_cast<int>(std::min(left, io_buffer_.size())));
+      if (r <= 0) break;
+      left -= static_cast<std::size_t>(r);
+    }
   }
   co_return error_code{};
 }

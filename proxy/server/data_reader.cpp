@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 
 namespace tlsrelay::proxy {
 namespace {
@@ -29,7 +30,39 @@ LineSink vector_sink(std::vector<std::string>& lines) {
   return [&lines](std::string_view l) { lines.emplace_back(l); };
 }
 
+// Whether any octet is >= 0x80, eight at a time.
+bool has_eight_bit(std::string_view s) {
+  std::uint64_t acc = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, s.data() + i, sizeof word);
+    acc |= word;
+  }
+  for (; i < s.size(); ++i) acc |= static_cast<unsigned char>(s[i]);
+  return (acc & 0x8080808080808080ULL) != 0;
+}
+
 }  // namespace
+
+// ---- CleanLines -----------------------------------------------------------------------
+
+std::pair<std::string_view, CleanLines> CleanLines::split_first() const {
+  assert(count_ > 0);
+  const std::size_t lf = bytes_.find('\n');
+  return {bytes_.substr(0, lf - 1), CleanLines(bytes_.substr(lf + 1), count_ - 1)};
+}
+
+void CleanLines::each(const LineSink& sink) const {
+  const char* p = bytes_.data();
+  const char* const end = p + bytes_.size();
+  while (p < end) {
+    const auto* lf =
+        static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    sink(std::string_view(p, static_cast<std::size_t>(lf - 1 - p)));
+    p = lf + 1;
+  }
+}
 
 namespace detail {
 
@@ -55,10 +88,20 @@ void LineCore::fail(Reply reply) {
   line_.clear();
 }
 
-std::size_t LineCore::consume(std::string_view bytes, const LineSink& sink) {
+std::size_t LineCore::consume(std::string_view bytes, const LineSink& sink,
+                              const CleanLinesSink* runs) {
   std::size_t i = 0;
   const std::size_t n = bytes.size();
+  // Where the first NUL is, looked for once (not once per run: that could be quadratic in
+  // a block of dot-stuffed lines); after it the reader has failed and takes no more runs.
+  const std::size_t nul_at = bytes.find('\0');
   while (i < n && !done_) {
+    if (!cr_ && wire_len_ == 0 && real_start_ && !error_) {
+      i += clean_run(bytes.substr(i),
+                     nul_at == std::string_view::npos ? n : nul_at - std::min(nul_at, i), sink,
+                     runs);
+      if (i == n) break;
+    }
     const char c = bytes[i];
     if (cr_) {
       cr_ = false;
@@ -85,6 +128,8 @@ std::size_t LineCore::consume(std::string_view bytes, const LineSink& sink) {
     } else {
       // Past the first octet of a line nothing depends on single octets until the next
       // CR, LF or NUL, so the run is checked against the limits and taken whole.
+      // One pass octet by octet (a memchr per kind could rescan a line of bare CRs without
+      // end for each of them); the bulk of a message takes the clean runs instead.
       const auto end = std::find_if_not(bytes.begin() + static_cast<std::ptrdiff_t>(i), bytes.end(),
                                         is_line_octet);
       const auto len = static_cast<std::size_t>(end - bytes.begin()) - i;
@@ -95,6 +140,45 @@ std::size_t LineCore::consume(std::string_view bytes, const LineSink& sink) {
   }
   wire_bytes_ += i;
   return i;
+}
+
+std::size_t LineCore::clean_run(std::string_view bytes, std::size_t nul_at, const LineSink& sink,
+                                const CleanLinesSink* runs) {
+  // Only lines the octet path below would emit unchanged, with nothing to decide: ended by
+  // CRLF (a bare LF, or a CR not before LF, is CVE-2023-51764 material and goes the long
+  // way), no NUL, no leading "." (stuffing, or the end of data), within both limits (their
+  // replies come from the octet path too). The first line that is not, or is unfinished,
+  // ends the run there.
+  const std::size_t max_content = limits_.max_line > 2 ? limits_.max_line - 2 : 0;
+  const char* const begin = bytes.data();
+  const char* const end = begin + bytes.size();
+  const char* p = begin;
+  std::uint64_t count = 0;
+  std::uint64_t size = size_;
+  const char* const nul = begin + std::min(nul_at, bytes.size());
+  while (p < end) {
+    const auto* lf =
+        static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (lf == nullptr || lf == p || lf[-1] != '\r' || *p == '.' || nul < lf) break;
+    const auto len = static_cast<std::size_t>(lf - 1 - p);
+    if (len > max_content || size + len + 2 > limits_.max_size) break;
+    if (std::memchr(p, '\r', len) != nullptr) break;
+    size += len + 2;
+    ++count;
+    p = lf + 1;
+  }
+  if (count == 0) return 0;
+  const std::string_view run(begin, static_cast<std::size_t>(p - begin));
+  if (!eight_bit_) eight_bit_ = has_eight_bit(run);
+  size_ = size;
+  lines_ += count;
+  const CleanLines clean(run, count);
+  if (runs != nullptr) {
+    (*runs)(clean);
+  } else {
+    clean.each(sink);
+  }
+  return run.size();
 }
 
 void LineCore::finish(const LineSink& sink) {
@@ -121,12 +205,7 @@ void LineCore::content(char c) {
 }
 
 void LineCore::append(std::string_view run) {
-  for (unsigned char u : run) {
-    if (u >= 0x80) {
-      eight_bit_ = true;
-      break;
-    }
-  }
+  if (!eight_bit_) eight_bit_ = has_eight_bit(run);
   if (error_) return;
   // Limits before buffering. The line limit counts CRLF and not a stuffing dot
   // (RFC 5321 4.5.3.1.6); the size limit counts what RFC 1870 counts.
@@ -192,7 +271,14 @@ DataReader::DataReader(DataLimits limits) : core_(limits, true) {}
 
 DataReader::Result DataReader::feed(std::string_view bytes, const LineSink& sink) {
   if (core_.done()) return {Status::Done, 0};
-  const std::size_t used = core_.consume(bytes, sink);
+  const std::size_t used = core_.consume(bytes, sink, nullptr);
+  return {core_.done() ? Status::Done : Status::NeedMore, used};
+}
+
+DataReader::Result DataReader::feed(std::string_view bytes, const LineSink& sink,
+                                    const CleanLinesSink& runs) {
+  if (core_.done()) return {Status::Done, 0};
+  const std::size_t used = core_.consume(bytes, sink, &runs);
   return {core_.done() ? Status::Done : Status::NeedMore, used};
 }
 
@@ -216,11 +302,21 @@ void BdatReader::begin_chunk(std::uint64_t size, bool last) {
 }
 
 BdatReader::Result BdatReader::feed(std::string_view bytes, const LineSink& sink) {
+  return feed_runs(bytes, sink, nullptr);
+}
+
+BdatReader::Result BdatReader::feed(std::string_view bytes, const LineSink& sink,
+                                    const CleanLinesSink& runs) {
+  return feed_runs(bytes, sink, &runs);
+}
+
+BdatReader::Result BdatReader::feed_runs(std::string_view bytes, const LineSink& sink,
+                                         const CleanLinesSink* runs) {
   if (core_.done()) return {Status::Done, 0};
   if (!in_chunk_) return {Status::ChunkDone, 0};
   const auto take = static_cast<std::size_t>(
       std::min<std::uint64_t>(remaining_, static_cast<std::uint64_t>(bytes.size())));
-  const std::size_t used = core_.consume(bytes.substr(0, take), sink);
+  const std::size_t used = core_.consume(bytes.substr(0, take), sink, runs);
   assert(used == take);
   remaining_ -= used;
   if (remaining_ > 0) return {Status::NeedMore, used};

@@ -1,6 +1,7 @@
 #include "proxy/server/data_writer.hpp"
 
 #include <cassert>
+#include <cstring>
 
 #include "common/text.hpp"
 
@@ -17,6 +18,15 @@ std::size_t find_fold(std::string_view s, std::size_t lo, std::size_t hi, bool b
   return std::string_view::npos;
 }
 
+// The first CR or LF in `s`, or npos. (string_view::find_first_of would call memchr for
+// every octet.)
+std::size_t find_break(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\r' || s[i] == '\n') return i;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 DataWriter::DataWriter(std::string& out, Framing framing) : out_(&out), framing_(framing) {}
@@ -26,7 +36,7 @@ void DataWriter::line(std::string_view content) {
   // A CR or LF would put a line break on the wire that the reader never saw as one; every
   // one of them, and CRLF, becomes a real line end here, each line stuffed on its own.
   while (true) {
-    const auto brk = content.find_first_of("\r\n");
+    const auto brk = find_break(content);
     if (brk == std::string_view::npos) break;
     one_line(content.substr(0, brk));
     const bool crlf = content[brk] == '\r' && brk + 1 < content.size() && content[brk + 1] == '\n';
@@ -39,11 +49,23 @@ void DataWriter::one_line(std::string_view content) {
   // RFC 5321 4.5.2: a line that begins with "." gets another one. Every such line, not
   // just ".": a receiver removes the first dot of every line that has one.
   if (framing_ == Framing::Data && !content.empty() && content.front() == '.') *out_ += '.';
-  for (char c : content) {
-    if (c != '\0') *out_ += c;
+  while (!content.empty()) {
+    const auto* nul = static_cast<const char*>(std::memchr(content.data(), '\0', content.size()));
+    const std::size_t run =
+        nul == nullptr ? content.size() : static_cast<std::size_t>(nul - content.data());
+    out_->append(content.data(), run);
+    content.remove_prefix(nul == nullptr ? run : run + 1);
   }
   *out_ += "\r\n";
   ++lines_;
+}
+
+void DataWriter::lines(const CleanLines& run) {
+  assert(!finished_ && "DataWriter::lines() after finish()");
+  // Each line ends in CRLF, has no other CR, LF or NUL and no leading "." (the reader's
+  // checks, CleanLines): as this writer would write it line by line, in either framing.
+  out_->append(run.bytes());
+  lines_ += run.count();
 }
 
 void DataWriter::finish() {

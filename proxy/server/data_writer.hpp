@@ -10,6 +10,10 @@
 // field: CR, LF, NUL and other control characters (HTAB aside) are removed, and it is
 // folded at 78 characters where possible and never past 998.
 //
+// lines() takes a run of CleanLines from the reader, whose every line is already what this
+// writer would put on the wire, and copies it whole (issue 22: no per-line work for the
+// bulk of a message).
+//
 // No I/O; appends to the caller's string, which must outlive the writer. Not thread-safe.
 #pragma once
 
@@ -17,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/server/data_reader.hpp"
 #include "proxy/server/limits.hpp"
 
 namespace tlsrelay::proxy {
@@ -29,6 +34,8 @@ class DataWriter {
 
   // Appends one logical line (without its line ending) and CRLF.
   void line(std::string_view content);
+  // Appends lines the reader checked (data_reader.hpp), as they are.
+  void lines(const CleanLines& run);
   // Framing::Data: appends ".\r\n", ending the message. Framing::Bdat: nothing to append;
   // the caller's last BDAT says LAST. Lines after finish() are a bug.
   void finish();

@@ -136,6 +136,9 @@ asio::awaitable<ServerSession::PartEnd> ServerSession::stream_part(Reader& reade
   const LineSink sink = [&message](std::string_view line) {
     message.guard.line(line, message.writer);
   };
+  const CleanLinesSink runs = [&message](const CleanLines& lines) {
+    message.guard.lines(lines, message.writer);
+  };
   // A refused message is read on to its end so that the client gets the reply in step, but
   // not without bound: past twice max_message_size it is a client that will not stop. Like
   // an oversized BDAT: 421, and the connection closes.
@@ -150,13 +153,10 @@ asio::awaitable<ServerSession::PartEnd> ServerSession::stream_part(Reader& reade
       }
       if (ec) co_return PartEnd::ClientLost;
     }
-    std::string chunk = client_.take();
-    const auto fed = reader.feed(chunk, sink);
-    // Bytes past the message or the chunk are the client's next (pipelined) commands
-    // (RFC 2920, RFC 3030 4.2).
-    if (fed.consumed < chunk.size()) {
-      client_.put_back(std::string_view(chunk).substr(fed.consumed));
-    }
+    // Read in place: the reader takes what belongs to the message or the chunk; what it
+    // leaves is the client's next (pipelined) commands (RFC 2920, RFC 3030 4.2).
+    const auto fed = reader.feed(client_.buffered(), sink, runs);
+    client_.consume(fed.consumed);
     if (reader.error() && reader.wire_bytes() > discard_limit) co_return PartEnd::Endless;
     if (reader.error() || !message.accepting()) {
       message.out.clear();  // nothing more goes upstream, which never gets a final dot
@@ -164,6 +164,7 @@ asio::awaitable<ServerSession::PartEnd> ServerSession::stream_part(Reader& reade
       message.lost = co_await flush(message, false);
     }
   }
+  client_.trim();
   if (!reader.error() && message.accepting() && (last || !message.out.empty())) {
     message.lost = co_await flush(message, last);
   }

@@ -83,6 +83,16 @@ void ClientHeaderGuard::line(std::string_view content, DataWriter& writer) {
   writer.line(content);
 }
 
+void ClientHeaderGuard::lines(const CleanLines& run, DataWriter& writer) {
+  CleanLines rest = run;
+  while (in_headers_ && !rest.empty()) {
+    const auto [first, after] = rest.split_first();
+    line(first, writer);
+    rest = after;
+  }
+  if (!rest.empty()) writer.lines(rest);
+}
+
 void ClientHeaderGuard::write_renamed(std::string_view content, DataWriter& writer) {
   std::string renamed(kRenamePrefix);
   renamed += content;

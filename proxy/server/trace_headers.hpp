@@ -46,6 +46,9 @@ class ClientHeaderGuard {
 
   // One logical line of the client's message, in order, onto `writer`.
   void line(std::string_view content, DataWriter& writer);
+  // A run of the reader's clean lines: line by line while in the header section, then the
+  // rest whole (the body needs no guard).
+  void lines(const CleanLines& run, DataWriter& writer);
   // How many of the client's fields carried our names (for the transaction log).
   unsigned renamed() const { return renamed_; }
 
