@@ -453,6 +453,10 @@ Settings parse_settings(std::string_view text, const std::string& source_name) {
     read_allowed_hosts(r, s.http.allowed_hosts);
     r.finish();
   });
+  section(top, "health", "[health]", [&](TableReader& r) {
+    read_health_recurrence(r, s.health_recurrence);
+    r.finish();
+  });
   section(top, "milter", "[milter]", [&](TableReader& r) {
     s.milter.emplace();
     read_milter(r, *s.milter);

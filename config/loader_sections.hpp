@@ -17,4 +17,7 @@ void read_allowed_hosts(TableReader& r, std::vector<std::string>& out);
 bool same_host_name(std::string_view a, std::string_view b);
 void check_status_host(TableReader& r, const MilterSettings& m, const HttpSettings& http);
 
+// [health.recurrence] (loader_recurrence.cpp), read from the [health] table's reader.
+void read_health_recurrence(TableReader& health, RecurrenceRule& rule);
+
 }  // namespace tlsrelay::config::detail

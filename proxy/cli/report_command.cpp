@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "config/config_error.hpp"
+#include "config/loader.hpp"
 #include "proxy/cli/cli_args.hpp"
 #include "proxy/status/report.hpp"
 
@@ -19,6 +21,7 @@ const char* report_usage() {
          "  --organization NAME    its organization-name (default: this host's name)\n"
          "  --contact ADDRESS      its contact-info (default: postmaster@HOST)\n"
          "  --report-id ID         its report-id (default: from the window and host)\n"
+         "  --config FILE          take [health.recurrence] (one-off or recurring) from FILE\n"
          "Without --tlsrpt: attempts and the top failure classes per upstream, with hints.\n";
 }
 
@@ -30,6 +33,7 @@ int report_command(const std::vector<std::string>& args) {
   std::string from, to;
   bool tlsrpt = false;
   TlsRptOptions o;
+  std::string config_path;
   try {
     ArgCursor c(args);
     while (!c.done()) {
@@ -56,6 +60,8 @@ int report_command(const std::vector<std::string>& args) {
         o.contact = c.take_value();
       } else if (name == "report-id") {
         o.report_id = c.take_value();
+      } else if (name == "config") {
+        config_path = c.take_value();
       } else {
         throw UsageError("unknown option --" + name);
       }
@@ -65,6 +71,15 @@ int report_command(const std::vector<std::string>& args) {
   } catch (const UsageError& e) {
     std::cerr << "tlsrelay report: " << e.what() << "\n";
     return 2;
+  }
+  RecurrenceRule rule;
+  if (!config_path.empty()) {
+    try {
+      rule = config::load_settings(config_path).health_recurrence;
+    } catch (const config::ConfigError& e) {
+      std::cerr << e.what() << "\n";
+      return 1;
+    }
   }
   ReportWindow w;
   if (!from.empty()) {
@@ -90,7 +105,7 @@ int report_command(const std::vector<std::string>& args) {
     }
     for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
   }
-  const LogSummary s = summarize(lines, w);
+  const LogSummary s = summarize(lines, w, rule);
   if (!tlsrpt) {
     std::cout << summary_text(s);
     return 0;

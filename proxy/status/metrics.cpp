@@ -126,6 +126,10 @@ void Metrics::transaction(std::string_view upstream, Outcome outcome) {
   ++transactions_[{std::string(upstream), std::string(to_string(outcome))}];
 }
 
+void Metrics::incident(std::string_view upstream, FailureClass cls) {
+  ++incidents_[{std::string(upstream), std::string(to_string(cls))}];
+}
+
 void Metrics::config_loaded(bool ok, SysClock::time_point at) {
   last_reload_ok_ = ok;
   if (ok) last_reload_success_ = std::chrono::duration<double>(at.time_since_epoch()).count();
@@ -184,6 +188,13 @@ std::string Metrics::render(const RenderInput& in) const {
     w.sample("tlsrelay_transactions_total", {{"upstream", k[0]}, {"outcome", k[1]}},
              static_cast<double>(v));
   }
+  w.family("tlsrelay_route_incidents_total", "counter",
+           "Incidents (runs of failures of one class on one upstream address) begun, by "
+           "upstream and class (see docs/status-api.md \"Incidents\").");
+  for (const auto& [k, v] : incidents_) {
+    w.sample("tlsrelay_route_incidents_total", {{"upstream", k[0]}, {"class", k[1]}},
+             static_cast<double>(v));
+  }
   w.family("tlsrelay_client_connections_refused_total", "counter",
            "Client connections refused at connect, by reason.");
   for (const auto& [k, v] : refused_) {
@@ -213,6 +224,13 @@ std::string Metrics::render(const RenderInput& in) const {
         w.sample("tlsrelay_route_health", {{"upstream", u}, {"state", to_string(s)}},
                  s == now ? 1 : 0);
       }
+    }
+    w.family("tlsrelay_route_recurring", "gauge",
+             "1 when an address of the upstream is recurring by the [health.recurrence] rule, "
+             "0 otherwise (see docs/status-api.md \"Incidents\").");
+    for (const std::string& u : in.upstreams) {
+      const auto r = in.health->upstream(u, in.now).recurrence;
+      w.sample("tlsrelay_route_recurring", {{"upstream", u}}, r == Recurrence::Recurring ? 1 : 0);
     }
     if (in.address_labels) {
       w.family("tlsrelay_route_address_health", "gauge",

@@ -35,6 +35,27 @@ void put_windows(ordered_json& j, const HealthView& v) {
   j["attempts_1h"] = v.last_1h.attempts;
 }
 
+void put_recurrence(ordered_json& j, const HealthView& v) {
+  j["recurrence"] =
+      v.recurrence ? ordered_json(std::string(to_string(*v.recurrence))) : ordered_json(nullptr);
+  j["incident_count"] = v.incident_count;
+}
+
+// docs/status-api.md "Incidents": those within the recurrence window, oldest first.
+ordered_json incidents_json(const HealthView& v) {
+  ordered_json out = ordered_json::array();
+  for (const IncidentView& i : v.incidents) {
+    ordered_json j;
+    j["class"] = to_string(i.cls);
+    j["first_seen"] = iso8601_seconds(i.first_seen);
+    j["last_seen"] = iso8601_seconds(i.last_seen);
+    j["failures"] = i.failures;
+    j["ongoing"] = i.ongoing;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 // One upstream and its addresses (docs/status-api.md "upstreams").
 ordered_json upstream_json(const UpstreamConfig& u, const HealthView& v, const RouteHealth& health,
                            SysClock::time_point now) {
@@ -46,6 +67,7 @@ ordered_json upstream_json(const UpstreamConfig& u, const HealthView& v, const R
   j["tls"] = to_string(u.target.tls_mode);
   put_view(j, v);
   put_windows(j, v);
+  put_recurrence(j, v);
   ordered_json addresses = ordered_json::array();
   for (const std::string& a : health.addresses_of(name, now)) {
     HealthView av = health.address(name, a, now);
@@ -56,6 +78,8 @@ ordered_json upstream_json(const UpstreamConfig& u, const HealthView& v, const R
     aj["held_down_until"] = time_or_null(av.held_down_until);
     aj["consecutive_failures"] = av.consecutive_failures;
     put_windows(aj, av);
+    put_recurrence(aj, av);
+    aj["incidents"] = incidents_json(av);
     addresses.push_back(std::move(aj));
   }
   j["addresses"] = std::move(addresses);

@@ -22,7 +22,7 @@ void Telemetry::attempt(const tls::AttemptFacts& facts, const tls::Verdict& verd
   o.verified_tls = facts.certificate.verified;
   if (facts.upstream.connect_address.empty()) o.resolved = facts.network.addresses;
   const auto now = SysClock::now();
-  health_.record(o, now);
+  if (health_.record(o, now)) metrics_.incident(o.upstream, o.cls);
   timeline_.push_back({now, facts.upstream.name, verdict.cls});
   while (!timeline_.empty() && (timeline_.size() > kTimelineEntries ||
                                 now - timeline_.front().at > std::chrono::hours(1))) {
