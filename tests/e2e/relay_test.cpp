@@ -960,6 +960,10 @@ TEST_CASE("route health: a failing primary is held down, and /status and /metric
   CHECK(report.exit_code == 0);
   CHECK(report.out.find("incidents at 127.0.0.1: 1, one-off") != std::string::npos);
   CHECK(report.out.find("certificate-expired") != std::string::npos);
+  // The relay's directory stands for its event log (docs/scaling.md "The fleet view").
+  const RunResult by_dir = run({tlsrelay_bin(), "report", relay.dir()});
+  CHECK(by_dir.exit_code == 0);
+  CHECK(by_dir.out == report.out);
   CHECK(
       metrics.find("tlsrelay_transactions_total{upstream=\"backup\",outcome=\"delivered\"} 2\n") !=
       std::string::npos);
