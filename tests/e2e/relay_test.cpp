@@ -1125,6 +1125,9 @@ TEST_CASE("the status page shows the diagnosis in a real browser (headless Chrom
         std::string::npos);
   CHECK(dom.find("class=\"failure\" data-class=\"certificate-expired\"") != std::string::npos);
   CHECK(dom.find("data-class=\"certificate-expired\"><title>") != std::string::npos);  // timeline
+  // The primary's incidents column (docs/status-api.md "Incidents"): one, so one-off.
+  CHECK(dom.find("<span class=\"recurrence\" data-recurrence=\"one-off\">one-off: 1 incident<") !=
+        std::string::npos);
 }
 
 TEST_CASE("XOAUTH2: the bearer token is read at each use and never shown", "[relay][auth]") {
