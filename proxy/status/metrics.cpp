@@ -94,6 +94,27 @@ class Writer {
   std::string out_;
 };
 
+// One-off or recurring (issue 21, docs/status-api.md "Incidents"): incidents begun by
+// (upstream, class), and whether an address of each upstream is recurring now.
+void put_incidents(Writer& w, const std::map<std::array<std::string, 2>, std::uint64_t>& incidents,
+                   const Metrics::RenderInput& in) {
+  w.family("tlsrelay_route_incidents_total", "counter",
+           "Incidents (runs of failures of one class on one upstream address) begun, by "
+           "upstream and class (see docs/status-api.md \"Incidents\").");
+  for (const auto& [k, v] : incidents) {
+    w.sample("tlsrelay_route_incidents_total", {{"upstream", k[0]}, {"class", k[1]}},
+             static_cast<double>(v));
+  }
+  if (!in.health) return;
+  w.family("tlsrelay_route_recurring", "gauge",
+           "1 when an address of the upstream is recurring by the [health.recurrence] rule, "
+           "0 otherwise (see docs/status-api.md \"Incidents\").");
+  for (const std::string& u : in.upstreams) {
+    const auto r = in.health->upstream(u, in.now).recurrence;
+    w.sample("tlsrelay_route_recurring", {{"upstream", u}}, r == Recurrence::Recurring ? 1 : 0);
+  }
+}
+
 }  // namespace
 
 void Metrics::Histogram::observe(double seconds) {
@@ -188,13 +209,6 @@ std::string Metrics::render(const RenderInput& in) const {
     w.sample("tlsrelay_transactions_total", {{"upstream", k[0]}, {"outcome", k[1]}},
              static_cast<double>(v));
   }
-  w.family("tlsrelay_route_incidents_total", "counter",
-           "Incidents (runs of failures of one class on one upstream address) begun, by "
-           "upstream and class (see docs/status-api.md \"Incidents\").");
-  for (const auto& [k, v] : incidents_) {
-    w.sample("tlsrelay_route_incidents_total", {{"upstream", k[0]}, {"class", k[1]}},
-             static_cast<double>(v));
-  }
   w.family("tlsrelay_client_connections_refused_total", "counter",
            "Client connections refused at connect, by reason.");
   for (const auto& [k, v] : refused_) {
@@ -225,13 +239,6 @@ std::string Metrics::render(const RenderInput& in) const {
                  s == now ? 1 : 0);
       }
     }
-    w.family("tlsrelay_route_recurring", "gauge",
-             "1 when an address of the upstream is recurring by the [health.recurrence] rule, "
-             "0 otherwise (see docs/status-api.md \"Incidents\").");
-    for (const std::string& u : in.upstreams) {
-      const auto r = in.health->upstream(u, in.now).recurrence;
-      w.sample("tlsrelay_route_recurring", {{"upstream", u}}, r == Recurrence::Recurring ? 1 : 0);
-    }
     if (in.address_labels) {
       w.family("tlsrelay_route_address_health", "gauge",
                "1 for the current health state of each upstream address.");
@@ -247,6 +254,7 @@ std::string Metrics::render(const RenderInput& in) const {
       }
     }
   }
+  put_incidents(w, incidents_, in);
   return w.take();
 }
 

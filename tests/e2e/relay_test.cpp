@@ -963,7 +963,8 @@ TEST_CASE("route health: a failing primary is held down, and /status and /metric
   // The relay's directory stands for its event log (docs/scaling.md "The fleet view").
   const RunResult by_dir = run({tlsrelay_bin(), "report", relay.dir()});
   CHECK(by_dir.exit_code == 0);
-  CHECK(by_dir.out == report.out);
+  // The same report, but for its first line: the window ends at each run's own second.
+  CHECK(by_dir.out.substr(by_dir.out.find('\n')) == report.out.substr(report.out.find('\n')));
   CHECK(
       metrics.find("tlsrelay_transactions_total{upstream=\"backup\",outcome=\"delivered\"} 2\n") !=
       std::string::npos);
