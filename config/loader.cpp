@@ -455,7 +455,7 @@ Settings parse_settings(std::string_view text, const std::string& source_name) {
   });
   section(top, "health", "[health]", [&](TableReader& r) {
     read_health(r, s.health);
-    // HERE: read_health_recurrence(r, s.health_recurrence);  ([health.recurrence], wt-recur)
+    read_health_recurrence(r, s.health_recurrence);
     r.finish();
   });
   section(top, "milter", "[milter]", [&](TableReader& r) {

@@ -19,4 +19,7 @@ void check_status_host(TableReader& r, const MilterSettings& m, const HttpSettin
 // [health] but its sub-tables; the caller calls r.finish().
 void read_health(TableReader& r, HealthSettings& h);
 
+// [health.recurrence] (loader_recurrence.cpp), read from the [health] table's reader.
+void read_health_recurrence(TableReader& health, RecurrenceRule& rule);
+
 }  // namespace tlsrelay::config::detail

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 #include "common/modes.hpp"
+#include "common/recurrence.hpp"
 
 #include "config/cidr.hpp"
 #include "config/config_error.hpp"
@@ -181,6 +182,8 @@ struct Settings {
   HttpSettings http;
   HealthSettings health;
   std::optional<MilterSettings> milter;
+  // [health.recurrence]: when a route's incidents make it recurring (docs/status-api.md).
+  RecurrenceRule health_recurrence;
 };
 
 }  // namespace tlsrelay::config

@@ -5,7 +5,12 @@
 #include <functional>
 #include <tuple>
 
+#include "common/recurrence.hpp"
+
 namespace tlsrelay::explain {
+
+// One incident gap for explain and the relay's route health (route_book.hpp).
+static_assert(BookLimits{}.incident_gap_s == tlsrelay::kIncidentGap.count());
 
 namespace {
 

@@ -20,7 +20,8 @@
 // the route within kSameAttempt (TLS 1.3 can fail right after it, at EHLO or AUTH).
 //
 // The recurrence verdict (docs/explain.md "How a verdict is reached"), with G =
-// BookLimits::incident_gap (30 minutes by default):
+// BookLimits::incident_gap (30 minutes by default, common/recurrence.hpp's kIncidentGap,
+// which the relay's route health uses for its own incidents):
 //   - An incident is a run of failures of one route. A failure starts a new incident when a
 //     success came on the route since the previous failure, or when more than G passed since
 //     it while no message deferred on the route was still waiting (a message retried by the
@@ -83,7 +84,7 @@ struct BookLimits {
   std::size_t max_routes = 10'000;
   std::size_t max_queue_ids_per_route = 10'000;
   std::size_t max_queue_ids = 200'000;    // all routes together
-  std::int64_t incident_gap_s = 30 * 60;  // G
+  std::int64_t incident_gap_s = 30 * 60;  // G, the relay's too (checked in route_book.cpp)
 };
 
 inline constexpr std::int64_t kSameAttempt = 5;  // seconds

@@ -8,10 +8,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/recurrence.hpp"
 #include "common/smtp_reply.hpp"
 #include "tls/attempt.hpp"
 #include "tls/classifier.hpp"
@@ -22,6 +24,9 @@ namespace tlsrelay::proxy {
 struct FailedAttempt {
   tls::AttemptFacts facts;
   tls::Verdict verdict;
+  // The route's (upstream and address) verdict by its incidents, this attempt included
+  // (route_health.hpp); unset when route health did not count the attempt.
+  std::optional<Recurrence> recurrence;
 };
 
 // RFC 3463 enhanced code for a deferral of this class: 4.4.1 no answer, 4.4.2 connection

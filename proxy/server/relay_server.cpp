@@ -64,6 +64,7 @@ RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig
   telemetry_ = std::make_unique<Telemetry>(config_->settings.log.events.value_or(""),
                                            config_->settings.policy.hold_down,
                                            config_->settings.health.certificate_warn_days);
+  telemetry_->health().set_recurrence(config_->settings.health_recurrence);
   checker_ = std::make_unique<RouteChecker>(io_, *telemetry_, std::random_device{}());
   signals_.add(SIGUSR1);
   telemetry_->metrics().config_loaded(true, SysClock::now());
@@ -158,6 +159,7 @@ void RelayServer::reload() {
     }
     config_ = std::move(fresh);
     telemetry_->health().set_hold_down(config_->settings.policy.hold_down);
+    telemetry_->health().set_recurrence(config_->settings.health_recurrence);
     if (http_) http_->set_allowed_hosts(HostAllowList(config_->settings.http.allowed_hosts));
     pool_.clear();  // connections opened under the old config are not reused
     note_own_certificate();

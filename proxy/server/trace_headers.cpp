@@ -53,7 +53,9 @@ std::vector<std::string> trace_fields(const tls::AttemptFacts& f,
             (failed.facts.network.address.empty() ? "-" : failed.facts.network.address) +
             "; class=" + std::string(to_string(failed.verdict.cls)) +
             "; phase=" + std::string(to_string(failed.verdict.phase)) +
-            "; time=" + iso8601_seconds(failed.facts.started)));
+            "; time=" + iso8601_seconds(failed.facts.started) +
+            (failed.recurrence ? "; recurrence=" + std::string(to_string(*failed.recurrence))
+                               : std::string())));
   }
   return fields;
 }

@@ -134,6 +134,27 @@ void render_certificates(Writer& w, const Metrics::RenderInput& in) {
 
 // ---- end of [health] ----
 
+// One-off or recurring (issue 21, docs/status-api.md "Incidents"): incidents begun by
+// (upstream, class), and whether an address of each upstream is recurring now.
+void put_incidents(Writer& w, const std::map<std::array<std::string, 2>, std::uint64_t>& incidents,
+                   const Metrics::RenderInput& in) {
+  w.family("tlsrelay_route_incidents_total", "counter",
+           "Incidents (runs of failures of one class on one upstream address) begun, by "
+           "upstream and class (see docs/status-api.md \"Incidents\").");
+  for (const auto& [k, v] : incidents) {
+    w.sample("tlsrelay_route_incidents_total", {{"upstream", k[0]}, {"class", k[1]}},
+             static_cast<double>(v));
+  }
+  if (!in.health) return;
+  w.family("tlsrelay_route_recurring", "gauge",
+           "1 when an address of the upstream is recurring by the [health.recurrence] rule, "
+           "0 otherwise (see docs/status-api.md \"Incidents\").");
+  for (const std::string& u : in.upstreams) {
+    const auto r = in.health->upstream(u, in.now).recurrence;
+    w.sample("tlsrelay_route_recurring", {{"upstream", u}}, r == Recurrence::Recurring ? 1 : 0);
+  }
+}
+
 }  // namespace
 
 void Metrics::Histogram::observe(double seconds) {
@@ -168,6 +189,10 @@ void Metrics::check(const tls::AttemptFacts& facts, const tls::Verdict& verdict)
 
 void Metrics::transaction(std::string_view upstream, Outcome outcome) {
   ++transactions_[{std::string(upstream), std::string(to_string(outcome))}];
+}
+
+void Metrics::incident(std::string_view upstream, FailureClass cls) {
+  ++incidents_[{std::string(upstream), std::string(to_string(cls))}];
 }
 
 void Metrics::config_loaded(bool ok, SysClock::time_point at) {
@@ -275,6 +300,7 @@ std::string Metrics::render(const RenderInput& in) const {
     }
   }
   render_certificates(w, in);
+  put_incidents(w, incidents_, in);
   return w.take();
 }
 

@@ -37,6 +37,8 @@ class Metrics {
   // A route check (route_checker.hpp): its own series, never in the attempts above.
   void check(const tls::AttemptFacts& facts, const tls::Verdict& verdict);
   void transaction(std::string_view upstream, Outcome outcome);
+  // A failure began a new incident on one of the upstream's addresses (route_health.hpp).
+  void incident(std::string_view upstream, FailureClass cls);
   void client_session_opened() { ++client_sessions_; }
   void client_session_closed() { --client_sessions_; }
   void client_refused(std::string_view reason) { ++refused_[std::string(reason)]; }
@@ -73,6 +75,8 @@ class Metrics {
   std::map<std::array<std::string, 2>, std::uint64_t> checks_;
   // transactions by (upstream, outcome)
   std::map<std::array<std::string, 2>, std::uint64_t> transactions_;
+  // incidents by (upstream, class)
+  std::map<std::array<std::string, 2>, std::uint64_t> incidents_;
   std::map<std::string, std::uint64_t> refused_;
   std::uint64_t evicted_ = 0;
   bool last_reload_ok_ = true;

@@ -3,6 +3,7 @@
 #include "common/time_format.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
@@ -12,6 +13,7 @@ namespace {
 
 using nlohmann::json;
 using nlohmann::ordered_json;
+using TimePoint = std::chrono::system_clock::time_point;
 
 std::string text_or(const json& j, const char* key, const std::string& fallback = "") {
   auto it = j.find(key);
@@ -30,11 +32,34 @@ std::int64_t parse_rfc3339(const std::string& text) {
   return static_cast<std::int64_t>(timegm(&tm));
 }
 
-LogSummary summarize(const std::vector<std::string>& lines, const ReportWindow& window) {
+namespace {
+
+struct Timed {
+  std::int64_t seconds;
+  std::string time;  // as written: the fraction orders records within one second
+  json record;
+};
+
+// One route's incidents as the records come, oldest first (the rule of route_health.hpp).
+struct IncidentTracker {
+  RouteIncidents out;
+  std::vector<IncidentSpan> spans;  // every incident in the window, for the verdict
+  ReportIncident current;
+  bool success_since = true;  // no failure yet, or a success since the last one
+};
+
+TimePoint at_seconds(std::int64_t s) {
+  return TimePoint(std::chrono::seconds(s));
+}
+
+}  // namespace
+
+LogSummary summarize(const std::vector<std::string>& lines, const ReportWindow& window,
+                     const RecurrenceRule& rule) {
   LogSummary s;
   s.window = window;
-  std::map<std::string, UpstreamReport> by_name;
-  std::vector<std::string> order;
+  s.rule = rule;
+  std::vector<Timed> records;
   for (const std::string& line : lines) {
     if (line.empty()) continue;
     json r = json::parse(line, nullptr, false);
@@ -42,12 +67,26 @@ LogSummary summarize(const std::vector<std::string>& lines, const ReportWindow& 
       ++s.unreadable;
       continue;
     }
-    const std::int64_t t = parse_rfc3339(text_or(r, "time"));
+    std::string time = text_or(r, "time");
+    const std::int64_t t = parse_rfc3339(time);
     if (t < 0) {
       ++s.unreadable;
       continue;
     }
     if (t < window.from || t >= window.to) continue;
+    records.push_back({t, std::move(time), std::move(r)});
+  }
+  // Several logs (instances, rotated files) are one story told in time order.
+  std::stable_sort(records.begin(), records.end(), [](const Timed& a, const Timed& b) {
+    return a.seconds != b.seconds ? a.seconds < b.seconds : a.time < b.time;
+  });
+
+  std::map<std::string, UpstreamReport> by_name;
+  std::vector<std::string> order;
+  std::map<std::pair<std::string, std::string>, IncidentTracker> trackers;
+  std::vector<std::pair<std::string, std::string>> route_order;
+  for (Timed& timed : records) {
+    json& r = timed.record;
     ++s.records;
     const json upstream = r.value("upstream", json::object());
     const std::string name = upstream.is_object() ? text_or(upstream, "name", "-") : "-";
@@ -58,8 +97,11 @@ LogSummary summarize(const std::vector<std::string>& lines, const ReportWindow& 
     if (upstream.is_object()) u.host = text_or(upstream, "host", u.host);
     ++u.attempts;
     const std::string cls = text_or(r, "class", "?");
+    const std::string address = upstream.is_object() ? text_or(upstream, "address") : "";
+    const auto route = std::make_pair(name, address);
     if (cls == "ok") {
       ++u.ok;
+      if (auto tr = trackers.find(route); tr != trackers.end()) tr->second.success_since = true;
     } else {
       auto c = std::find_if(u.failures.begin(), u.failures.end(),
                             [&](const ClassCount& x) { return x.cls == cls; });
@@ -70,6 +112,32 @@ LogSummary summarize(const std::vector<std::string>& lines, const ReportWindow& 
       ++c->count;
       c->last_time = text_or(r, "time");
       c->last_hint = text_or(r, "hint");
+
+      auto [tr, new_route] = trackers.try_emplace(route);
+      IncidentTracker& k = tr->second;
+      if (new_route) {
+        route_order.push_back(route);
+        k.out.upstream = name;
+        k.out.address = address;
+      }
+      k.out.host = u.host;
+      const bool continues =
+          !k.success_since && k.current.cls == cls &&
+          continues_incident(rule, at_seconds(k.current.last), at_seconds(timed.seconds));
+      if (continues) {
+        k.current.last = timed.seconds;
+        ++k.current.failures;
+        k.spans.back().last = at_seconds(timed.seconds);
+        k.out.latest.back() = k.current;
+      } else {
+        k.current = {cls, timed.seconds, timed.seconds, 1};
+        k.spans.push_back({at_seconds(timed.seconds), at_seconds(timed.seconds)});
+        k.out.latest.push_back(k.current);
+        if (k.out.latest.size() > kShownIncidents) k.out.latest.erase(k.out.latest.begin());
+        ++k.out.count;
+        ++s.incidents_by_class[{u.host, address, cls}];
+      }
+      k.success_since = false;
     }
     s.in_window.push_back(std::move(r));
   }
@@ -78,6 +146,11 @@ LogSummary summarize(const std::vector<std::string>& lines, const ReportWindow& 
     std::stable_sort(u.failures.begin(), u.failures.end(),
                      [](const ClassCount& a, const ClassCount& b) { return a.count > b.count; });
     s.upstreams.push_back(std::move(u));
+  }
+  for (const auto& route : route_order) {
+    IncidentTracker& k = trackers[route];
+    k.out.recurrence = judge(rule, k.spans, at_seconds(window.to));
+    s.routes.push_back(std::move(k.out));
   }
   return s;
 }
@@ -107,6 +180,24 @@ std::string summary_text(const LogSummary& s) {
                     static_cast<unsigned long long>(c.count), c.cls.c_str(), c.last_time.c_str());
       out += line;
       if (!c.last_hint.empty()) out += "          " + c.last_hint + "\n";
+    }
+    for (const RouteIncidents& r : s.routes) {
+      if (r.upstream != u.name) continue;
+      out += "  incidents at " +
+             (r.address.empty() ? std::string("(no address: DNS)") : r.address) + ": " +
+             std::to_string(r.count) + ", " +
+             (r.recurrence ? std::string(to_string(*r.recurrence)) : std::string("none")) +
+             " by the end of the window\n";
+      if (r.count > r.latest.size())
+        out += "    (the last " + std::to_string(r.latest.size()) + ")\n";
+      for (const ReportIncident& i : r.latest) {
+        char line[200];
+        std::snprintf(line, sizeof line, "    %-32s %s .. %s, %llu %s\n", i.cls.c_str(),
+                      iso8601_seconds(i.first).c_str(), iso8601_seconds(i.last).c_str(),
+                      static_cast<unsigned long long>(i.failures),
+                      i.failures == 1 ? "failure" : "failures");
+        out += line;
+      }
     }
   }
   return out;
@@ -174,6 +265,19 @@ ordered_json tlsrpt_report(const LogSummary& s, const TlsRptOptions& o) {
       // RFC 8460 4.4: a URI with more about the failure: the runbook section of our class.
       dj["additional-information"] = o.info_uri + "#" + d.info;
       dj["failure-reason-code"] = d.info;  // our class id says precisely what failed
+      // Extensions (docs/relay.md "tlsrelay report"): the incidents these sessions made on
+      // the route, and its verdict by the relay's rule. Readers ignore fields they do not
+      // know.
+      if (auto it = s.incidents_by_class.find({host, d.receiving_ip, d.info});
+          it != s.incidents_by_class.end()) {
+        dj["x-tlsrelay-incidents"] = it->second;
+      }
+      for (const RouteIncidents& r : s.routes) {
+        if (r.host == host && r.address == d.receiving_ip && r.recurrence) {
+          dj["x-tlsrelay-recurrence"] = std::string(to_string(*r.recurrence));
+          break;
+        }
+      }
       details.push_back(std::move(dj));
     }
     if (!details.empty()) pj["failure-details"] = std::move(details);

@@ -68,6 +68,27 @@ void put_windows(ordered_json& j, const HealthView& v) {
   j["attempts_1h"] = v.last_1h.attempts;
 }
 
+void put_recurrence(ordered_json& j, const HealthView& v) {
+  j["recurrence"] =
+      v.recurrence ? ordered_json(std::string(to_string(*v.recurrence))) : ordered_json(nullptr);
+  j["incident_count"] = v.incident_count;
+}
+
+// docs/status-api.md "Incidents": those within the recurrence window, oldest first.
+ordered_json incidents_json(const HealthView& v) {
+  ordered_json out = ordered_json::array();
+  for (const IncidentView& i : v.incidents) {
+    ordered_json j;
+    j["class"] = to_string(i.cls);
+    j["first_seen"] = iso8601_seconds(i.first_seen);
+    j["last_seen"] = iso8601_seconds(i.last_seen);
+    j["failures"] = i.failures;
+    j["ongoing"] = i.ongoing;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 // One upstream and its addresses (docs/status-api.md "upstreams").
 ordered_json upstream_json(const UpstreamConfig& u, const HealthView& v, const RouteHealth& health,
                            const CertificateExpiry& certificates, SysClock::time_point now) {
@@ -79,6 +100,7 @@ ordered_json upstream_json(const UpstreamConfig& u, const HealthView& v, const R
   j["tls"] = to_string(u.target.tls_mode);
   put_view(j, v);
   put_windows(j, v);
+  put_recurrence(j, v);
   ordered_json addresses = ordered_json::array();
   std::optional<std::int64_t> earliest;
   for (const std::string& a : health.addresses_of(name, now)) {
@@ -94,6 +116,8 @@ ordered_json upstream_json(const UpstreamConfig& u, const HealthView& v, const R
     aj["consecutive_failures"] = av.consecutive_failures;
     put_windows(aj, av);
     put_expiry(aj, not_after, now);
+    put_recurrence(aj, av);
+    aj["incidents"] = incidents_json(av);
     addresses.push_back(std::move(aj));
   }
   put_expiry(j, earliest, now);

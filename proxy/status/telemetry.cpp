@@ -55,7 +55,7 @@ nlohmann::ordered_json Telemetry::observe(const tls::AttemptFacts& facts,
   // From the connector's positive evidence only (attempt.hpp), never from "it finished".
   o.verified_tls = facts.certificate.verified;
   if (facts.upstream.connect_address.empty()) o.resolved = facts.network.addresses;
-  health_.record(o, now);
+  if (health_.record(o, now)) metrics_.incident(o.upstream, o.cls);
   return record;
 }
 

@@ -199,7 +199,10 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> config,
     if (cur.addresses.empty() && resolves && a.result.facts.network.addresses.size() > 1) {
       cur.learn(a.result.facts.network.addresses);
     }
-    result.failures.push_back({std::move(a.result.facts), a.verdict});
+    auto recurrence =
+        telemetry.health().recurrence(a.result.facts.upstream.name, a.result.facts.network.address,
+                                      std::chrono::system_clock::now());
+    result.failures.push_back({std::move(a.result.facts), a.verdict, recurrence});
     step = next_step(policy, a.verdict.cls, cur.at, traits(u), MessageNeeds{request.require_tls},
                      Clock::now() >= deadline);
     Clock::duration wait{};

@@ -61,7 +61,7 @@ bool RouteHealth::kept(const UpstreamState& u, std::string_view address, const A
   return is_pinned(u, address) || now - a.last_outcome_at <= kAddressTtl;
 }
 
-void RouteHealth::record(const AttemptOutcome& o, SysClock::time_point now) {
+bool RouteHealth::record(const AttemptOutcome& o, SysClock::time_point now) {
   UpstreamState& u = upstreams_[o.upstream];
   if (!o.resolved.empty()) {
     u.resolved = o.resolved;
@@ -83,9 +83,11 @@ void RouteHealth::record(const AttemptOutcome& o, SysClock::time_point now) {
                                  now - a.outcomes.front().at > std::chrono::hours(1))) {
     a.outcomes.pop_front();
   }
+  bool new_incident = false;
   if (ok) {
     a.consecutive_failures = 0;
   } else {
+    new_incident = note_incident(a, o.cls, a.consecutive_failures > 0, now);
     if (a.consecutive_failures == 0) a.failing_since = now;
     ++a.consecutive_failures;
     a.last_failure = o.cls;
@@ -101,6 +103,45 @@ void RouteHealth::record(const AttemptOutcome& o, SysClock::time_point now) {
     next_sweep_ = now + kSweepInterval;
   }
   if (created) evict_over_caps(u);
+  return new_incident;
+}
+
+bool RouteHealth::note_incident(AddressState& a, FailureClass cls, bool no_success_since,
+                                SysClock::time_point now) {
+  while (!a.incidents.empty() && now - a.incidents.front().last > rule_.window) {
+    a.incidents.pop_front();
+  }
+  if (no_success_since && !a.incidents.empty()) {
+    Incident& current = a.incidents.back();
+    if (current.cls == cls && continues_incident(rule_, current.last, now)) {
+      current.last = std::max(current.last, now);
+      ++current.failures;
+      return false;
+    }
+  }
+  a.incidents.push_back({cls, now, now, 1});
+  if (a.incidents.size() > kMaxIncidents) a.incidents.pop_front();
+  return true;
+}
+
+std::optional<Recurrence> RouteHealth::judge_incidents(const AddressState& a,
+                                                       SysClock::time_point now) const {
+  std::vector<IncidentSpan> spans;
+  spans.reserve(a.incidents.size());
+  for (const Incident& i : a.incidents) spans.push_back({i.first, i.last});
+  return judge(rule_, spans, now);
+}
+
+std::optional<Recurrence> RouteHealth::recurrence(std::string_view upstream,
+                                                  std::string_view address,
+                                                  SysClock::time_point now) const {
+  auto u = upstreams_.find(upstream);
+  if (u == upstreams_.end()) return std::nullopt;
+  auto a = u->second.addresses.find(address);
+  if (a == u->second.addresses.end() || !kept(u->second, address, a->second, now)) {
+    return std::nullopt;
+  }
+  return judge_incidents(a->second, now);
 }
 
 void RouteHealth::forget_expired(SysClock::time_point now) {
@@ -162,6 +203,15 @@ HealthView RouteHealth::view(const AddressState& a, SysClock::time_point now) co
     }
   }
   v.consecutive_failures = a.consecutive_failures;
+  for (std::size_t i = 0; i < a.incidents.size(); ++i) {
+    const Incident& in = a.incidents[i];
+    if (now - in.last > rule_.window) continue;
+    const bool current = i + 1 == a.incidents.size() && a.consecutive_failures > 0;
+    v.incidents.push_back({in.cls, in.first, in.last, in.failures,
+                           current && continues_incident(rule_, in.last, now)});
+  }
+  v.incident_count = v.incidents.size();
+  v.recurrence = judge_incidents(a, now);
   if (a.outcomes.empty()) return v;
   v.last_attempt = a.outcomes.back().at;
   const bool recent_failure =
@@ -202,9 +252,15 @@ HealthView RouteHealth::upstream(std::string_view upstream, SysClock::time_point
   std::optional<SysClock::time_point> latest_failure;
   HealthView latest_failed;
   WindowStats w5, w1;
+  std::size_t incidents = 0;
+  std::optional<Recurrence> recurrence;
   for (const auto& [addr, a] : u->second.addresses) {
     if (!kept(u->second, addr, a, now)) continue;
     HealthView v = view(a, now);
+    incidents += v.incident_count;
+    if (v.recurrence && (!recurrence || *v.recurrence == Recurrence::Recurring)) {
+      recurrence = v.recurrence;
+    }
     w5.attempts += v.last_5m.attempts;
     w5.successes += v.last_5m.successes;
     w1.attempts += v.last_1h.attempts;
@@ -220,6 +276,9 @@ HealthView RouteHealth::upstream(std::string_view upstream, SysClock::time_point
   out.last_5m = w5;
   out.last_1h = w1;
   out.held_down_until.reset();
+  out.incidents.clear();
+  out.incident_count = incidents;
+  out.recurrence = recurrence;
   if (out.state != Health::Healthy && latest_failure) {
     out.cls = latest_failed.cls;
     out.hint = latest_failed.hint;

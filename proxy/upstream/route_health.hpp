@@ -13,6 +13,14 @@
 // and kMaxAddresses in all (the least recently tried go first, the latest answer's last).
 // Whatever reads addresses (/status, /metrics) is bounded by the same numbers.
 //
+// Incidents (issue 21, docs/status-api.md "Incidents"): a run of failures of one class on
+// one address. A failure joins the address's current incident when it has the same class,
+// no success came since the previous failure, and at most the rule's incident gap passed
+// (common/recurrence.hpp, the gap `tlsrelay explain` uses too); otherwise it starts a new
+// one. The rule then calls the address one-off or recurring. Each address keeps the
+// incidents seen within the rule's window, at most kMaxIncidents (the oldest go first), and
+// they go with the address when it is forgotten.
+//
 // Not thread-safe: the relay is single-threaded.
 #pragma once
 
@@ -26,6 +34,7 @@
 #include <vector>
 
 #include "common/failure_class.hpp"
+#include "common/recurrence.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -44,6 +53,17 @@ struct AttemptOutcome {
   std::vector<std::string> resolved;  // every address DNS returned, when it resolved
 };
 
+// One incident of an address, as /status shows it.
+struct IncidentView {
+  FailureClass cls = FailureClass::TlsError;
+  SysClock::time_point first_seen;
+  SysClock::time_point last_seen;
+  std::uint64_t failures = 0;
+  // No success since its last failure, which is within the incident gap: it may go on
+  // (explain's "ongoing").
+  bool ongoing = false;
+};
+
 struct WindowStats {
   std::size_t attempts = 0;
   std::size_t successes = 0;
@@ -60,6 +80,12 @@ struct HealthView {
   std::optional<SysClock::time_point> held_down_until;
   int consecutive_failures = 0;
   WindowStats last_5m, last_1h;
+  // The incidents seen within the recurrence window, oldest first (address views; an
+  // upstream's view leaves the list empty and counts its addresses' in incident_count).
+  std::vector<IncidentView> incidents;
+  std::size_t incident_count = 0;
+  // The rule's verdict (an upstream's: its worst address's); nullopt without incidents.
+  std::optional<Recurrence> recurrence;
 };
 
 class RouteHealth {
@@ -70,11 +96,13 @@ class RouteHealth {
   // An address not in the latest DNS answer is forgotten an hour after its last outcome.
   static constexpr auto kAddressTtl = std::chrono::hours(1);
   static constexpr std::size_t kMaxAddressesPerUpstream = 64;
-  static constexpr std::size_t kMaxAddresses = 256;  // all upstreams together
+  static constexpr std::size_t kMaxAddresses = 256;                      // all upstreams together
+  static constexpr std::size_t kMaxIncidents = kMaxRecurrenceIncidents;  // per address
 
   explicit RouteHealth(std::chrono::milliseconds hold_down) : hold_down_(hold_down) {}
 
-  void record(const AttemptOutcome& o, SysClock::time_point now);
+  // Returns true when the outcome began a new incident (for the incident counter).
+  bool record(const AttemptOutcome& o, SysClock::time_point now);
 
   HealthView address(std::string_view upstream, std::string_view address,
                      SysClock::time_point now) const;
@@ -94,12 +122,24 @@ class RouteHealth {
   // Whether the upstream's last successful attempt had verified TLS (nullopt: none yet).
   std::optional<bool> last_verified_tls(std::string_view upstream) const;
 
+  // The address's recurrence verdict at `now`; nullopt without incidents in the window.
+  std::optional<Recurrence> recurrence(std::string_view upstream, std::string_view address,
+                                       SysClock::time_point now) const;
+
   void set_hold_down(std::chrono::milliseconds d) { hold_down_ = d; }
+  void set_recurrence(const RecurrenceRule& rule) { rule_ = rule; }
+  const RecurrenceRule& recurrence_rule() const { return rule_; }
 
  private:
   struct Entry {
     SysClock::time_point at;
     bool ok;
+  };
+  struct Incident {
+    FailureClass cls;
+    SysClock::time_point first;
+    SysClock::time_point last;
+    std::uint64_t failures;
   };
   struct AddressState {
     std::deque<Entry> outcomes;  // oldest first
@@ -110,6 +150,7 @@ class RouteHealth {
     SysClock::time_point last_failure_at{};
     SysClock::time_point last_outcome_at{};
     int consecutive_failures = 0;
+    std::deque<Incident> incidents;  // oldest first; the current one last
   };
   using Addresses = std::map<std::string, AddressState, std::less<>>;
   struct UpstreamState {
@@ -128,6 +169,8 @@ class RouteHealth {
   };
 
   HealthView view(const AddressState& a, SysClock::time_point now) const;
+  bool note_incident(AddressState& a, FailureClass cls, bool continues, SysClock::time_point now);
+  std::optional<Recurrence> judge_incidents(const AddressState& a, SysClock::time_point now) const;
   static bool is_pinned(const UpstreamState& u, std::string_view address);
   static bool kept(const UpstreamState& u, std::string_view address, const AddressState& a,
                    SysClock::time_point now);
@@ -136,6 +179,7 @@ class RouteHealth {
   void evict_over_caps(UpstreamState& u);
 
   std::chrono::milliseconds hold_down_;
+  RecurrenceRule rule_;
   std::map<std::string, UpstreamState, std::less<>> upstreams_;
   std::size_t address_count_ = 0;
   SysClock::time_point next_sweep_{};

@@ -903,6 +903,16 @@ TEST_CASE("route health: a failing primary is held down, and /status and /metric
   CHECK(seen.find("attempts=1", second) != std::string::npos);
   const std::string events = relay.events(3);
   CHECK(std::count(events.begin(), events.end(), '\n') == 3);
+  // The failed attempt's field ends with the route's recurrence (docs/status-api.md
+  // "Incidents"): its first incident, so one-off. Unfolded as a reader sees it.
+  std::string unfolded = seen;
+  for (std::size_t at; (at = unfolded.find("\r\n ")) != std::string::npos;) {
+    unfolded.replace(at, 3, " ");
+  }
+  const auto failure = unfolded.find("TLS-Relay-Failure: attempt=1; upstream=primary;");
+  REQUIRE(failure != std::string::npos);
+  CHECK(unfolded.substr(failure, unfolded.find("\r\n", failure) - failure)
+            .ends_with("; recurrence=one-off"));
 
   auto status = nlohmann::json::parse(http_get(http, "/status"));
   INFO(status.dump(2));
@@ -917,6 +927,15 @@ TEST_CASE("route health: a failing primary is held down, and /status and /metric
   CHECK(primary["addresses"][0]["address"] == "127.0.0.1");
   CHECK(primary["addresses"][0]["held_down_until"].is_string());
   CHECK(primary["success_ratio_5m"] == 0.0);
+  CHECK(primary["recurrence"] == "one-off");
+  CHECK(primary["incident_count"] == 1);
+  const auto& incidents = primary["addresses"][0]["incidents"];
+  REQUIRE(incidents.size() == 1);
+  CHECK(incidents[0]["class"] == "certificate-expired");
+  CHECK(incidents[0]["failures"] == 1);
+  CHECK(incidents[0]["first_seen"] == incidents[0]["last_seen"]);
+  CHECK(incidents[0]["ongoing"] == true);
+  CHECK(status["upstreams"][1]["recurrence"].is_null());
   CHECK(status["upstreams"][1]["state"] == "healthy");
   CHECK(status["upstreams"][1]["attempts_5m"] == 2);
   REQUIRE(status["recent"].size() == 3);
@@ -932,6 +951,20 @@ TEST_CASE("route health: a failing primary is held down, and /status and /metric
         std::string::npos);
   CHECK(metrics.find("tlsrelay_route_health{upstream=\"primary\",state=\"failing\"} 1\n") !=
         std::string::npos);
+  CHECK(metrics.find("tlsrelay_route_incidents_total{upstream=\"primary\",class=\"certificate-"
+                     "expired\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("tlsrelay_route_recurring{upstream=\"primary\"} 0\n") != std::string::npos);
+  // `report` rebuilds the same incident from the event log.
+  const RunResult report = run({tlsrelay_bin(), "report", relay.dir() + "/events.jsonl"});
+  INFO(report.out << report.err);
+  CHECK(report.exit_code == 0);
+  CHECK(report.out.find("incidents at 127.0.0.1: 1, one-off") != std::string::npos);
+  CHECK(report.out.find("certificate-expired") != std::string::npos);
+  // The relay's directory stands for its event log (docs/scaling.md "The fleet view").
+  const RunResult by_dir = run({tlsrelay_bin(), "report", relay.dir()});
+  CHECK(by_dir.exit_code == 0);
+  // The same report, but for its first line: the window ends at each run's own second.
+  CHECK(by_dir.out.substr(by_dir.out.find('\n')) == report.out.substr(report.out.find('\n')));
   CHECK(
       metrics.find("tlsrelay_transactions_total{upstream=\"backup\",outcome=\"delivered\"} 2\n") !=
       std::string::npos);
@@ -1093,6 +1126,9 @@ TEST_CASE("the status page shows the diagnosis in a real browser (headless Chrom
         std::string::npos);
   CHECK(dom.find("class=\"failure\" data-class=\"certificate-expired\"") != std::string::npos);
   CHECK(dom.find("data-class=\"certificate-expired\"><title>") != std::string::npos);  // timeline
+  // The primary's incidents column (docs/status-api.md "Incidents"): one, so one-off.
+  CHECK(dom.find("<span class=\"recurrence\" data-recurrence=\"one-off\">one-off: 1 incident<") !=
+        std::string::npos);
 }
 
 TEST_CASE("XOAUTH2: the bearer token is read at each use and never shown", "[relay][auth]") {
