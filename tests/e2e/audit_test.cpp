@@ -144,6 +144,30 @@ TEST_CASE("audit: the human report lists the worst finding first", "[audit]") {
   CHECK(r.out.find("CRITICAL  cert-key: the certificate key is too small") != std::string::npos);
 }
 
+TEST_CASE("audit --config audits the named upstream with its own settings", "[audit]") {
+  TempDir dir;
+  Server weak(peer_argv({"--tls-min", "1.0", "--tls-max", "1.2"}));
+  Server modern(peer_argv({"--tls-min", "1.2"}));
+  const std::string path = dir.path() + "/tlsrelay.toml";
+  std::ofstream(path) << "[proxy]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n"
+                      << "[tls]\nca_file = \"" << cert("ca.pem") << "\"\n"
+                      << "[[upstream]]\nname = \"modern\"\nhost = \"mx.test\"\nport = "
+                      << modern.port() << "\nconnect = \"127.0.0.1\"\n"
+                      << "[[upstream]]\nname = \"weak\"\nhost = \"mx.test\"\nport = " << weak.port()
+                      << "\nconnect = \"127.0.0.1\"\n";
+  RunResult r = run({tlsrelay_bin(), "audit", "--json", "--config", path, "--upstream", "weak"},
+                    std::chrono::seconds(60));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 1);
+  auto doc = nlohmann::json::parse(r.out);
+  CHECK(doc["port"] == weak.port());
+  CHECK(doc["findings"][0]["id"].get<std::string>().rfind("protocol-tls1.", 0) == 0);
+  // Two upstreams and no --upstream: a usage error naming them.
+  RunResult none = run({tlsrelay_bin(), "audit", "--config", path});
+  CHECK(none.exit_code == 2);
+  CHECK(none.err.find("modern, weak") != std::string::npos);
+}
+
 TEST_CASE("audit: usage errors exit 2 and change nothing", "[audit]") {
   CHECK(run({tlsrelay_bin(), "audit"}).exit_code == 2);
   CHECK(run({tlsrelay_bin(), "audit", "--tls", "none", "mx.test"}).exit_code == 2);
