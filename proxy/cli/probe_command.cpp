@@ -67,8 +67,8 @@ struct ProbeOptions {
   tls::ClientProfile profile;
   bool json = false;
   std::optional<std::pair<std::string, std::string>> envelope;  // FROM, TO
-  // The upstream's [upstream.compat] profile, when --config names one and --compat is not
-  // in use: the failure hint says whether it would reach the server.
+  // The upstream's [upstream.compat] profile, when --config names one (with --compat, the
+  // profile in use): the failure hint says whether it would reach the server.
   std::optional<tls::ClientProfile> compat;
 };
 
@@ -147,6 +147,7 @@ void from_config(ProbeOptions& o, const std::string& file, const std::optional<s
     if (!u->compat) throw UsageError("--compat: upstream " + u->name + " has no [upstream.compat]");
     o.profile = compat_profile(o.profile, *u->compat);
     o.attempt.fallback = true;
+    o.compat = o.profile;  // it is the profile that failed: the hint says so
   } else if (u->compat) {
     o.compat = compat_profile(o.profile, *u->compat);
   }

@@ -231,6 +231,12 @@ TEST_CASE(
   Probe not_reaches = probe({"--config", config("1.1")});
   CHECK(not_reaches.record["hint"].get<std::string>().find("would not reach it either") !=
         std::string::npos);
+  // With --compat the profile that failed is the compat one: no advice to configure it.
+  Probe compat_failed = probe({"--config", config("1.1"), "--compat"});
+  expect(compat_failed, "tls-protocol-mismatch", "tls-handshake");
+  const std::string hint = compat_failed.record["hint"];
+  CHECK(hint.find("would not reach it either") != std::string::npos);
+  CHECK(hint.find("an [upstream.compat] profile with") == std::string::npos);
 }
 
 TEST_CASE("TLS negotiation failures are told apart", "[tls]") {
