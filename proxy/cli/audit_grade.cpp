@@ -147,7 +147,9 @@ void versions(const AuditEvidence& e, std::vector<Finding>& out) {
 
 void ciphers(const AuditEvidence& e, std::vector<Finding>& out) {
   if (e.families.empty()) {
-    if (!accepted(find(e.versions, "1.2"))) {
+    // Only where TLS 1.2 alone was offered and refused: with no TLS at all, the
+    // default-offer finding says everything.
+    if (const ScanOutcome* v12 = find(e.versions, "1.2"); v12 && refused(*v12)) {
       out.push_back(make("ciphers", Severity::Info, "TLS 1.2 cipher suites: not tested",
                          "the server does not accept TLS 1.2"));
     }

@@ -47,7 +47,8 @@ std::vector<std::pair<std::string, const tls::ScanOutcome*>> audit_scans(const A
 void print_audit_report(std::ostream& out, const AuditEvidence& e,
                         const std::vector<Finding>& findings, double seconds) {
   out << "tlsrelay audit " << e.host << ":" << e.port << " (" << mode_text(e.mode)
-      << "): " << e.handshakes << " handshakes in " << seconds_text(seconds) << "\n"
+      << "): " << e.handshakes << (e.handshakes == 1 ? " handshake in " : " handshakes in ")
+      << seconds_text(seconds) << "\n"
       << "graded against RFC 9325 (BCP 195) and Mozilla's intermediate configuration "
          "(docs/audit.md)\n\n";
   for (const auto& f : findings) {

@@ -144,6 +144,21 @@ TEST_CASE("audit: the human report lists the worst finding first", "[audit]") {
   CHECK(r.out.find("CRITICAL  cert-key: the certificate key is too small") != std::string::npos);
 }
 
+TEST_CASE("audit: an implicit-TLS port audited as STARTTLS is told to use --tls implicit",
+          "[audit]") {
+  Server peer(peer_argv({"--tls", "implicit"}));
+  // --timeout 2: the banner never comes, and that wait is the whole audit.
+  RunResult wrong = run(audit_argv(peer.port(), {"--timeout", "2"}), std::chrono::seconds(30));
+  INFO(wrong.out << wrong.err);
+  CHECK(wrong.exit_code == 3);
+  CHECK(wrong.out.find("1 handshake in") != std::string::npos);
+  CHECK(wrong.out.find("the port answers a TLS ClientHello") != std::string::npos);
+  CHECK(wrong.out.find("use --tls implicit for this port") != std::string::npos);
+  Audit right = audit_peer({"--tls", "implicit"}, {"--tls", "implicit"});
+  CHECK(right.severity["default-offer"] == "ok");
+  CHECK(right.doc["tls"] == "implicit");
+}
+
 TEST_CASE("audit --config audits the named upstream with its own settings", "[audit]") {
   TempDir dir;
   Server weak(peer_argv({"--tls-min", "1.0", "--tls-max", "1.2"}));
