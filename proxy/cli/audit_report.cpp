@@ -1,5 +1,6 @@
 #include "proxy/cli/audit_report.hpp"
 
+#include <cctype>
 #include <cstdio>
 
 #include "common/text.hpp"
