@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/cli/audit_command.hpp"
 #include "proxy/cli/check_config_command.hpp"
 #include "proxy/cli/explain_command.hpp"
 #include "proxy/cli/probe_command.hpp"
@@ -18,6 +19,8 @@ commands:
   explain [FILE...]        read the MTA's log: why each TLS route failed, whether it still
                            does, what to change (tlsrelay explain --help)
   probe HOST[:PORT]        one upstream attempt, diagnosed (tlsrelay probe --help)
+  audit HOST[:PORT]        grade a smarthost's TLS against RFC 9325 and Mozilla's
+                           intermediate configuration (tlsrelay audit --help)
   serve --config PATH      run the relay in the foreground
   check-config PATH        validate a configuration (--explain: the effective policy)
   report                   summarise an event log, or write an RFC 8460 TLS report
@@ -33,8 +36,8 @@ options: --help, --version
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
-    std::cerr
-        << "tlsrelay: a command is missing (explain, probe, serve, check-config, report, setup)\n";
+    std::cerr << "tlsrelay: a command is missing (explain, probe, audit, serve, check-config, "
+                 "report, setup)\n";
     return 2;
   }
   const std::string cmd = args.front();
@@ -59,6 +62,15 @@ int main(int argc, char** argv) {
       }
     }
     return tlsrelay::proxy::probe_command(args);
+  }
+  if (cmd == "audit") {
+    for (const auto& a : args) {
+      if (a == "--help" || a == "-h") {
+        std::cout << tlsrelay::proxy::audit_usage();
+        return 0;
+      }
+    }
+    return tlsrelay::proxy::audit_command(args, std::cout, std::cerr);
   }
   if (cmd == "serve") {
     for (const auto& a : args) {
@@ -90,6 +102,6 @@ int main(int argc, char** argv) {
     return tlsrelay::proxy::explain_command(args, std::cout, std::cerr);
   }
   std::cerr << "tlsrelay: unknown command \"" << cmd
-            << "\" (explain, probe, serve, check-config, report, setup)\n";
+            << "\" (explain, probe, audit, serve, check-config, report, setup)\n";
   return 2;
 }

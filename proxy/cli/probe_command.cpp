@@ -67,6 +67,9 @@ struct ProbeOptions {
   tls::ClientProfile profile;
   bool json = false;
   std::optional<std::pair<std::string, std::string>> envelope;  // FROM, TO
+  // The upstream's [upstream.compat] profile, when --config names one (with --compat, the
+  // profile in use): the failure hint says whether it would reach the server.
+  std::optional<tls::ClientProfile> compat;
 };
 
 // What the command line says about credentials, before they are read.
@@ -144,6 +147,9 @@ void from_config(ProbeOptions& o, const std::string& file, const std::optional<s
     if (!u->compat) throw UsageError("--compat: upstream " + u->name + " has no [upstream.compat]");
     o.profile = compat_profile(o.profile, *u->compat);
     o.attempt.fallback = true;
+    o.compat = o.profile;  // it is the profile that failed: the hint says so
+  } else if (u->compat) {
+    o.compat = compat_profile(o.profile, *u->compat);
   }
   AuthArgs a;
   a.user = u->auth_user;
@@ -266,6 +272,7 @@ int probe_command(const std::vector<std::string>& args) {
   }
 
   RouteProbe probed = probe_route(o.attempt, o.profile, o.envelope);
+  add_server_speaks_hint(probed, o.attempt, o.profile, o.compat);
   const std::optional<EnvelopeResult>& envelope = probed.envelope;
   const tls::AttemptFacts& facts = probed.facts;
   const tls::Verdict& verdict = probed.verdict;

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "common/smtp_reply.hpp"
+#include "tls/server_speaks.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -99,6 +100,21 @@ RouteProbe probe_route(const tls::AttemptOptions& attempt, const tls::ClientProf
   out.verdict = tls::classify(result.facts);
   out.facts = std::move(result.facts);
   return out;
+}
+
+void add_server_speaks_hint(RouteProbe& probe, const tls::AttemptOptions& attempt,
+                            const tls::ClientProfile& profile,
+                            const std::optional<tls::ClientProfile>& compat) {
+  const FailureClass cls = probe.verdict.cls;
+  if (cls != FailureClass::TlsProtocolMismatch && cls != FailureClass::TlsNoSharedCipher) return;
+  asio::io_context io;
+  auto future = asio::co_spawn(
+      io, tls::what_server_speaks(attempt, profile, cls, attempt.phase_timeout), asio::use_future);
+  io.run();
+  const std::string more = tls::follow_up_hint(future.get(), compat);
+  // First: where a reply has no room for all of it, the finding is what must survive.
+  if (!more.empty())
+    probe.verdict.hint = more + (probe.verdict.hint.empty() ? "" : " ") + probe.verdict.hint;
 }
 
 }  // namespace tlsrelay::proxy

@@ -37,4 +37,12 @@ struct RouteProbe {
 RouteProbe probe_route(const tls::AttemptOptions& attempt, const tls::ClientProfile& profile,
                        const std::optional<std::pair<std::string, std::string>>& envelope = {});
 
+// After tls-protocol-mismatch or tls-no-shared-cipher: a bounded follow-up
+// (tls/server_speaks.hpp, at most 4 handshakes within one phase time-out) finds what the
+// server speaks, and the verdict's hint says it, and whether `compat` would reach it. The
+// class stays the same. Other classes: nothing is done.
+void add_server_speaks_hint(RouteProbe& probe, const tls::AttemptOptions& attempt,
+                            const tls::ClientProfile& profile,
+                            const std::optional<tls::ClientProfile>& compat);
+
 }  // namespace tlsrelay::proxy

@@ -5,11 +5,13 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include "config/secret_file.hpp"
 #include "proxy/policy/policy.hpp"
 #include "tls/attempt_record.hpp"
+#include "tls/server_speaks.hpp"
 
 namespace tlsrelay::proxy {
 
@@ -123,6 +125,28 @@ struct Attempted {
   tls::Verdict verdict;
 };
 
+// After the normal profile met a version or suite mismatch: one bounded follow-up
+// (tls/server_speaks.hpp: at most 4 handshakes, within one phase time-out and the
+// transaction's deadline, never AUTH or MAIL) finds what the server speaks, and the hint
+// (451, event record, /status) says it first, and whether the compat profile would reach
+// it. The class, and so the policy's next step, stay the same.
+asio::awaitable<void> name_what_it_speaks(Attempted& a, const tls::AttemptOptions& opt,
+                                          const UpstreamConfig& u, Clock::time_point deadline) {
+  const FailureClass cls = a.verdict.cls;
+  if ((cls != FailureClass::TlsProtocolMismatch && cls != FailureClass::TlsNoSharedCipher) ||
+      !u.context) {
+    co_return;
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  if (left <= std::chrono::milliseconds(0)) co_return;
+  std::optional<tls::ClientProfile> compat;
+  if (u.compat_context) compat = u.compat_context->profile();
+  const tls::ServerSpeaks speaks = co_await tls::what_server_speaks(
+      opt, u.context->profile(), cls, std::min(opt.phase_timeout, left));
+  const std::string more = tls::follow_up_hint(speaks, compat);
+  if (!more.empty()) a.verdict.hint = more + " " + a.verdict.hint;
+}
+
 // One attempt at the cursor's upstream, address and profile, reported to the sink (event
 // log, route health). A secret that cannot be read fails it before any connection.
 asio::awaitable<Attempted> attempt_at(const Routes& config, const UpstreamConfig& u,
@@ -143,6 +167,9 @@ asio::awaitable<Attempted> attempt_at(const Routes& config, const UpstreamConfig
                                          cur.at.compat ? u.compat_error : u.context_error);
   }
   a.verdict = tls::classify(a.result.facts);
+  if (!cur.at.compat && !cur.at.plaintext && secret_error.empty()) {
+    co_await name_what_it_speaks(a, opt, u, deadline);
+  }
   auto record = tls::attempt_record(a.result.facts, a.verdict);
   record["transaction"] = request.transaction_id;
   record["check"] = false;  // a route check's record says true (route_checker.hpp)

@@ -181,6 +181,64 @@ TEST_CASE("a stapled OCSP response that says revoked is certificate-revoked", "[
   }
 }
 
+TEST_CASE("after a version or suite mismatch the hint names what the server speaks", "[tls]") {
+  SECTION("TLS 1.0 only: the class stays, the hint names TLS 1.0 and the compat setting") {
+    Probe p = probe_peer({"--tls-min", "1.0", "--tls-max", "1.0"});
+    expect(p, "tls-protocol-mismatch", "tls-handshake");
+    const std::string hint = p.record["hint"];
+    CHECK(hint.find("the server speaks only TLS 1.0;") != std::string::npos);
+    CHECK(hint.find("[upstream.compat] profile with min_version = \"1.0\"") != std::string::npos);
+  }
+  SECTION("CAMELLIA only: the hint names the suite") {
+    Probe p = probe_peer({"--tls-max", "1.2", "--ciphers", "CAMELLIA128-SHA", "--seclevel", "0"});
+    expect(p, "tls-no-shared-cipher", "tls-handshake");
+    const std::string hint = p.record["hint"];
+    CHECK(hint.find("its only suite is CAMELLIA128-SHA;") != std::string::npos);
+    CHECK(hint.find("profile with ciphers = \"CAMELLIA128-SHA\" would reach it") !=
+          std::string::npos);
+  }
+  SECTION("NULL only: the hint names the suites, and no compat profile reaches them") {
+    Probe p =
+        probe_peer({"--tls-max", "1.2", "--ciphers", "ECDHE-RSA-NULL-SHA:NULL-SHA256:@SECLEVEL=0"});
+    expect(p, "tls-no-shared-cipher", "tls-handshake");
+    const std::string hint = p.record["hint"];
+    CHECK(hint.find("its only suites are ") != std::string::npos);
+    CHECK(hint.find("ECDHE-RSA-NULL-SHA") != std::string::npos);
+    CHECK(hint.find("NULL-SHA256") != std::string::npos);
+    CHECK(hint.find("no [upstream.compat] profile would reach it") != std::string::npos);
+  }
+}
+
+TEST_CASE(
+    "after a version mismatch the hint says whether the configured compat profile reaches "
+    "the server",
+    "[tls]") {
+  TempDir dir;
+  Server peer(peer_argv({"--tls-min", "1.0", "--tls-max", "1.0"}));
+  auto config = [&](const std::string& compat_min) {
+    const std::string path = dir.path() + "/tlsrelay-" + compat_min + ".toml";
+    std::ofstream(path) << "[proxy]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n"
+                        << "[tls]\nca_file = \"" << cert("ca.pem") << "\"\n"
+                        << "[[upstream]]\nname = \"old\"\nhost = \"mx.test\"\nport = "
+                        << peer.port() << "\nconnect = \"127.0.0.1\"\ntimeout_s = 3\n"
+                        << "[upstream.compat]\nmin_version = \"" << compat_min << "\"\n";
+    return path;
+  };
+  Probe reaches = probe({"--config", config("1.0")});
+  expect(reaches, "tls-protocol-mismatch", "tls-handshake");
+  CHECK(reaches.record["hint"].get<std::string>().find(
+            "the compat profile ([upstream.compat]) would reach it.") != std::string::npos);
+  Probe not_reaches = probe({"--config", config("1.1")});
+  CHECK(not_reaches.record["hint"].get<std::string>().find("would not reach it either") !=
+        std::string::npos);
+  // With --compat the profile that failed is the compat one: no advice to configure it.
+  Probe compat_failed = probe({"--config", config("1.1"), "--compat"});
+  expect(compat_failed, "tls-protocol-mismatch", "tls-handshake");
+  const std::string hint = compat_failed.record["hint"];
+  CHECK(hint.find("would not reach it either") != std::string::npos);
+  CHECK(hint.find("an [upstream.compat] profile with") == std::string::npos);
+}
+
 TEST_CASE("TLS negotiation failures are told apart", "[tls]") {
   SECTION("TLS 1.0 only") {
     Probe p = probe_peer({"--tls-min", "1.0", "--tls-max", "1.0"});

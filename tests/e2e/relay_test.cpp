@@ -2597,3 +2597,37 @@ TEST_CASE("policy: a retry whose backoff outlasts the deadline is not made; the 
     CHECK(r.find("tried 1 time over 1 upstream") != std::string::npos);  // no second attempt
   }
 }
+
+TEST_CASE(
+    "a version or suite mismatch: the 451, the event record and /status name what the "
+    "server speaks",
+    "[relay]") {
+  struct Case {
+    std::vector<std::string> peer;
+    std::string cls, names;
+  };
+  const Case c = GENERATE(
+      Case{{"--tls-min", "1.0", "--tls-max", "1.0"},
+           "tls-protocol-mismatch",
+           "the server speaks only TLS 1.0; an [upstream.compat] profile with min_version"},
+      Case{{"--tls-max", "1.2", "--ciphers", "CAMELLIA128-SHA", "--seclevel", "0"},
+           "tls-no-shared-cipher",
+           "its only suite is CAMELLIA128-SHA;"});
+  Server peer(peer_argv(c.peer));
+  const unsigned short http = free_port();
+  Relay relay({peer_upstream("old", peer.port())}, "",
+              "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n");
+  SmtpClient client(relay.port());
+  REQUIRE(SmtpClient::code(client.reply()) == 220);
+  REQUIRE(SmtpClient::code(client.cmd("EHLO client.test")) == 250);
+  const std::string r = client.cmd("MAIL FROM:<a@example.org>");
+  INFO(r);
+  CHECK(r.rfind("451 ", 0) == 0);
+  CHECK(r.find(c.cls + ": A follow-up found that " + c.names) != std::string::npos);
+  auto record = nlohmann::json::parse(relay.events().substr(0, relay.events().find('\n')));
+  CHECK(record["class"] == c.cls);
+  CHECK(record["hint"].get<std::string>().find(c.names) != std::string::npos);
+  auto status = nlohmann::json::parse(http_get(http, "/status"));
+  CHECK(status["route"]["class"] == c.cls);
+  CHECK(status["route"]["hint"].get<std::string>().find(c.names) != std::string::npos);
+}

@@ -121,6 +121,8 @@ SmtpPeerOptions parse_smtp_options(const std::vector<std::string_view>& args) {
     } else if (name == "--anonymous") {
       arg.no_value();
       options.tls.anonymous = true;
+    } else if (name == "--cert-without-sni") {
+      options.tls.cert_without_sni = arg.value();
     } else if (name == "--require-sni") {
       options.tls.require_sni = arg.value();
     } else if (name == "--require-client-cert") {
@@ -221,6 +223,7 @@ std::string usage() {
       --dh1024                    TLS 1.2 DHE with the RFC 2409 1024-bit group
       --anonymous                 only anonymous suites (aNULL, no certificate), TLS <= 1.2
       --require-sni NAME          unrecognized_name alert for a missing/other SNI
+      --cert-without-sni NAME     certificate set for clients that send no SNI
       --require-client-cert       demand a client certificate (client-ca.pem)
       --ocsp STATUS               staple an OCSP response: good, revoked, revoked-sha256,
                                   forged-by-server, forged-by-root

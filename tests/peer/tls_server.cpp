@@ -3,6 +3,7 @@
 #include "log.hpp"
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/ocsp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
@@ -38,6 +39,14 @@ int staple_callback(SSL* ssl, void* arg) {
   std::copy(der->begin(), der->end(), copy);
   SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der->size()));  // takes it
   return SSL_TLSEXT_ERR_OK;
+}
+
+// Before the server picks its certificate: a client that sent no SNI gets the other set.
+int without_sni_callback(SSL* ssl, void* arg) {
+  if (SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) != nullptr) return 1;
+  const auto* other = static_cast<const OtherCertificate*>(arg);
+  return SSL_use_cert_and_key(ssl, other->leaf.get(), other->key.get(), other->chain, 1) == 1 ? 1
+                                                                                              : 0;
 }
 
 X509Ptr read_certificate(const std::string& path) {
@@ -100,6 +109,24 @@ TlsServer::TlsServer(TlsServerOptions options)
   }
   if (options_.require_client_cert) require_client_certificate();
   if (options_.ocsp) staple_ocsp();
+  if (options_.cert_without_sni) serve_other_certificate_without_sni();
+}
+
+void TlsServer::serve_other_certificate_without_sni() {
+  const std::string base = options_.cert_dir + "/" + *options_.cert_without_sni;
+  BioPtr bio(BIO_new_file((base + ".chain.pem").c_str(), "r"));
+  if (!bio) fail("cannot read " + base + ".chain.pem");
+  without_sni_.leaf.reset(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!without_sni_.leaf) fail("cannot read " + base + ".chain.pem");
+  without_sni_.chain = sk_X509_new_null();
+  while (X509* next = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    sk_X509_push(without_sni_.chain, next);
+  }
+  ERR_clear_error();  // the end of the file
+  without_sni_.key = read_key(base + ".key");
+  // The certificate callback runs after the ClientHello (SNI known), before the server
+  // chooses its certificate: the one place to switch it per connection.
+  SSL_CTX_set_cert_cb(ctx_.get(), without_sni_callback, &without_sni_);
 }
 
 void TlsServer::staple_ocsp() {
@@ -266,6 +293,7 @@ std::string TlsServer::describe() const {
   if (options_.dh1024) out += " dh=1024";
   if (options_.anonymous) out += " anonymous=yes";
   if (options_.require_sni) out += " require_sni=" + *options_.require_sni;
+  if (options_.cert_without_sni) out += " cert_without_sni=" + *options_.cert_without_sni;
   if (options_.require_client_cert) out += " require_client_cert=yes";
   if (options_.ocsp) out += " ocsp=" + *options_.ocsp;
   return out;

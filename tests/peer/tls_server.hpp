@@ -26,6 +26,10 @@ struct TlsServerOptions {
   // middle that cannot show the real server's certificate and hopes the client settles.
   bool anonymous = false;
   std::optional<std::string> require_sni;
+  // The certificate set served to a client that sends no SNI; with SNI the client gets
+  // cert_name. A server whose default virtual host is another name (what Postfix without
+  // smtp_tls_servername sees).
+  std::optional<std::string> cert_without_sni;
   bool require_client_cert = false;
   // Staple an OCSP response to a client that asks: "good", "revoked" or "revoked-sha256"
   // (the CertID hashed with SHA-256, not SHA-1) signed by the issuer (inter.pem/inter.key:
@@ -41,6 +45,17 @@ inline bool valid_ocsp_status(const std::string& s) {
   return s == "good" || s == "revoked" || s == "revoked-sha256" || s == "forged-by-server" ||
          s == "forged-by-root";
 }
+
+// A certificate set loaded beside the context's own: leaf, key, and the chain after the leaf.
+struct OtherCertificate {
+  X509Ptr leaf;
+  EvpPkeyPtr key;
+  STACK_OF(X509) * chain = nullptr;
+  OtherCertificate() = default;
+  OtherCertificate(const OtherCertificate&) = delete;
+  OtherCertificate& operator=(const OtherCertificate&) = delete;
+  ~OtherCertificate() { sk_X509_pop_free(chain, X509_free); }
+};
 
 // "1.0" .. "1.3" -> TLS1_VERSION .. TLS1_3_VERSION.
 std::optional<int> parse_tls_version(std::string_view text);
@@ -63,10 +78,12 @@ class TlsServer {
   void use_anonymous();
   void require_client_certificate();
   void staple_ocsp();
+  void serve_other_certificate_without_sni();
 
   TlsServerOptions options_;  // the SNI callback points into this; hence no copy or move
   SslCtxPtr ctx_;
-  std::string ocsp_der_;  // the stapled response; the status callback points into this
+  std::string ocsp_der_;          // the stapled response; the status callback points into this
+  OtherCertificate without_sni_;  // cert_without_sni; the certificate callback points here
 };
 
 // "TLSv1.3 TLS_AES_256_GCM_SHA384 sni=mx.test" for a finished handshake.

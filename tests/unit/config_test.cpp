@@ -62,6 +62,9 @@ class TempDir {
 std::string example_path() {
 #ifdef TLSRELAY_EXAMPLES_DIR
   return std::string(TLSRELAY_EXAMPLES_DIR) + "/tlsrelay.toml";
+#elif defined(TLSRELAY_SOURCE_DIR)
+  // Not __FILE__: with ccache's base_dir it is relative to the build directory.
+  return std::string(TLSRELAY_SOURCE_DIR) + "/examples/tlsrelay.toml";
 #else
   return (fs::path(__FILE__).parent_path() / "../../examples/tlsrelay.toml").string();
 #endif
