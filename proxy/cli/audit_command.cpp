@@ -53,12 +53,6 @@ struct AuditOptions {
   bool json = false;
 };
 
-std::string this_host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 void from_config(AuditOptions& o, const std::string& file, const std::optional<std::string>& name) {
   config::Settings s;
   try {
@@ -151,12 +145,6 @@ AuditOptions parse(const std::vector<std::string>& args) {
   if (connect) o.attempt.target.connect_address = *connect;
   o.attempt.phase_timeout = kPhaseTimeout;
   return o;
-}
-
-bool is_ip_literal(const std::string& host) {
-  boost::system::error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
 }
 
 // The plan: the relay's own offer (then again, for resumption; then without SNI), each

@@ -1,5 +1,8 @@
 #include "proxy/cli/cli_args.hpp"
 
+#include <unistd.h>
+
+#include <boost/asio/ip/address.hpp>
 #include <cstdlib>
 
 namespace tlsrelay::proxy {
@@ -67,6 +70,18 @@ double parse_number(const std::string& option, const std::string& text, double m
                      " to " + std::to_string(static_cast<long>(max)) + ", not \"" + text + "\"");
   }
   return v;
+}
+
+std::string this_host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+bool is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  (void)boost::asio::ip::make_address(host, ec);
+  return !ec;
 }
 
 }  // namespace tlsrelay::proxy

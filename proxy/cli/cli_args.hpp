@@ -42,5 +42,9 @@ struct HostPort {
 HostPort parse_host_port(const std::string& text);
 // A number in [min, max] or UsageError naming the option.
 double parse_number(const std::string& option, const std::string& text, double min, double max);
+// This host's name, the default EHLO name of probe and audit ("localhost" when it has none).
+std::string this_host_name();
+// An IPv4 or IPv6 address as text ("192.0.2.1", "2001:db8::1"), not a host name.
+bool is_ip_literal(const std::string& host);
 
 }  // namespace tlsrelay::proxy

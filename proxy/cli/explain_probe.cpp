@@ -6,6 +6,7 @@
 #include <sstream>
 #include <thread>
 
+#include "proxy/cli/cli_args.hpp"
 #include "proxy/cli/subprocess.hpp"
 #include "proxy/explain/mta_fixes.hpp"
 
@@ -16,12 +17,6 @@ namespace {
 std::string value_of(const PostfixParameters& p, const std::string& name) {
   const auto it = p.find(name);
   return it == p.end() ? std::string() : it->second;
-}
-
-bool is_ip_literal(const std::string& host) {
-  boost::system::error_code ec;
-  (void)boost::asio::ip::make_address(host, ec);
-  return !ec;
 }
 
 // Postfix lists: separated by commas, colons or white space.

@@ -99,14 +99,15 @@ void collect_sockets(std::string_view list, const PostfixParameters& main_cf, in
   }
 }
 
-bool all_digits(std::string_view s) {
+// One to five decimal digits: a port number as text, not yet checked against 65535.
+bool port_digits(std::string_view s) {
   return !s.empty() && s.size() <= 5 && std::all_of(s.begin(), s.end(), [](char c) {
     return std::isdigit(static_cast<unsigned char>(c));
   });
 }
 
 void add_port(std::string_view digits, std::set<std::uint16_t>& ports) {
-  if (!all_digits(digits)) return;
+  if (!port_digits(digits)) return;
   const unsigned long v = std::stoul(std::string(digits));
   if (v > 0 && v <= 65535) ports.insert(static_cast<std::uint16_t>(v));
 }
@@ -375,7 +376,7 @@ std::set<std::uint16_t> ports_named(std::string_view services, const PostfixPara
     const std::string_view name = words[0];
     const std::string_view port =
         name.substr(name.rfind(':') == std::string_view::npos ? 0 : name.rfind(':') + 1);
-    if (all_digits(port)) {
+    if (port_digits(port)) {
       add_port(port, ports);
     } else if (auto p = service_port(port)) {
       ports.insert(*p);

@@ -56,12 +56,6 @@ accepted), 1 otherwise, 2 on a usage error.
 
 namespace {
 
-std::string this_host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 struct ProbeOptions {
   tls::AttemptOptions attempt;
   tls::ClientProfile profile;

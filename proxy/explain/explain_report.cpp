@@ -203,19 +203,19 @@ std::string gap_text(std::int64_t s) {
 
 std::string verdict_meaning(const RouteSummary& s, const Report& report) {
   switch (s.verdict) {
-    case Recurrence::Ongoing:
+    case RoutePattern::Ongoing:
       if (s.queue_ids.waiting > 0) {
         return "ongoing: no success since the last failure, and " +
                plural(s.queue_ids.waiting, "message is", "messages are") + " waiting for it now";
       }
       return "ongoing: no success since the last failure, within " +
              gap_text(report.limits.incident_gap_s) + " of the end of the log";
-    case Recurrence::Recurring:
+    case RoutePattern::Recurring:
       return "recurring: " + std::to_string(s.incidents) +
              " separate incidents; a failure that comes back points at the peer's TLS "
              "configuration, which its operator should bring up to current practice (tlsrelay "
              "probe shows what it offers)";
-    case Recurrence::OneOff:
+    case RoutePattern::OneOff:
       return "one-off: a single incident, over since; most often a network hiccup";
   }
   return "";
@@ -366,9 +366,9 @@ Totals totals(const Report& report) {
   Totals t;
   for (const RouteReport& r : report.routes) {
     const RouteSummary& s = r.route;
-    (s.verdict == Recurrence::Ongoing     ? t.ongoing
-     : s.verdict == Recurrence::Recurring ? t.recurring
-                                          : t.one_off)++;
+    (s.verdict == RoutePattern::Ongoing     ? t.ongoing
+     : s.verdict == RoutePattern::Recurring ? t.recurring
+                                            : t.one_off)++;
     t.failures += s.failures;
     t.messages += s.queue_ids.count + s.queue_ids.untracked;
     t.delivered += s.queue_ids.delivered_later;

@@ -304,7 +304,7 @@ void starttls_notes(const RouteSummary& r, const MtaFacts& f, const LiveCheck* l
 
 void tlsrelay_advice(const RouteSummary& r, const MtaFacts& f, const LiveCheck* live,
                      std::vector<MtaFix>& out) {
-  if (r.verdict == Recurrence::OneOff || (live_knows(live) && live->ok)) return;
+  if (r.verdict == RoutePattern::OneOff || (live_knows(live) && live->ok)) return;
   const bool smarthost =
       f.postfix.empty() ? (r.key.port == 587 || r.key.port == 465) : is_relayhost(r, f);
   if (!smarthost) return;
@@ -313,8 +313,8 @@ void tlsrelay_advice(const RouteSummary& r, const MtaFacts& f, const LiveCheck* 
                     shell_word(r.key.host + ":" + std::to_string(r.key.port)) + " --user " +
                     shell_word(user);
   out.push_back(MtaFix{FixKind::Tlsrelay, std::move(cmd),
-                       std::string(r.verdict == Recurrence::Recurring ? "the failures recur"
-                                                                      : "the failure goes on") +
+                       std::string(r.verdict == RoutePattern::Recurring ? "the failures recur"
+                                                                        : "the failure goes on") +
                            ": with tlsrelay in the path each attempt is named and retried by "
                            "policy, and each message carries a TLS-Relay header saying how it "
                            "went",

@@ -22,13 +22,13 @@ std::int64_t seconds_between(const LogTime& earlier, const LogTime& later) {
   return later.unix_s - earlier.unix_s;
 }
 
-int rank(Recurrence r) {
+int rank(RoutePattern r) {
   switch (r) {
-    case Recurrence::Ongoing:
+    case RoutePattern::Ongoing:
       return 0;
-    case Recurrence::Recurring:
+    case RoutePattern::Recurring:
       return 1;
-    case Recurrence::OneOff:
+    case RoutePattern::OneOff:
       return 2;
   }
   return 3;
@@ -64,13 +64,13 @@ std::string route_text(const RouteKey& k) {
   return s;
 }
 
-std::string_view to_string(Recurrence r) {
+std::string_view to_string(RoutePattern r) {
   switch (r) {
-    case Recurrence::Ongoing:
+    case RoutePattern::Ongoing:
       return "ongoing";
-    case Recurrence::Recurring:
+    case RoutePattern::Recurring:
       return "recurring";
-    case Recurrence::OneOff:
+    case RoutePattern::OneOff:
       return "one-off";
   }
   return "?";
@@ -306,11 +306,11 @@ std::vector<RouteSummary> RouteBook::summarize(LogTime end_of_log) const {
     const std::int64_t since_last =
         std::max<std::int64_t>(0, seconds_between(r.last_failure, end_of_log));
     if (!success_after && (since_last <= limits_.incident_gap_s || r.queue_ids.waiting > 0)) {
-      s.verdict = Recurrence::Ongoing;
+      s.verdict = RoutePattern::Ongoing;
     } else if (r.incidents >= 2) {
-      s.verdict = Recurrence::Recurring;
+      s.verdict = RoutePattern::Recurring;
     } else {
-      s.verdict = Recurrence::OneOff;
+      s.verdict = RoutePattern::OneOff;
     }
     out.push_back(std::move(s));
   }

@@ -77,8 +77,8 @@ RouteKey route_key(const LogEvent& e);
 // "smtp.gmail.com[142.250.102.108]:587", "unknown[203.0.113.9]", "mx.example.net"
 std::string route_text(const RouteKey& k);
 
-enum class Recurrence { Ongoing, Recurring, OneOff };
-std::string_view to_string(Recurrence r);  // "ongoing", "recurring", "one-off"
+enum class RoutePattern { Ongoing, Recurring, OneOff };
+std::string_view to_string(RoutePattern r);  // "ongoing", "recurring", "one-off"
 
 struct BookLimits {
   std::size_t max_routes = 10'000;
@@ -136,7 +136,7 @@ struct RouteSummary {
   QueueIdStats queue_ids;
   std::uint64_t incidents = 0;
   std::vector<Incident> last_incidents;  // at most kKeptIncidents, oldest first
-  Recurrence verdict = Recurrence::OneOff;
+  RoutePattern verdict = RoutePattern::OneOff;
 
   // The class the log decided (a line named it alone), if any: the first of `classes`.
   std::optional<FailureClass> decided() const;

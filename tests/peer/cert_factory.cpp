@@ -21,11 +21,6 @@ constexpr std::time_t kDay = 24 * kHour;
 constexpr std::time_t k2020_01_01 = 1577836800;
 constexpr std::time_t k2021_01_01 = 1609459200;
 
-[[noreturn]] void fail(const std::string& what) {
-  const std::string errors = drain_errors();
-  throw std::runtime_error(what + (errors.empty() ? "" : " (" + errors + ")"));
-}
-
 EvpPkeyPtr make_rsa_key(unsigned bits) {
   EvpPkeyPtr key(EVP_RSA_gen(bits));
   if (!key) fail("RSA key generation failed");

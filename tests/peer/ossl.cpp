@@ -2,6 +2,8 @@
 
 #include <openssl/err.h>
 
+#include <stdexcept>
+
 namespace tlsrelay::testpeer {
 
 std::string drain_errors() {
@@ -13,6 +15,11 @@ std::string drain_errors() {
     out += buf;
   }
   return out;
+}
+
+void fail(const std::string& what) {
+  const std::string errors = drain_errors();
+  throw std::runtime_error(what + (errors.empty() ? "" : " (" + errors + ")"));
 }
 
 }  // namespace tlsrelay::testpeer

@@ -33,5 +33,7 @@ using BignumPtr = std::unique_ptr<BIGNUM, OsslDeleter<BN_free>>;
 
 // Empties this thread's OpenSSL error queue into one line ("a; b; c"), or "" when empty.
 std::string drain_errors();
+// Throws std::runtime_error: what, then the drained error queue in parentheses.
+[[noreturn]] void fail(const std::string& what);
 
 }  // namespace tlsrelay::testpeer

@@ -16,11 +16,6 @@ namespace tlsrelay::testpeer {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& what) {
-  const std::string errors = drain_errors();
-  throw std::runtime_error(what + (errors.empty() ? "" : " (" + errors + ")"));
-}
-
 // RFC 6066 section 3: a server that does not recognise the name may abort with a fatal
 // unrecognized_name alert. OpenSSL calls this even when the client sent no SNI at all.
 int require_sni_callback(SSL* ssl, int* alert, void* arg) {

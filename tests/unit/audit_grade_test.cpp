@@ -11,7 +11,7 @@ using namespace tlsrelay::proxy;
 
 namespace {
 
-constexpr std::int64_t kNow = 1'800'000'000;
+constexpr std::int64_t kGradeNow = 1'800'000'000;
 
 tls::CertFacts cert(std::string subject, std::string issuer, std::string key = "RSA-2048",
                     int bits = 2048, std::string sig = "sha256WithRSAEncryption",
@@ -22,7 +22,7 @@ tls::CertFacts cert(std::string subject, std::string issuer, std::string key = "
   c.key = std::move(key);
   c.key_bits = bits;
   c.signature = std::move(sig);
-  c.not_after_epoch = kNow + days_left * 86400;
+  c.not_after_epoch = kGradeNow + days_left * 86400;
   c.not_after = "later";
   c.sha256 = c.subject + "-fp";
   return c;
@@ -56,7 +56,7 @@ AuditEvidence modern() {
   AuditEvidence e;
   e.host = "mx.test";
   e.port = 25;
-  e.now = kNow;
+  e.now = kGradeNow;
   e.base = accepted("TLSv1.3", "TLS_AES_256_GCM_SHA384");
   e.base.ocsp_stapled = true;
   e.resumed = e.base;
@@ -207,12 +207,12 @@ TEST_CASE("audit: certificate key, signature, chain and expiry") {
     CHECK(severity_of(grade(e), "cert-chain-order") == Severity::Warning);
   }
   SECTION("expiry: 20 days a warning, 5 days critical, expired critical") {
-    chain[0].not_after_epoch = kNow + 20 * 86400;
+    chain[0].not_after_epoch = kGradeNow + 20 * 86400;
     CHECK(severity_of(grade(e), "cert-expiry") == Severity::Warning);
-    chain[0].not_after_epoch = kNow + 5 * 86400;
+    chain[0].not_after_epoch = kGradeNow + 5 * 86400;
     CHECK(severity_of(grade(e), "cert-expiry") == Severity::Critical);
     CHECK(by_id(grade(e), "cert-expiry")->title == "expires in 5 days");
-    chain[0].not_after_epoch = kNow - 1;
+    chain[0].not_after_epoch = kGradeNow - 1;
     CHECK(severity_of(grade(e), "cert-expiry") == Severity::Critical);
   }
 }

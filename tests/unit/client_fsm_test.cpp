@@ -9,13 +9,13 @@
 
 using namespace tlsrelay;
 using namespace tlsrelay::proxy;
-using K = Verdict::Kind;
-using C = Verdict::Connection;
+using VK = proxy::Verdict::Kind;
+using VC = proxy::Verdict::Connection;
 using S = UpstreamStage;
 
 namespace {
 
-const std::string kUpstream = "gmail smtp.gmail.com[192.0.2.1]:587";
+const std::string kRoute = "gmail smtp.gmail.com[192.0.2.1]:587";
 
 UpstreamOutcome replied(int code, const std::string& text = "text") {
   UpstreamOutcome o;
@@ -54,68 +54,68 @@ TEST_CASE("each stage has its name, its phrase and its time-out", "[client-fsm]"
 // at DATA; RSET has only 250; 421 closes everywhere; a refusal at DATA leaves MAIL and RCPT
 // on the upstream, so it is RSET.
 TEST_CASE("every stage against every kind of reply", "[client-fsm]") {
-  auto [stage, code, kind, connection] = GENERATE(table<S, int, K, C>({
+  auto [stage, code, kind, connection] = GENERATE(table<S, int, VK, VC>({
       // MAIL FROM
-      {S::Mail, 150, K::Unexpected, C::Abort},
-      {S::Mail, 250, K::Accepted, C::Keep},
-      {S::Mail, 251, K::Accepted, C::Keep},
-      {S::Mail, 334, K::Unexpected, C::Abort},
-      {S::Mail, 354, K::Unexpected, C::Abort},
-      {S::Mail, 450, K::Refused, C::Keep},
-      {S::Mail, 421, K::Closing, C::Abort},
-      {S::Mail, 550, K::Refused, C::Keep},
+      {S::Mail, 150, VK::Unexpected, VC::Abort},
+      {S::Mail, 250, VK::Accepted, VC::Keep},
+      {S::Mail, 251, VK::Accepted, VC::Keep},
+      {S::Mail, 334, VK::Unexpected, VC::Abort},
+      {S::Mail, 354, VK::Unexpected, VC::Abort},
+      {S::Mail, 450, VK::Refused, VC::Keep},
+      {S::Mail, 421, VK::Closing, VC::Abort},
+      {S::Mail, 550, VK::Refused, VC::Keep},
       // RCPT TO
-      {S::Rcpt, 150, K::Unexpected, C::Abort},
-      {S::Rcpt, 250, K::Accepted, C::Keep},
-      {S::Rcpt, 251, K::Accepted, C::Keep},
-      {S::Rcpt, 334, K::Unexpected, C::Abort},
-      {S::Rcpt, 354, K::Unexpected, C::Abort},
-      {S::Rcpt, 452, K::Refused, C::Keep},
-      {S::Rcpt, 421, K::Closing, C::Abort},
-      {S::Rcpt, 550, K::Refused, C::Keep},
+      {S::Rcpt, 150, VK::Unexpected, VC::Abort},
+      {S::Rcpt, 250, VK::Accepted, VC::Keep},
+      {S::Rcpt, 251, VK::Accepted, VC::Keep},
+      {S::Rcpt, 334, VK::Unexpected, VC::Abort},
+      {S::Rcpt, 354, VK::Unexpected, VC::Abort},
+      {S::Rcpt, 452, VK::Refused, VC::Keep},
+      {S::Rcpt, 421, VK::Closing, VC::Abort},
+      {S::Rcpt, 550, VK::Refused, VC::Keep},
       // DATA
-      {S::Data, 150, K::Unexpected, C::Abort},
-      {S::Data, 250, K::Unexpected, C::Abort},
-      {S::Data, 334, K::Unexpected, C::Abort},
-      {S::Data, 354, K::Accepted, C::Keep},
-      {S::Data, 451, K::Refused, C::Reset},
-      {S::Data, 421, K::Closing, C::Abort},
-      {S::Data, 554, K::Refused, C::Reset},
+      {S::Data, 150, VK::Unexpected, VC::Abort},
+      {S::Data, 250, VK::Unexpected, VC::Abort},
+      {S::Data, 334, VK::Unexpected, VC::Abort},
+      {S::Data, 354, VK::Accepted, VC::Keep},
+      {S::Data, 451, VK::Refused, VC::Reset},
+      {S::Data, 421, VK::Closing, VC::Abort},
+      {S::Data, 554, VK::Refused, VC::Reset},
       // the message's octets: nothing is read there, so any reply is out of place
-      {S::Message, 150, K::Unexpected, C::Abort},
-      {S::Message, 250, K::Unexpected, C::Abort},
-      {S::Message, 354, K::Unexpected, C::Abort},
-      {S::Message, 451, K::Unexpected, C::Abort},
-      {S::Message, 421, K::Closing, C::Abort},
-      {S::Message, 554, K::Unexpected, C::Abort},
+      {S::Message, 150, VK::Unexpected, VC::Abort},
+      {S::Message, 250, VK::Unexpected, VC::Abort},
+      {S::Message, 354, VK::Unexpected, VC::Abort},
+      {S::Message, 451, VK::Unexpected, VC::Abort},
+      {S::Message, 421, VK::Closing, VC::Abort},
+      {S::Message, 554, VK::Unexpected, VC::Abort},
       // end of DATA
-      {S::EndOfData, 150, K::Unexpected, C::Abort},
-      {S::EndOfData, 250, K::Accepted, C::Keep},
-      {S::EndOfData, 334, K::Unexpected, C::Abort},
-      {S::EndOfData, 354, K::Unexpected, C::Abort},
-      {S::EndOfData, 451, K::Refused, C::Keep},
-      {S::EndOfData, 421, K::Closing, C::Abort},
-      {S::EndOfData, 552, K::Refused, C::Keep},
+      {S::EndOfData, 150, VK::Unexpected, VC::Abort},
+      {S::EndOfData, 250, VK::Accepted, VC::Keep},
+      {S::EndOfData, 334, VK::Unexpected, VC::Abort},
+      {S::EndOfData, 354, VK::Unexpected, VC::Abort},
+      {S::EndOfData, 451, VK::Refused, VC::Keep},
+      {S::EndOfData, 421, VK::Closing, VC::Abort},
+      {S::EndOfData, 552, VK::Refused, VC::Keep},
       // RSET
-      {S::Rset, 150, K::Unexpected, C::Abort},
-      {S::Rset, 250, K::Accepted, C::Keep},
-      {S::Rset, 251, K::Unexpected, C::Abort},
-      {S::Rset, 354, K::Unexpected, C::Abort},
-      {S::Rset, 450, K::Unexpected, C::Abort},
-      {S::Rset, 421, K::Closing, C::Abort},
-      {S::Rset, 500, K::Unexpected, C::Abort},
+      {S::Rset, 150, VK::Unexpected, VC::Abort},
+      {S::Rset, 250, VK::Accepted, VC::Keep},
+      {S::Rset, 251, VK::Unexpected, VC::Abort},
+      {S::Rset, 354, VK::Unexpected, VC::Abort},
+      {S::Rset, 450, VK::Unexpected, VC::Abort},
+      {S::Rset, 421, VK::Closing, VC::Abort},
+      {S::Rset, 500, VK::Unexpected, VC::Abort},
   }));
   INFO("stage " << to_string(stage) << ", reply " << code);
   const UpstreamOutcome o = replied(code, "said so");
-  const Verdict v = judge(stage, o, kUpstream);
+  const proxy::Verdict v = judge(stage, o, kRoute);
   CHECK(to_string(v.kind) == to_string(kind));
   CHECK(v.connection == connection);
   CHECK_FALSE(v.may_replay);  // a reply is never a loss
-  if (kind == K::Unexpected) {
+  if (kind == VK::Unexpected) {
     // Ours: 451 4.5.0 naming the upstream, the stage and what it said.
     CHECK(v.reply.code == 451);
     CHECK(v.reply.enhanced == "4.5.0");
-    CHECK(contains(v.reply, kUpstream + " answered " + std::string(phrase(stage)) + " with \"" +
+    CHECK(contains(v.reply, kRoute + " answered " + std::string(phrase(stage)) + " with \"" +
                                 std::to_string(code) + " said so\""));
   } else {
     // The upstream's own reply, as it came.
@@ -154,14 +154,14 @@ TEST_CASE("no reply: the loss is named by class and stage; a replay only before 
   }));
   INFO("stage " << to_string(stage) << ", error " << ec.message() << ", timed out " << timed_out);
   const UpstreamOutcome o = lost(ec, timed_out);
-  const Verdict v = judge(stage, o, kUpstream);
-  CHECK(v.kind == K::Lost);
+  const proxy::Verdict v = judge(stage, o, kRoute);
+  CHECK(v.kind == VK::Lost);
   CHECK(v.lost == cls);
-  CHECK(v.connection == C::Abort);
+  CHECK(v.connection == VC::Abort);
   CHECK(v.may_replay == may_replay);
   CHECK(v.reply.code == 451);
   CHECK(v.reply.enhanced == enhanced);
-  CHECK(contains(v.reply, kUpstream + " " + std::string(to_string(cls)) + ": " + words +
+  CHECK(contains(v.reply, kRoute + " " + std::string(to_string(cls)) + ": " + words +
                               std::string(phrase(stage))));
   const bool after_dot = stage == S::EndOfData;
   CHECK(contains(v.reply, "a duplicate is possible") == after_dot);
@@ -185,8 +185,8 @@ TEST_CASE("the loss classes: our deadline, a reset, anything else closed", "[cli
 
 TEST_CASE("no connection to ask: the reply names \"the upstream\"", "[client-fsm]") {
   const UpstreamOutcome none;
-  const Verdict v = judge(S::Rcpt, none, "the upstream");
-  CHECK(v.kind == K::Lost);
+  const proxy::Verdict v = judge(S::Rcpt, none, "the upstream");
+  CHECK(v.kind == VK::Lost);
   CHECK(v.reply.first_line() ==
         "451 4.4.2 tlsrelay: the upstream connection-closed: the connection was closed during "
         "RCPT TO; the message was not delivered, retry later");
@@ -195,16 +195,16 @@ TEST_CASE("no connection to ask: the reply names \"the upstream\"", "[client-fsm
 TEST_CASE("our replies end with the transaction id; the upstream's pass unchanged",
           "[client-fsm][txn]") {
   const UpstreamOutcome none;
-  const Verdict lost_one = judge(S::Rcpt, none, "the upstream", "3f.2");
+  const proxy::Verdict lost_one = judge(S::Rcpt, none, "the upstream", "3f.2");
   CHECK(lost_one.reply.first_line() ==
         "451 4.4.2 tlsrelay: the upstream connection-closed: the connection was closed during "
         "RCPT TO; the message was not delivered, retry later; txn 3f.2");
-  const Verdict odd = judge(S::Rcpt, replied(354, "go ahead"), kUpstream, "3f.2");
-  CHECK(odd.kind == K::Unexpected);
+  const proxy::Verdict odd = judge(S::Rcpt, replied(354, "go ahead"), kRoute, "3f.2");
+  CHECK(odd.kind == VK::Unexpected);
   CHECK(odd.reply.first_line().substr(odd.reply.first_line().size() - 10) == "; txn 3f.2");
-  const Verdict refused = judge(S::Rcpt, replied(550, "5.1.1 no such user"), kUpstream, "3f.2");
+  const proxy::Verdict refused = judge(S::Rcpt, replied(550, "5.1.1 no such user"), kRoute, "3f.2");
   CHECK(refused.reply.first_line() == "550 5.1.1 no such user");
-  const Verdict closing = judge(S::Mail, replied(421, "4.3.2 bye"), kUpstream, "3f.2");
+  const proxy::Verdict closing = judge(S::Mail, replied(421, "4.3.2 bye"), kRoute, "3f.2");
   CHECK(closing.reply.first_line() == "421 4.3.2 bye");
 }
 

@@ -16,7 +16,7 @@ using namespace tlsrelay::proxy::test;
 namespace {
 
 template <class T>
-T expect_ok(const ParseResult<T>& r) {
+T expect_parsed(const ParseResult<T>& r) {
   if (const auto* e = std::get_if<Reply>(&r)) FAIL("expected success, got: " << e->first_line());
   return std::get<T>(r);
 }
@@ -50,7 +50,7 @@ TEST_CASE("format_mail passes a parameter only when the upstream advertised it",
   const std::string arg =
       "FROM:<a@b.example> SIZE=100 BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=HDRS ENVID=id+2B1 "
       "AUTH=<>";
-  const auto& p = expect_ok(parse_mail(arg));
+  const auto& p = expect_parsed(parse_mail(arg));
   UpstreamCaps all{true, true, true, true, true, true, true};
   auto [caps, expected] = GENERATE_REF(table<UpstreamCaps, std::string>({
       {UpstreamCaps{}, "MAIL FROM:<a@b.example>"},
@@ -74,16 +74,16 @@ TEST_CASE("format_mail and parse_mail round-trip with every extension on", "[com
                       "FROM:<\"x y\"@[192.0.2.1]> RET=FULL ENVID=+2B",
                       "FROM:<\xc3\xbc@b.example> SMTPUTF8 REQUIRETLS");
   INFO("MAIL " << arg);
-  const auto& p = expect_ok(parse_mail(arg));
+  const auto& p = expect_parsed(parse_mail(arg));
   const std::string line = format_mail(p, all);
   REQUIRE(line.rfind("MAIL ", 0) == 0);
-  const auto& again = expect_ok(parse_mail(line.substr(5)));
+  const auto& again = expect_parsed(parse_mail(line.substr(5)));
   INFO("formatted: " << line);
   CHECK(again == p);
 }
 
 TEST_CASE("BODY=BINARYMIME goes out only with both BINARYMIME and CHUNKING", "[command][format]") {
-  const auto& p = expect_ok(parse_mail("FROM:<a@b.example> BODY=BINARYMIME"));
+  const auto& p = expect_parsed(parse_mail("FROM:<a@b.example> BODY=BINARYMIME"));
   CHECK(format_mail(p, UpstreamCaps{false, false, false, false, false, true, true}) ==
         "MAIL FROM:<a@b.example> BODY=BINARYMIME");
   CHECK(format_mail(p, UpstreamCaps{false, true, false, false, false, false, true}) ==
@@ -92,7 +92,7 @@ TEST_CASE("BODY=BINARYMIME goes out only with both BINARYMIME and CHUNKING", "[c
 
 TEST_CASE("format_rcpt passes NOTIFY and ORCPT only with DSN", "[command][format]") {
   const auto& p =
-      expect_ok(parse_rcpt("TO:<c@d.example> NOTIFY=failure,delay ORCPT=rfc822;c+40d.example"));
+      expect_parsed(parse_rcpt("TO:<c@d.example> NOTIFY=failure,delay ORCPT=rfc822;c+40d.example"));
   CHECK(format_rcpt(p, UpstreamCaps{}) == "RCPT TO:<c@d.example>");
   CHECK(format_rcpt(p, UpstreamCaps{true, true, true, false, true, true, true}) ==
         "RCPT TO:<c@d.example>");
@@ -100,7 +100,7 @@ TEST_CASE("format_rcpt passes NOTIFY and ORCPT only with DSN", "[command][format
   dsn.dsn = true;
   const std::string line = format_rcpt(p, dsn);
   CHECK(line == "RCPT TO:<c@d.example> NOTIFY=FAILURE,DELAY ORCPT=rfc822;c+40d.example");
-  CHECK(expect_ok(parse_rcpt(line.substr(5))) == p);
+  CHECK(expect_parsed(parse_rcpt(line.substr(5))) == p);
   CHECK(format_rcpt(rcpt("Postmaster"), dsn) == "RCPT TO:<Postmaster>");
 }
 
@@ -134,5 +134,5 @@ TEST_CASE("missing_extensions names what the upstream lacks and the message need
        {"REQUIRETLS", "8BITMIME", "SMTPUTF8"}},
   }));
   INFO("MAIL " << arg);
-  CHECK(missing_extensions(expect_ok(parse_mail(arg)), caps) == expected);
+  CHECK(missing_extensions(expect_parsed(parse_mail(arg)), caps) == expected);
 }

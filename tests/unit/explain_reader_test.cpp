@@ -23,7 +23,7 @@ using FC = FailureClass;
 namespace {
 
 // 2026-12-07 12:00:00 UTC, the rig's day.
-constexpr std::int64_t kNow = 1796644800;
+constexpr std::int64_t kLogNow = 1796644800;
 constexpr std::int64_t kT = 1796614547;  // 2026-12-07 03:35:47 UTC
 
 void utc() {
@@ -31,7 +31,7 @@ void utc() {
   tzset();
 }
 
-std::vector<LogEvent> read_all(const std::vector<std::string>& lines, std::int64_t now = kNow,
+std::vector<LogEvent> read_all(const std::vector<std::string>& lines, std::int64_t now = kLogNow,
                                LogReader* keep = nullptr) {
   utc();
   LogReader local(ReaderOptions{now});
@@ -86,7 +86,7 @@ TEST_CASE("syslog forms give time, host, program, pid and message", "[explain]")
       Row{"2026-12-07 03:35:47.250 1tJabc-000Abc-Xy x", kT, 250000, false, "", -1},
   }));
   INFO(line);
-  LineParser p(kNow);
+  LineParser p(kLogNow);
   LogLine l;
   std::string scratch;
   REQUIRE(p.parse(line, l, scratch));
@@ -117,7 +117,7 @@ TEST_CASE("RFC 3164 years: never in the future of now, and 29 February", "[expla
 TEST_CASE("RFC 3164 time is local time through TZ", "[explain]") {
   setenv("TZ", "Europe/Berlin", 1);
   tzset();
-  LineParser p(kNow);
+  LineParser p(kLogNow);
   LogLine l;
   std::string s;
   REQUIRE(p.parse("Dec  7 04:35:47 mta postfix/smtp[1]: x", l, s));
@@ -188,7 +188,7 @@ TEST_CASE("postfix: SSL_connect error with no library line stays a guess", "[exp
 TEST_CASE("postfix: the held SSL_connect line is released by time and by the table's cap",
           "[explain]") {
   utc();
-  LogReader r(ReaderOptions{kNow, 64 * 1024, 2});
+  LogReader r(ReaderOptions{kLogNow, 64 * 1024, 2});
   std::vector<LogEvent> out;
   r.feed(pf("SSL_connect error to a[192.0.2.1]:25: -1", "smtp", 1), out);
   r.feed(pf("SSL_connect error to b[192.0.2.2]:25: -1", "smtp", 2), out);
@@ -715,7 +715,7 @@ TEST_CASE("docs/failures.md lists the reason table row for row", "[explain]") {
 
 TEST_CASE("hostile lines: binary, NUL, invalid UTF-8, huge, forged separators", "[explain]") {
   utc();
-  LogReader r(ReaderOptions{kNow});
+  LogReader r(ReaderOptions{kLogNow});
   std::vector<LogEvent> out;
   const std::string nul = std::string("Dec  7 03:35:47 mta postfix/smtp[1]: connect to a") + '\0' +
                           "b[192.0.2.1]:25: Connection refused";
@@ -756,7 +756,7 @@ TEST_CASE("hostile lines: binary, NUL, invalid UTF-8, huge, forged separators", 
 
 TEST_CASE("hostile: a million pids never hold more than max_pending events", "[explain]") {
   utc();
-  LogReader r(ReaderOptions{kNow, 64 * 1024, 64});
+  LogReader r(ReaderOptions{kLogNow, 64 * 1024, 64});
   std::vector<LogEvent> out;
   for (int pid = 0; pid < 5000; ++pid) {
     r.feed(pf("SSL_connect error to a[192.0.2.1]:25: -1", "smtp", pid), out);
@@ -814,7 +814,7 @@ TEST_CASE("every TLS line of the rig's real Postfix logs is recognised", "[expla
     INFO(file);
     REQUIRE(in);
     utc();
-    LogReader r(ReaderOptions{kNow});
+    LogReader r(ReaderOptions{kLogNow});
     std::vector<LogEvent> out;
     std::string line;
     std::size_t tls_lines = 0;

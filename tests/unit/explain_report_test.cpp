@@ -228,14 +228,14 @@ TEST_CASE("verdict ongoing: the last failure within G of the end, no success aft
           "[explain]") {
   RouteBook book;  // G = 30 min by default
   book.add(Ev(EK::TlsFailure, T0));
-  CHECK(one_route(book, T0 + G).front().verdict == Recurrence::Ongoing);
-  CHECK(one_route(book, T0 + G + 1).front().verdict == Recurrence::OneOff);
-  CHECK(one_route(book, T0 - 5).front().verdict == Recurrence::Ongoing);  // --until before it
+  CHECK(one_route(book, T0 + G).front().verdict == RoutePattern::Ongoing);
+  CHECK(one_route(book, T0 + G + 1).front().verdict == RoutePattern::OneOff);
+  CHECK(one_route(book, T0 - 5).front().verdict == RoutePattern::Ongoing);  // --until before it
 
   SECTION("a success after the last failure ends it") {
     book.add(Ev(EK::Sent, T0 + 60).qid("X1"));
     const auto r = one_route(book, T0 + 61).front();
-    CHECK(r.verdict == Recurrence::OneOff);
+    CHECK(r.verdict == RoutePattern::OneOff);
     REQUIRE(r.last_success);
     CHECK(r.last_success->unix_s == T0 + 60);
   }
@@ -244,10 +244,10 @@ TEST_CASE("verdict ongoing: the last failure within G of the end, no success aft
 TEST_CASE("verdict ongoing: a message deferred on the route still waits at the end", "[explain]") {
   RouteBook book;
   book.add(Ev(EK::Deferred, T0).qid("W1"));
-  CHECK(one_route(book, T0 + 5 * 3600).front().verdict == Recurrence::Ongoing);
+  CHECK(one_route(book, T0 + 5 * 3600).front().verdict == RoutePattern::Ongoing);
   book.add(Ev(EK::Sent, T0 + 3600).qid("W1").host("other.example.net", "192.0.2.30", 587));
   const auto r = one_route(book, T0 + 5 * 3600).front();
-  CHECK(r.verdict == Recurrence::OneOff);
+  CHECK(r.verdict == RoutePattern::OneOff);
   CHECK(r.queue_ids.delivered_later == 1);
 }
 
@@ -259,7 +259,7 @@ TEST_CASE("incidents: a gap of more than G with nothing waiting starts a new one
     book.add(Ev(EK::TlsFailure, T0 + G));
     const auto r = one_route(book, end).front();
     CHECK(r.incidents == 1);
-    CHECK(r.verdict == Recurrence::OneOff);
+    CHECK(r.verdict == RoutePattern::OneOff);
   }
   SECTION("G + 1 s apart: two incidents, recurring") {
     RouteBook book;
@@ -267,7 +267,7 @@ TEST_CASE("incidents: a gap of more than G with nothing waiting starts a new one
     book.add(Ev(EK::TlsFailure, T0 + G + 1));
     const auto r = one_route(book, end).front();
     CHECK(r.incidents == 2);
-    CHECK(r.verdict == Recurrence::Recurring);
+    CHECK(r.verdict == RoutePattern::Recurring);
     REQUIRE(r.last_incidents.size() == 2);
     CHECK(r.last_incidents[1].start.unix_s == T0 + G + 1);
   }
@@ -276,8 +276,8 @@ TEST_CASE("incidents: a gap of more than G with nothing waiting starts a new one
     book.add(Ev(EK::TlsFailure, T0));
     book.add(Ev(EK::TlsFailure, T0 + 11 * kMin));
     CHECK(one_route(book, end).front().incidents == 2);
-    CHECK(one_route(book, T0 + 21 * kMin).front().verdict == Recurrence::Ongoing);
-    CHECK(one_route(book, T0 + 21 * kMin + 1).front().verdict == Recurrence::Recurring);
+    CHECK(one_route(book, T0 + 21 * kMin).front().verdict == RoutePattern::Ongoing);
+    CHECK(one_route(book, T0 + 21 * kMin + 1).front().verdict == RoutePattern::Recurring);
   }
 }
 
@@ -293,7 +293,7 @@ TEST_CASE("incidents: a message retried by the MTA's back-off keeps one outage o
   const auto r = one_route(book, T0 + 48 * 3600).front();
   CHECK(r.incidents == 1);
   CHECK(r.failures == 5);
-  CHECK(r.verdict == Recurrence::OneOff);
+  CHECK(r.verdict == RoutePattern::OneOff);
   CHECK(r.queue_ids.delivered_later == 1);
 }
 
@@ -304,7 +304,7 @@ TEST_CASE("incidents: a success between two failures separates them, however clo
   book.add(Ev(EK::TlsFailure, T0 + 120));
   const auto r = one_route(book, T0 + 24 * 3600).front();
   CHECK(r.incidents == 2);
-  CHECK(r.verdict == Recurrence::Recurring);
+  CHECK(r.verdict == RoutePattern::Recurring);
 }
 
 TEST_CASE("TLS established then a failure in the same attempt is no success", "[explain]") {
@@ -318,14 +318,14 @@ TEST_CASE("TLS established then a failure in the same attempt is no success", "[
   auto r = one_route(book, T0 + 24 * 3600).front();
   CHECK(r.incidents == 1);
   CHECK_FALSE(r.last_success.has_value());
-  CHECK(one_route(book, T0 + 601 + 60).front().verdict == Recurrence::Ongoing);
+  CHECK(one_route(book, T0 + 601 + 60).front().verdict == RoutePattern::Ongoing);
 
   SECTION("a TLS connection that no failure follows is a success") {
     book.add(Ev(EK::TlsEstablished, T0 + 700));
     r = one_route(book, T0 + 710).front();
     REQUIRE(r.last_success);
     CHECK(r.last_success->unix_s == T0 + 700);
-    CHECK(r.verdict == Recurrence::OneOff);
+    CHECK(r.verdict == RoutePattern::OneOff);
   }
 }
 
@@ -434,7 +434,7 @@ TEST_CASE("an event older than its route's last failure is counted as out of ord
 namespace {
 
 RouteSummary route(std::uint16_t port, std::vector<FC> classes,
-                   Recurrence verdict = Recurrence::Ongoing) {
+                   RoutePattern verdict = RoutePattern::Ongoing) {
   RouteSummary s;
   s.key = RouteKey{Direction::Outbound, "smtp.example.net", "192.0.2.10", port};
   s.failures = 3;
@@ -670,14 +670,16 @@ TEST_CASE("no STARTTLS at a mandatory level: no downgrade, a note on whose fault
 
 TEST_CASE("tlsrelay setup is advised for a relayhost whose failures recur or go on", "[explain]") {
   auto f = postfix({{"relayhost", "[smtp.example.net]:587"}});
-  CHECK(commands(mta_fixes(route(587, {FC::ConnectionReset}, Recurrence::Recurring), f, nullptr)) ==
-        std::vector<std::string>{"tlsrelay setup --smarthost smtp.example.net:587 --user ACCOUNT"});
+  CHECK(
+      commands(mta_fixes(route(587, {FC::ConnectionReset}, RoutePattern::Recurring), f, nullptr)) ==
+      std::vector<std::string>{"tlsrelay setup --smarthost smtp.example.net:587 --user ACCOUNT"});
   f.sasl_user = "alice@example.org";
-  CHECK(commands(mta_fixes(route(587, {FC::ConnectionReset}, Recurrence::Recurring), f, nullptr)) ==
-        std::vector<std::string>{
-            "tlsrelay setup --smarthost smtp.example.net:587 --user alice@example.org"});
+  CHECK(
+      commands(mta_fixes(route(587, {FC::ConnectionReset}, RoutePattern::Recurring), f, nullptr)) ==
+      std::vector<std::string>{
+          "tlsrelay setup --smarthost smtp.example.net:587 --user alice@example.org"});
   INFO("a one-off, a route that is not the relayhost, a route that works now: no advice");
-  CHECK(mta_fixes(route(587, {FC::ConnectionReset}, Recurrence::OneOff), f, nullptr).empty());
+  CHECK(mta_fixes(route(587, {FC::ConnectionReset}, RoutePattern::OneOff), f, nullptr).empty());
   CHECK(mta_fixes(route(25, {FC::ConnectionReset}), f, nullptr).empty());
   const LiveCheck ok = live_ok("TLSv1.3 TLS_AES_256_GCM_SHA384");
   CHECK(mta_fixes(route(587, {FC::ConnectionReset}), f, &ok).empty());

@@ -22,13 +22,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Dir {
+struct LogDir {
   fs::path path;
-  Dir() {
+  LogDir() {
     char tmpl[] = "/tmp/tlsrelay-report-fleet.XXXXXX";
     path = ::mkdtemp(tmpl);
   }
-  ~Dir() { fs::remove_all(path); }
+  ~LogDir() { fs::remove_all(path); }
   std::string write(const std::string& name, const std::string& content) const {
     std::ofstream(path / name, std::ios::binary) << content;
     return (path / name).string();
@@ -74,7 +74,7 @@ const ReportWindow kDay{parse_rfc3339("2026-11-29T00:00:00Z"),
 }  // namespace
 
 TEST_CASE("report: a directory stands for its event logs and their rotations", "[report][fleet]") {
-  Dir d;
+  LogDir d;
   const std::string relay1 = d.write("relay1.jsonl", hiccup("09"));
   const std::string relay2_1 = d.write("relay2.jsonl.1", hiccup("01"));
   const std::string relay2_2 = d.write_gz("relay2.jsonl.2.gz", hiccup("05"));
@@ -92,7 +92,7 @@ TEST_CASE("report: a directory stands for its event logs and their rotations", "
 
 TEST_CASE("report: several instances' logs are one story; a hiccup on each is recurring",
           "[report][fleet][recurrence]") {
-  Dir d;
+  LogDir d;
   const std::string relay1 = d.write("relay1.jsonl", hiccup("09"));
   const std::string relay2 = d.write("relay2.jsonl", hiccup("05"));
   const std::string relay2_rotated = d.write_gz("relay2.jsonl.1.gz", hiccup("01"));

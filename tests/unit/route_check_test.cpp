@@ -27,7 +27,8 @@ std::string error_of(const std::string& text) {
   return "";
 }
 
-constexpr const char* kUpstream = "[[upstream]]\nname = \"u\"\nhost = \"smtp.example.net\"\n";
+constexpr const char* kCheckedUpstream =
+    "[[upstream]]\nname = \"u\"\nhost = \"smtp.example.net\"\n";
 
 }  // namespace
 
@@ -134,13 +135,13 @@ TEST_CASE("the earliest notAfter of a chain", "[route-checks]") {
 }
 
 TEST_CASE("[health] keys: defaults, values, and errors with file:line:col", "[route-checks]") {
-  const auto d = config::parse_settings(kUpstream, "t.toml");
+  const auto d = config::parse_settings(kCheckedUpstream, "t.toml");
   CHECK(d.health.interval == 300s);
   CHECK_FALSE(d.health.auth);
   CHECK(d.health.concurrency == 2);
   CHECK(d.health.certificate_warn_days == std::vector<int>{30, 14, 7, 1});
 
-  const auto s = config::parse_settings(std::string(kUpstream) +
+  const auto s = config::parse_settings(std::string(kCheckedUpstream) +
                                             "[health]\ninterval_s = 0\nauth = true\nconcurrency = "
                                             "4\ncertificate_warn_days = [3, 21]\n",
                                         "t.toml");
@@ -149,7 +150,8 @@ TEST_CASE("[health] keys: defaults, values, and errors with file:line:col", "[ro
   CHECK(s.health.concurrency == 4);
   CHECK(s.health.certificate_warn_days == std::vector<int>{21, 3});
   // [health.recurrence] belongs to another reader (loader.cpp): not an unknown key here.
-  CHECK(error_of(std::string(kUpstream) + "[health]\ninterval_s = 5\n[health.recurrence]\n") == "");
+  CHECK(error_of(std::string(kCheckedUpstream) +
+                 "[health]\ninterval_s = 5\n[health.recurrence]\n") == "");
 
   using Row = std::pair<std::string, std::string>;
   auto [line, expected] = GENERATE(table<std::string, std::string>({
@@ -165,6 +167,6 @@ TEST_CASE("[health] keys: defaults, values, and errors with file:line:col", "[ro
           "t.toml:5:29: [health] certificate_warn_days[1] 7 is listed twice"},
   }));
   INFO(line);
-  CHECK_THAT(error_of(std::string(kUpstream) + "[health]\n" + line + "\n"),
+  CHECK_THAT(error_of(std::string(kCheckedUpstream) + "[health]\n" + line + "\n"),
              Catch::Contains(expected));
 }
