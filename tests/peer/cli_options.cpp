@@ -72,11 +72,60 @@ DnsName name_or_throw(std::string_view option, std::string_view text) {
   return name;
 }
 
-// "NAME=ADDRESS" for --a / --aaaa.
-std::pair<DnsName, std::string> name_and_address(std::string_view option, const std::string& text) {
+// "." is the root, which parse_dns_name() refuses: a Null MX points there (RFC 7505).
+DnsName name_or_root_or_throw(std::string_view option, std::string_view text) {
+  if (text == ".") return {};
+  return name_or_throw(option, text);
+}
+
+// "NAME=VALUE" for the record options; form is the whole syntax, for the message. A name
+// has no "=", so the first one ends it and the value may hold more.
+std::pair<DnsName, std::string> name_and_value(std::string_view option, const std::string& text,
+                                               std::string_view form) {
   const auto eq = text.find('=');
-  if (eq == std::string::npos) throw UsageError(std::string(option) + " wants NAME=ADDRESS");
+  if (eq == std::string::npos)
+    throw UsageError(std::string(option) + " wants " + std::string(form));
   return {name_or_throw(option, std::string_view(text).substr(0, eq)), text.substr(eq + 1)};
+}
+
+// "10:20:30" -> {"10", "20", "30"}: exactly count fields, the last one takes the rest.
+std::vector<std::string> split_fields(std::string_view option, std::string_view text,
+                                      std::size_t count, std::string_view form) {
+  std::vector<std::string> fields;
+  while (fields.size() + 1 < count) {
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos)
+      throw UsageError(std::string(option) + " wants " + std::string(form));
+    fields.emplace_back(text.substr(0, colon));
+    text.remove_prefix(colon + 1);
+  }
+  fields.emplace_back(text);
+  return fields;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string hex_or_throw(std::string_view option, std::string_view text) {
+  const UsageError bad(std::string(option) +
+                       " wants a non-empty, even number of hex digits, got '" + std::string(text) +
+                       "'");
+  if (text.empty() || text.size() % 2 != 0) throw bad;
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    const int high = hex_digit(text[i]), low = hex_digit(text[i + 1]);
+    if (high < 0 || low < 0) throw bad;
+    out += static_cast<char>(high << 4 | low);
+  }
+  return out;
+}
+
+std::uint8_t octet_or_throw(std::string_view option, const std::string& text) {
+  return static_cast<std::uint8_t>(int_or_throw(option, text, 0, 255));
 }
 
 }  // namespace
@@ -184,17 +233,44 @@ DnsPeerOptions parse_dns_options(const std::vector<std::string_view>& args) {
       options.listen_text = arg.value();
       options.listen = endpoint_or_throw(options.listen_text);
     } else if (name == "--a") {
-      const auto [dns_name, text] = name_and_address(name, arg.value());
+      const auto [dns_name, text] = name_and_value(name, arg.value(), "NAME=IPV4");
       std::array<unsigned char, 4> address{};
       if (inet_pton(AF_INET, text.c_str(), address.data()) != 1)
         throw UsageError("--a: bad IPv4 address '" + text + "'");
       options.zone.add_a(dns_name, address);
     } else if (name == "--aaaa") {
-      const auto [dns_name, text] = name_and_address(name, arg.value());
+      const auto [dns_name, text] = name_and_value(name, arg.value(), "NAME=IPV6");
       std::array<unsigned char, 16> address{};
       if (inet_pton(AF_INET6, text.c_str(), address.data()) != 1)
         throw UsageError("--aaaa: bad IPv6 address '" + text + "'");
       options.zone.add_aaaa(dns_name, address);
+    } else if (name == "--mx") {
+      constexpr std::string_view kForm = "NAME=PREF:HOST (HOST \".\" for a Null MX)";
+      const auto [dns_name, text] = name_and_value(name, arg.value(), kForm);
+      const auto fields = split_fields(name, text, 2, kForm);
+      const auto preference = static_cast<std::uint16_t>(int_or_throw(name, fields[0], 0, 65535));
+      options.zone.add_mx(dns_name, preference, name_or_root_or_throw(name, fields[1]));
+    } else if (name == "--txt") {
+      const auto [dns_name, text] = name_and_value(name, arg.value(), "NAME=TEXT");
+      if (text.size() > DnsZone::kMaxTxtOctets)
+        throw UsageError("--txt: TEXT longer than " + std::to_string(DnsZone::kMaxTxtOctets) +
+                         " octets");
+      options.zone.add_txt(dns_name, text);
+    } else if (name == "--tlsa") {
+      constexpr std::string_view kForm = "NAME=USAGE:SELECTOR:MTYPE:HEX";
+      const auto [dns_name, text] = name_and_value(name, arg.value(), kForm);
+      const auto fields = split_fields(name, text, 4, kForm);
+      options.zone.add_tlsa(dns_name, octet_or_throw(name, fields[0]),
+                            octet_or_throw(name, fields[1]), octet_or_throw(name, fields[2]),
+                            hex_or_throw(name, fields[3]));
+    } else if (name == "--cname") {
+      const auto [dns_name, text] = name_and_value(name, arg.value(), "NAME=TARGET");
+      options.zone.add_cname(dns_name, name_or_throw(name, text));
+    } else if (name == "--ad") {
+      options.zone.add_authentic(name_or_root_or_throw(name, arg.value()));
+    } else if (name == "--no-tcp") {
+      arg.no_value();
+      options.tcp = false;
     } else if (name == "--nxdomain") {
       options.zone.add_nxdomain(name_or_throw(name, arg.value()));
     } else if (name == "--servfail") {
@@ -238,8 +314,16 @@ std::string usage() {
       --data-reply TEXT           answer the final dot with TEXT (one reply line)
       --watch-stdin               stop when stdin reaches EOF
   tlsrelay-testpeer dns [options]
-      --listen ADDR:PORT --a NAME=IPV4 --aaaa NAME=IPV6 --nxdomain NAME
-      --servfail NAME --nodata NAME --watch-stdin
+      --listen ADDR:PORT          UDP and TCP on the same port
+      --a NAME=IPV4 --aaaa NAME=IPV6
+      --mx NAME=PREF:HOST         HOST "." with PREF 0 is a Null MX
+      --txt NAME=TEXT             one record; cut into strings of 255 octets
+      --tlsa NAME=USAGE:SELECTOR:MTYPE:HEX
+      --cname NAME=TARGET         the only answer at NAME, for every type
+      --ad NAME                   NOERROR answers at or under NAME carry AD
+      --nxdomain NAME --servfail NAME --nodata NAME
+      --no-tcp                    UDP only: a truncated answer has no fallback
+      --watch-stdin
 Servers print "ready PORT" on stdout once they accept, and log to stderr.
 )";
 }

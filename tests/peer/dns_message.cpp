@@ -9,9 +9,14 @@ constexpr std::uint16_t kFlagQr = 0x8000;
 constexpr std::uint16_t kFlagAa = 0x0400;
 constexpr std::uint16_t kFlagTc = 0x0200;
 constexpr std::uint16_t kFlagRd = 0x0100;
+constexpr std::uint16_t kFlagAd = 0x0020;
 constexpr std::uint32_t kTtl = 5;
 // What we announce in our OPT record: the DNS flag day 2020 recommendation.
 constexpr std::uint16_t kEdnsPayload = 1232;
+// RFC 1035 4.2.1: without EDNS a UDP message is at most 512 octets.
+constexpr std::size_t kUdpPayload = 512;
+// RFC 1035 4.2.2: the TCP length prefix is 16 bits.
+constexpr std::size_t kTcpPayload = 65535;
 
 // A bounds-checked reader: every accessor fails instead of reading past the end.
 class Reader {
@@ -162,9 +167,12 @@ DnsParse parse_dns_query(std::string_view packet) {
 }
 
 std::string build_dns_response(const DnsQuery& query, dns::Rcode rcode,
-                               const std::vector<DnsRecord>& answers) {
-  std::size_t max_size = 512;
-  if (query.edns && query.edns_payload > max_size)
+                               const std::vector<DnsRecord>& answers,
+                               const DnsResponseOptions& options) {
+  std::size_t max_size = kUdpPayload;
+  if (options.transport == DnsTransport::Tcp)
+    max_size = kTcpPayload;
+  else if (query.edns && query.edns_payload > max_size)
     max_size = query.edns_payload < kEdnsPayload ? query.edns_payload : kEdnsPayload;
   std::string records;
   for (const auto& record : answers) {
@@ -178,6 +186,9 @@ std::string build_dns_response(const DnsQuery& query, dns::Rcode rcode,
   const std::string opt = query.edns ? opt_record() : std::string();
   const std::uint16_t ar = query.edns ? 1 : 0;
   std::uint16_t flags = response_flags(query.flags, rcode);
+  // RFC 4035 3.2.3: AD claims that every record in the answer was validated; a stub that
+  // trusts its resolver (glibc with "options trust-ad") takes the zone as signed.
+  if (options.authentic_data) flags |= kFlagAd;
   std::uint16_t an = static_cast<std::uint16_t>(answers.size());
   if (kHeaderSize + query.question.size() + records.size() + opt.size() > max_size) {
     flags |= kFlagTc;
@@ -185,6 +196,13 @@ std::string build_dns_response(const DnsQuery& query, dns::Rcode rcode,
     records.clear();
   }
   return header(query.id, flags, 1, an, ar) + query.question + records + opt;
+}
+
+std::string frame_for_tcp(std::string_view message) {
+  std::string out;
+  put16(out, static_cast<std::uint16_t>(message.size()));
+  out += message;
+  return out;
 }
 
 std::string dns_type_name(std::uint16_t type) {
@@ -195,19 +213,19 @@ std::string dns_type_name(std::uint16_t type) {
       return "AAAA";
     case 2:
       return "NS";
-    case 5:
+    case dns::kTypeCname:
       return "CNAME";
     case 6:
       return "SOA";
     case 12:
       return "PTR";
-    case 15:
+    case dns::kTypeMx:
       return "MX";
-    case 16:
+    case dns::kTypeTxt:
       return "TXT";
     case 33:
       return "SRV";
-    case 52:
+    case dns::kTypeTlsa:
       return "TLSA";
     case 65:
       return "HTTPS";

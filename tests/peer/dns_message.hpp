@@ -2,7 +2,8 @@
 // question without ever reading past the packet, and builds the response.
 // Limits: one question per query (RFC 9619); compression pointers are refused in the
 // question (a query has nothing to point back to); EDNS (RFC 6891) is noticed and answered
-// with a bare OPT record, its options are ignored. Thread-safety: pure functions.
+// with a bare OPT record, its options and the DO bit are ignored; AD is a flag the caller
+// asks for, there are no DNSSEC records. Thread-safety: pure functions.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +16,12 @@ namespace tlsrelay::testpeer {
 
 namespace dns {
 constexpr std::uint16_t kTypeA = 1;
+constexpr std::uint16_t kTypeCname = 5;
+constexpr std::uint16_t kTypeMx = 15;
+constexpr std::uint16_t kTypeTxt = 16;
 constexpr std::uint16_t kTypeAaaa = 28;
 constexpr std::uint16_t kTypeOpt = 41;
+constexpr std::uint16_t kTypeTlsa = 52;
 constexpr std::uint16_t kTypeAny = 255;
 constexpr std::uint16_t kClassIn = 1;
 constexpr std::uint16_t kClassAny = 255;
@@ -61,11 +66,23 @@ struct DnsParse {
 
 DnsParse parse_dns_query(std::string_view packet);
 
+enum class DnsTransport { Udp, Tcp };
+
+struct DnsResponseOptions {
+  DnsTransport transport = DnsTransport::Udp;
+  bool authentic_data = false;  // set AD, as a validating resolver does for a signed zone
+};
+
 // The answer records all carry the question's name (a pointer to offset 12) and TTL 5.
-// When the response would exceed what the client can take (512 octets, RFC 1035 4.2.1, or
-// its EDNS size up to 1232), the answers are dropped and TC is set.
+// When the response would exceed what the client can take (over UDP 512 octets, RFC 1035
+// 4.2.1, or its EDNS size up to 1232; over TCP 65535), the answers are dropped and TC is set.
+// The TCP length prefix is not included: see frame_for_tcp().
 std::string build_dns_response(const DnsQuery& query, dns::Rcode rcode,
-                               const std::vector<DnsRecord>& answers);
+                               const std::vector<DnsRecord>& answers,
+                               const DnsResponseOptions& options = {});
+
+// RFC 1035 4.2.2: a message over TCP is preceded by its length in two octets.
+std::string frame_for_tcp(std::string_view message);
 
 std::string dns_type_name(std::uint16_t type);
 std::string dns_rcode_name(dns::Rcode rcode);

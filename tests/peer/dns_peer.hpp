@@ -1,7 +1,8 @@
-// `tlsrelay-testpeer dns`: a tiny authoritative-style UDP DNS server for the tests. Binds,
-// prints "ready PORT" on stdout, answers from a DnsZone until SIGTERM/SIGINT or (with
-// --watch-stdin) end of stdin.
-// Limits: UDP only (no TCP fallback); one question per query; single-threaded.
+// `tlsrelay-testpeer dns`: a tiny authoritative-style DNS server for the tests. Binds UDP and
+// (unless --no-tcp) TCP on the same port, prints "ready PORT" on stdout, answers from a
+// DnsZone until SIGTERM/SIGINT or (with --watch-stdin) end of stdin.
+// Limits: one question per query; single-threaded, so one TCP client at a time, and UDP
+// waits while it is served (each read bounded by a 3 s idle deadline, 16 queries at most).
 // Thread-safety: run_dns_peer() is called once, from main(), before any other thread.
 #pragma once
 
@@ -16,6 +17,7 @@ struct DnsPeerOptions {
   Endpoint listen;
   std::string listen_text = "127.0.0.1:0";
   DnsZone zone;
+  bool tcp = true;  // also listen on TCP, for the stub's retry after TC (RFC 7766)
   bool watch_stdin = false;
 };
 

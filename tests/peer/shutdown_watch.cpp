@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 namespace tlsrelay::testpeer {
 
@@ -29,21 +30,29 @@ ShutdownWatch::~ShutdownWatch() {
 }
 
 ShutdownWatch::Wake ShutdownWatch::wait_readable(int fd) {
+  std::size_t ready = 0;
+  return wait_readable(std::span<const int>(&fd, 1), ready);
+}
+
+ShutdownWatch::Wake ShutdownWatch::wait_readable(std::span<const int> fds, std::size_t& ready) {
+  // The stop sources come first, so a stop wins; poll() skips the negative fd that stands for
+  // stdin when it is not watched.
+  std::vector<pollfd> polled{{signal_fd_, POLLIN, 0},
+                             {watch_stdin_ ? STDIN_FILENO : -1, POLLIN, 0}};
+  for (const int fd : fds) polled.push_back({fd, POLLIN, 0});
   while (reason_.empty()) {
-    pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
-    const nfds_t count = watch_stdin_ ? 3 : 2;
-    if (::poll(fds, count, -1) < 0) {
+    if (::poll(polled.data(), polled.size(), -1) < 0) {
       if (errno == EINTR) continue;
       reason_ = std::string("poll-failed:") + std::strerror(errno);
       break;
     }
-    if (fds[0].revents & POLLIN) {
+    if (polled[0].revents & POLLIN) {
       signalfd_siginfo info{};
       if (::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info))
         reason_ = info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
       break;
     }
-    if (watch_stdin_ && fds[2].revents != 0) {
+    if (watch_stdin_ && polled[1].revents != 0) {
       char buf[512];
       const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
       // Whatever the harness writes is ignored; only its going away matters.
@@ -52,7 +61,12 @@ ShutdownWatch::Wake ShutdownWatch::wait_readable(int fd) {
         break;
       }
     }
-    if (fds[1].revents != 0) return Wake::Readable;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (polled[i + 2].revents != 0) {
+        ready = i;
+        return Wake::Readable;
+      }
+    }
   }
   return Wake::Shutdown;
 }

@@ -5,6 +5,8 @@
 // Thread-safety: used only by the thread that runs the accept/receive loop.
 #pragma once
 
+#include <cstddef>
+#include <span>
 #include <string>
 
 namespace tlsrelay::testpeer {
@@ -20,6 +22,8 @@ class ShutdownWatch {
 
   // Blocks until fd is readable or a stop was requested; a stop wins over readability.
   Wake wait_readable(int fd);
+  // The same for several fds; on Readable, ready is the index of the first readable one.
+  Wake wait_readable(std::span<const int> fds, std::size_t& ready);
 
   // Why we stopped: "SIGTERM", "SIGINT", "stdin-eof"; empty while running.
   const std::string& reason() const { return reason_; }
