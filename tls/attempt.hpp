@@ -62,6 +62,11 @@ struct CertFacts {
   bool self_signed = false;  // issuer == subject and the signature verifies with its own key
   bool is_ca = false;
   std::string sha256;  // fingerprint, hex
+  // For DANE TLSA matching (RFC 6698 2.1.2-2.1.3): digests of the whole certificate and of
+  // its SubjectPublicKeyInfo, hex. Not in the JSON record.
+  std::string sha512;
+  std::string spki_sha256;
+  std::string spki_sha512;
 };
 
 struct VerifyError {

@@ -24,6 +24,30 @@ std::string name_text(const X509_NAME* name) {
   return std::string(data, static_cast<std::size_t>(len));
 }
 
+std::string hex_text(const unsigned char* data, std::size_t len) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (std::size_t i = 0; i < len; ++i) {
+    out += hex[data[i] >> 4];
+    out += hex[data[i] & 15];
+  }
+  return out;
+}
+
+// The digest of the DER certificate, or of its SubjectPublicKeyInfo (TLSA selector 1).
+std::string hex_digest(X509* cert, const EVP_MD* md, bool spki) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!spki) return X509_digest(cert, md, out, &len) == 1 ? hex_text(out, len) : std::string();
+  unsigned char* der = nullptr;
+  const int der_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+  if (der_len <= 0) return {};
+  const bool ok = EVP_Digest(der, static_cast<std::size_t>(der_len), out, &len, md, nullptr) == 1;
+  OPENSSL_free(der);
+  return ok ? hex_text(out, len) : std::string();
+}
+
 std::int64_t epoch_of(const ASN1_TIME* t) {
   std::tm tm{};
   if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
@@ -103,15 +127,10 @@ CertFacts cert_facts(X509* cert) {
     c.self_signed = key && X509_verify(cert, key) == 1;
   }
   c.is_ca = X509_check_ca(cert) > 0;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &len) == 1) {
-    static const char* hex = "0123456789abcdef";
-    for (unsigned int i = 0; i < len; ++i) {
-      c.sha256 += hex[md[i] >> 4];
-      c.sha256 += hex[md[i] & 15];
-    }
-  }
+  c.sha256 = hex_digest(cert, EVP_sha256(), false);
+  c.sha512 = hex_digest(cert, EVP_sha512(), false);
+  c.spki_sha256 = hex_digest(cert, EVP_sha256(), true);
+  c.spki_sha512 = hex_digest(cert, EVP_sha512(), true);
   return c;
 }
 
