@@ -13,11 +13,6 @@ namespace {
 
 using tls::ScanOutcome;
 
-Finding make(std::string id, Severity s, std::string title, std::string evidence,
-             std::string fix = {}) {
-  return Finding{std::move(id), s, std::move(title), std::move(evidence), std::move(fix)};
-}
-
 std::string agreed(const ScanOutcome& o) {
   std::string s = o.version + " " + o.cipher;
   if (!o.group.empty()) s += " " + o.group;
@@ -71,20 +66,22 @@ std::string days_text(std::int64_t seconds) {
 void reachability(const AuditEvidence& e, std::vector<Finding>& out) {
   const auto& f = e.base.facts;
   if (e.base.handshake_done) {
-    out.push_back(make("default-offer", Severity::Ok, "the relay's default offer is accepted",
-                       "TLS 1.2-1.3, DEFAULT suites, security level 2: " + agreed(e.base)));
+    out.push_back(make_finding("default-offer", Severity::Ok,
+                               "the relay's default offer is accepted",
+                               "TLS 1.2-1.3, DEFAULT suites, security level 2: " + agreed(e.base)));
   } else if (certificate_source(e) != nullptr) {
-    out.push_back(
-        make("default-offer", Severity::Critical,
-             "the server refuses the relay's default offer (TLS 1.2-1.3, security level 2)",
-             e.base.failure + "; only older or weaker offers (below) were accepted",
-             "enable TLS 1.2 and 1.3 with ECDHE and AES-GCM suites (Mozilla intermediate); until "
-             "then only an [upstream.compat] profile reaches this server"));
+    out.push_back(make_finding(
+        "default-offer", Severity::Critical,
+        "the server refuses the relay's default offer (TLS 1.2-1.3, security level 2)",
+        e.base.failure + "; only older or weaker offers (below) were accepted",
+        "enable TLS 1.2 and 1.3 with ECDHE and AES-GCM suites (Mozilla intermediate); until "
+        "then only an [upstream.compat] profile reaches this server"));
   } else {
     std::string why = e.base.tried ? e.base.failure : "not tried";
     if (f.smtp.implicit_tls_detected) why += "; the port answers a TLS ClientHello";
-    out.push_back(make("default-offer", Severity::Critical, "no TLS handshake succeeded", why,
-                       f.smtp.implicit_tls_detected ? "use --tls implicit for this port" : ""));
+    out.push_back(
+        make_finding("default-offer", Severity::Critical, "no TLS handshake succeeded", why,
+                     f.smtp.implicit_tls_detected ? "use --tls implicit for this port" : ""));
   }
 }
 
@@ -93,16 +90,16 @@ void port_mode(const AuditEvidence& e, std::vector<Finding>& out) {
   const std::string what =
       "port " + std::to_string(e.port) + " with " + (implicit ? "implicit TLS" : "STARTTLS");
   if (e.port == 465 && !implicit) {
-    out.push_back(make("port-mode", Severity::Warning, "STARTTLS on port 465", what,
-                       "port 465 is submission over implicit TLS (RFC 8314 3.3): use "
-                       "tls = \"implicit\" there, or STARTTLS on port 587"));
+    out.push_back(make_finding("port-mode", Severity::Warning, "STARTTLS on port 465", what,
+                               "port 465 is submission over implicit TLS (RFC 8314 3.3): use "
+                               "tls = \"implicit\" there, or STARTTLS on port 587"));
   } else if ((e.port == 25 || e.port == 587) && implicit) {
-    out.push_back(make("port-mode", Severity::Warning,
-                       "implicit TLS on port " + std::to_string(e.port), what,
-                       "ports 25 and 587 speak STARTTLS (RFC 3207, RFC 6409); implicit TLS "
-                       "belongs on 465 (RFC 8314)"));
+    out.push_back(make_finding("port-mode", Severity::Warning,
+                               "implicit TLS on port " + std::to_string(e.port), what,
+                               "ports 25 and 587 speak STARTTLS (RFC 3207, RFC 6409); implicit TLS "
+                               "belongs on 465 (RFC 8314)"));
   } else {
-    out.push_back(make("port-mode", Severity::Ok, "TLS mode fits the port", what));
+    out.push_back(make_finding("port-mode", Severity::Ok, "TLS mode fits the port", what));
   }
 }
 
@@ -112,34 +109,35 @@ void versions(const AuditEvidence& e, std::vector<Finding>& out) {
   for (const auto& [v, o] : e.versions) {
     const std::string id = "protocol-tls" + v;
     if (!o.tried || (!o.handshake_done && !refused(o))) {
-      out.push_back(make(id, Severity::Info, "TLS " + v + ": could not tell", shown(o)));
+      out.push_back(make_finding(id, Severity::Info, "TLS " + v + ": could not tell", shown(o)));
     } else if (v == "1.0" || v == "1.1") {
       if (o.handshake_done) {
-        out.push_back(make(id, Severity::Warning, "TLS " + v + " is accepted", shown(o),
-                           "turn TLS " + v +
-                               " off: RFC 8996 deprecates it, RFC 9325 3.1.1 says MUST NOT "
-                               "negotiate it (Postfix: smtpd_tls_protocols = >=TLSv1.2)"));
+        out.push_back(make_finding(id, Severity::Warning, "TLS " + v + " is accepted", shown(o),
+                                   "turn TLS " + v +
+                                       " off: RFC 8996 deprecates it, RFC 9325 3.1.1 says MUST NOT "
+                                       "negotiate it (Postfix: smtpd_tls_protocols = >=TLSv1.2)"));
       } else {
-        out.push_back(make(id, Severity::Ok, "TLS " + v + " is refused", shown(o)));
+        out.push_back(make_finding(id, Severity::Ok, "TLS " + v + " is refused", shown(o)));
       }
     } else if (v == "1.2") {
       if (o.handshake_done) {
-        out.push_back(make(id, Severity::Ok, "TLS 1.2 is accepted", shown(o)));
+        out.push_back(make_finding(id, Severity::Ok, "TLS 1.2 is accepted", shown(o)));
       } else {
         const bool only13 = accepted(v13);
-        out.push_back(make(id, only13 ? Severity::Warning : Severity::Critical,
-                           "TLS 1.2 is refused", shown(o),
-                           "enable TLS 1.2: RFC 9325 3.1.1 says MUST support it; many MTAs "
-                           "and smarthost clients have nothing newer"));
+        out.push_back(make_finding(id, only13 ? Severity::Warning : Severity::Critical,
+                                   "TLS 1.2 is refused", shown(o),
+                                   "enable TLS 1.2: RFC 9325 3.1.1 says MUST support it; many MTAs "
+                                   "and smarthost clients have nothing newer"));
       }
     } else if (v == "1.3") {
       if (o.handshake_done) {
-        out.push_back(make(id, Severity::Ok, "TLS 1.3 is accepted", shown(o)));
+        out.push_back(make_finding(id, Severity::Ok, "TLS 1.3 is accepted", shown(o)));
       } else {
-        out.push_back(make(id, accepted(v12) ? Severity::Warning : Severity::Critical,
-                           "TLS 1.3 is refused", shown(o),
-                           "enable TLS 1.3 (OpenSSL 1.1.1 or later): RFC 9325 3.1.1 says "
-                           "SHOULD support it, Mozilla intermediate offers TLS 1.2 and 1.3"));
+        out.push_back(
+            make_finding(id, accepted(v12) ? Severity::Warning : Severity::Critical,
+                         "TLS 1.3 is refused", shown(o),
+                         "enable TLS 1.3 (OpenSSL 1.1.1 or later): RFC 9325 3.1.1 says "
+                         "SHOULD support it, Mozilla intermediate offers TLS 1.2 and 1.3"));
       }
     }
   }
@@ -150,8 +148,8 @@ void ciphers(const AuditEvidence& e, std::vector<Finding>& out) {
     // Only where TLS 1.2 alone was offered and refused: with no TLS at all, the
     // default-offer finding says everything.
     if (const ScanOutcome* v12 = find(e.versions, "1.2"); v12 && refused(*v12)) {
-      out.push_back(make("ciphers", Severity::Info, "TLS 1.2 cipher suites: not tested",
-                         "the server does not accept TLS 1.2"));
+      out.push_back(make_finding("ciphers", Severity::Info, "TLS 1.2 cipher suites: not tested",
+                                 "the server does not accept TLS 1.2"));
     }
     return;
   }
@@ -163,59 +161,64 @@ void ciphers(const AuditEvidence& e, std::vector<Finding>& out) {
     const std::string name = fam != cipher_families().end() ? fam->name : id;
     const std::string fid = "ciphers-" + id;
     if (o.not_offerable) {
-      out.push_back(make(fid, Severity::Info, name + ": not tested", o.failure));
+      out.push_back(make_finding(fid, Severity::Info, name + ": not tested", o.failure));
       continue;
     }
     if (!o.tried || (!o.handshake_done && !refused(o))) {
-      out.push_back(make(fid, Severity::Info, name + ": could not tell", shown(o)));
+      out.push_back(make_finding(fid, Severity::Info, name + ": could not tell", shown(o)));
       continue;
     }
     if (id == "ecdhe-aead") {
-      out.push_back(o.handshake_done
-                        ? make(fid, Severity::Ok, name + " accepted", shown(o))
-                        : make(fid, Severity::Warning, name + " refused", shown(o),
-                               "offer ECDHE-RSA-AES128-GCM-SHA256 and the other AEAD suites of "
-                               "RFC 9325 and Mozilla intermediate"));
-    } else if (id == "dhe-aead") {
       out.push_back(
-          make(fid, Severity::Ok, name + (o.handshake_done ? " accepted" : " refused"), shown(o)));
+          o.handshake_done
+              ? make_finding(fid, Severity::Ok, name + " accepted", shown(o))
+              : make_finding(fid, Severity::Warning, name + " refused", shown(o),
+                             "offer ECDHE-RSA-AES128-GCM-SHA256 and the other AEAD suites of "
+                             "RFC 9325 and Mozilla intermediate"));
+    } else if (id == "dhe-aead") {
+      out.push_back(make_finding(fid, Severity::Ok,
+                                 name + (o.handshake_done ? " accepted" : " refused"), shown(o)));
     } else if (id == "cbc") {
       if (!o.handshake_done) {
-        out.push_back(make(fid, Severity::Ok, name + " refused", shown(o)));
+        out.push_back(make_finding(fid, Severity::Ok, name + " refused", shown(o)));
       } else if (aead) {
-        out.push_back(make(fid, Severity::Info, name + " accepted beside AEAD suites", shown(o),
-                           "drop the CBC suites: Mozilla intermediate has none"));
+        out.push_back(make_finding(fid, Severity::Info, name + " accepted beside AEAD suites",
+                                   shown(o), "drop the CBC suites: Mozilla intermediate has none"));
       } else {
-        out.push_back(make(fid, Severity::Warning, "only CBC suites under TLS 1.2", shown(o),
-                           "offer AES-GCM or ChaCha20-Poly1305 suites with ECDHE (RFC 9325 4.1: "
-                           "forward secrecy; CBC with HMAC is what Lucky 13 and its kin attack"));
+        out.push_back(
+            make_finding(fid, Severity::Warning, "only CBC suites under TLS 1.2", shown(o),
+                         "offer AES-GCM or ChaCha20-Poly1305 suites with ECDHE (RFC 9325 4.1: "
+                         "forward secrecy; CBC with HMAC is what Lucky 13 and its kin attack"));
       }
     } else if (id == "rsa-kx") {
-      out.push_back(o.handshake_done
-                        ? make(fid, Severity::Warning, name + " accepted: no forward secrecy",
-                               shown(o),
-                               "drop the TLS_RSA_* suites (OpenSSL: !kRSA): RFC 9325 4.1 says "
-                               "SHOULD NOT negotiate them")
-                        : make(fid, Severity::Ok, name + " refused", shown(o)));
+      out.push_back(
+          o.handshake_done
+              ? make_finding(fid, Severity::Warning, name + " accepted: no forward secrecy",
+                             shown(o),
+                             "drop the TLS_RSA_* suites (OpenSSL: !kRSA): RFC 9325 4.1 says "
+                             "SHOULD NOT negotiate them")
+              : make_finding(fid, Severity::Ok, name + " refused", shown(o)));
     } else if (id == "other") {
       out.push_back(o.handshake_done
-                        ? make(fid, Severity::Info, name + " accepted", shown(o),
-                               "not wrong, but outside Mozilla intermediate; clients never "
-                               "need them")
-                        : make(fid, Severity::Ok, name + " refused", shown(o)));
+                        ? make_finding(fid, Severity::Info, name + " accepted", shown(o),
+                                       "not wrong, but outside Mozilla intermediate; clients never "
+                                       "need them")
+                        : make_finding(fid, Severity::Ok, name + " refused", shown(o)));
     } else if (id == "3des") {
-      out.push_back(o.handshake_done
-                        ? make(fid, Severity::Warning, name + " accepted", shown(o),
-                               "drop 3DES: a 64-bit block cipher (Sweet32, CVE-2016-2183) of "
-                               "112 bits; RFC 9325 4.1 says SHOULD NOT below 128")
-                        : make(fid, Severity::Ok, name + " refused", shown(o)));
+      out.push_back(
+          o.handshake_done
+              ? make_finding(fid, Severity::Warning, name + " accepted", shown(o),
+                             "drop 3DES: a 64-bit block cipher (Sweet32, CVE-2016-2183) of "
+                             "112 bits; RFC 9325 4.1 says SHOULD NOT below 128")
+              : make_finding(fid, Severity::Ok, name + " refused", shown(o)));
     } else if (id == "null-anon") {
-      out.push_back(o.handshake_done
-                        ? make(fid, Severity::Critical, name + " accepted", shown(o),
-                               "remove aNULL and eNULL suites: RFC 9325 4.1 says MUST NOT "
-                               "negotiate NULL encryption, and anonymous suites authenticate "
-                               "nobody: anyone in the path reads or changes the mail")
-                        : make(fid, Severity::Ok, name + " refused", shown(o)));
+      out.push_back(
+          o.handshake_done
+              ? make_finding(fid, Severity::Critical, name + " accepted", shown(o),
+                             "remove aNULL and eNULL suites: RFC 9325 4.1 says MUST NOT "
+                             "negotiate NULL encryption, and anonymous suites authenticate "
+                             "nobody: anyone in the path reads or changes the mail")
+              : make_finding(fid, Severity::Ok, name + " refused", shown(o)));
     }
   }
 }
@@ -232,10 +235,11 @@ void cipher_order(const AuditEvidence& e, std::vector<Finding>& out) {
   const ScanOutcome& r = e.order_reversed;
   const std::string first = e.order_first_choice;
   if (!r.handshake_done) {
-    out.push_back(make("cipher-order", Severity::Info, "cipher order: could not tell", shown(r)));
+    out.push_back(
+        make_finding("cipher-order", Severity::Info, "cipher order: could not tell", shown(r)));
   } else if (r.cipher != first) {
     const bool weak = weak_suites_accepted(e);
-    out.push_back(make(
+    out.push_back(make_finding(
         "cipher-order", weak ? Severity::Warning : Severity::Info,
         "the server follows the client's order of suites",
         "offered " + first + " last: it chose " + r.cipher + " (with our order: " + first + ")",
@@ -244,13 +248,13 @@ void cipher_order(const AuditEvidence& e, std::vector<Finding>& out) {
              : "fine while every suite it accepts is strong (Mozilla intermediate leaves the "
                "choice to the client)"));
   } else if (e.order_without_first.handshake_done) {
-    out.push_back(
-        make("cipher-order", Severity::Ok, "the server chooses by its own order",
-             "offered " + first + " last: it still chose it over " + e.order_without_first.cipher));
+    out.push_back(make_finding(
+        "cipher-order", Severity::Ok, "the server chooses by its own order",
+        "offered " + first + " last: it still chose it over " + e.order_without_first.cipher));
   } else {
-    out.push_back(make("cipher-order", Severity::Info,
-                       "cipher order: could not tell (one suite in the family)",
-                       "it chose " + first + " in either order, and nothing without it"));
+    out.push_back(make_finding("cipher-order", Severity::Info,
+                               "cipher order: could not tell (one suite in the family)",
+                               "it chose " + first + " in either order, and nothing without it"));
   }
 }
 
@@ -266,10 +270,11 @@ void groups(const AuditEvidence& e, std::vector<Finding>& out) {
   const std::string evidence =
       "accepted: " + (yes.empty() ? "none" : yes) + "; refused: " + (no.empty() ? "none" : no);
   out.push_back(
-      modern ? make("groups", Severity::Ok, "key exchange with X25519 or P-256", evidence)
-             : make("groups", Severity::Warning, "neither X25519 nor P-256 accepted", evidence,
-                    "offer X25519 and P-256 (RFC 9325 asks for them; Mozilla intermediate: "
-                    "X25519, prime256v1, secp384r1)"));
+      modern
+          ? make_finding("groups", Severity::Ok, "key exchange with X25519 or P-256", evidence)
+          : make_finding("groups", Severity::Warning, "neither X25519 nor P-256 accepted", evidence,
+                         "offer X25519 and P-256 (RFC 9325 asks for them; Mozilla intermediate: "
+                         "X25519, prime256v1, secp384r1)"));
 }
 
 void key_and_signature(const tls::CertFacts& leaf, const std::vector<tls::CertFacts>& chain,
@@ -277,11 +282,12 @@ void key_and_signature(const tls::CertFacts& leaf, const std::vector<tls::CertFa
   const bool rsa = leaf.key.rfind("RSA", 0) == 0;
   const bool ec = leaf.key.rfind("EC", 0) == 0;
   const bool weak = (rsa && leaf.key_bits < 2048) || (ec && leaf.key_bits < 256);
-  out.push_back(weak ? make("cert-key", Severity::Critical, "the certificate key is too small",
-                            leaf.key + " in " + leaf.subject,
-                            "a new key of RSA 2048 bits or more, or ECDSA P-256 (RFC 9325, "
-                            "Mozilla intermediate); OpenSSL at level 2 refuses less")
-                     : make("cert-key", Severity::Ok, "certificate key " + leaf.key, leaf.subject));
+  out.push_back(
+      weak ? make_finding("cert-key", Severity::Critical, "the certificate key is too small",
+                          leaf.key + " in " + leaf.subject,
+                          "a new key of RSA 2048 bits or more, or ECDSA P-256 (RFC 9325, "
+                          "Mozilla intermediate); OpenSSL at level 2 refuses less")
+           : make_finding("cert-key", Severity::Ok, "certificate key " + leaf.key, leaf.subject));
   std::string weak_sig;
   for (const auto& c : chain) {
     if (c.self_signed) continue;  // a root's own signature is never checked
@@ -293,10 +299,11 @@ void key_and_signature(const tls::CertFacts& leaf, const std::vector<tls::CertFa
   }
   out.push_back(
       weak_sig.empty()
-          ? make("cert-signature", Severity::Ok, "signature " + leaf.signature, leaf.subject)
-          : make("cert-signature", Severity::Critical, "SHA-1 or MD5 signature", weak_sig,
-                 "have the certificate reissued with SHA-256; OpenSSL at level 1 and "
-                 "up refuses SHA-1"));
+          ? make_finding("cert-signature", Severity::Ok, "signature " + leaf.signature,
+                         leaf.subject)
+          : make_finding("cert-signature", Severity::Critical, "SHA-1 or MD5 signature", weak_sig,
+                         "have the certificate reissued with SHA-256; OpenSSL at level 1 and "
+                         "up refuses SHA-1"));
 }
 
 // Errors that the key and signature findings already name.
@@ -317,31 +324,33 @@ void chain_checks(const ScanOutcome& src, std::vector<Finding>& out) {
       !errors.empty() && (errors.front()->error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
                           errors.front()->error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
   if (missing_issuer) {
-    out.push_back(make("cert-chain", Severity::Critical, "the chain is incomplete",
-                       sent + "; the issuer of " + errors.front()->subject +
-                           " is missing: " + tls::verify_error_text(errors.front()->error),
-                       "send the intermediate certificates after the server's own (Postfix: "
-                       "smtpd_tls_chain_files, leaf first)"));
+    out.push_back(
+        make_finding("cert-chain", Severity::Critical, "the chain is incomplete",
+                     sent + "; the issuer of " + errors.front()->subject +
+                         " is missing: " + tls::verify_error_text(errors.front()->error),
+                     "send the intermediate certificates after the server's own (Postfix: "
+                     "smtpd_tls_chain_files, leaf first)"));
   } else if (!errors.empty()) {
     std::string what;
     for (const auto* v : errors) {
       what +=
           (what.empty() ? "" : "; ") + tls::verify_error_text(v->error) + " (" + v->subject + ")";
     }
-    out.push_back(make("cert-verify", Severity::Critical,
-                       "the certificate does not verify for " + c.verify_name, what,
-                       "a certificate from a CA the clients trust, naming " + c.verify_name));
+    out.push_back(make_finding(
+        "cert-verify", Severity::Critical, "the certificate does not verify for " + c.verify_name,
+        what, "a certificate from a CA the clients trust, naming " + c.verify_name));
   } else {
-    out.push_back(make("cert-chain", Severity::Ok,
-                       "the chain is complete and verifies for " + c.verify_name, sent));
+    out.push_back(make_finding("cert-chain", Severity::Ok,
+                               "the chain is complete and verifies for " + c.verify_name, sent));
   }
   for (std::size_t i = 0; i + 1 < c.chain.size(); ++i) {
     if (c.chain[i].issuer != c.chain[i + 1].subject) {
-      out.push_back(make("cert-chain-order", Severity::Warning, "the chain is out of order",
-                         "certificate " + std::to_string(i + 1) + " (" + c.chain[i].subject +
-                             ") is not followed by its issuer " + c.chain[i].issuer,
-                         "send the chain leaf first, each certificate followed by its issuer "
-                         "(RFC 5246 7.4.2)"));
+      out.push_back(
+          make_finding("cert-chain-order", Severity::Warning, "the chain is out of order",
+                       "certificate " + std::to_string(i + 1) + " (" + c.chain[i].subject +
+                           ") is not followed by its issuer " + c.chain[i].issuer,
+                       "send the chain leaf first, each certificate followed by its issuer "
+                       "(RFC 5246 7.4.2)"));
       break;
     }
   }
@@ -358,73 +367,77 @@ void expiry(const AuditEvidence& e, const ScanOutcome& src, std::vector<Finding>
   const std::string evidence = first->subject + " expires " + first->not_after;
   const std::string fix = "renew the certificate (or fix the renewal job)";
   if (left <= 0) {
-    out.push_back(
-        make("cert-expiry", Severity::Critical, "a certificate has expired", evidence, fix));
+    out.push_back(make_finding("cert-expiry", Severity::Critical, "a certificate has expired",
+                               evidence, fix));
   } else if (left <= 7 * 86400) {
-    out.push_back(
-        make("cert-expiry", Severity::Critical, "expires in " + days_text(left), evidence, fix));
+    out.push_back(make_finding("cert-expiry", Severity::Critical, "expires in " + days_text(left),
+                               evidence, fix));
   } else if (left <= 30 * 86400) {
-    out.push_back(
-        make("cert-expiry", Severity::Warning, "expires in " + days_text(left), evidence, fix));
+    out.push_back(make_finding("cert-expiry", Severity::Warning, "expires in " + days_text(left),
+                               evidence, fix));
   } else {
-    out.push_back(make("cert-expiry", Severity::Ok, "expires in " + days_text(left), evidence));
+    out.push_back(
+        make_finding("cert-expiry", Severity::Ok, "expires in " + days_text(left), evidence));
   }
 }
 
 void stapling(const ScanOutcome& src, std::vector<Finding>& out) {
   out.push_back(src.ocsp_stapled
-                    ? make("ocsp-stapling", Severity::Ok, "an OCSP response is stapled",
-                           "status_request answered")
-                    : make("ocsp-stapling", Severity::Info, "no OCSP response stapled",
-                           "asked with status_request (RFC 6066 8); none came",
-                           "staple where the server software can (Exim: tls_ocsp_file; "
-                           "Postfix cannot); Mozilla intermediate staples"));
+                    ? make_finding("ocsp-stapling", Severity::Ok, "an OCSP response is stapled",
+                                   "status_request answered")
+                    : make_finding("ocsp-stapling", Severity::Info, "no OCSP response stapled",
+                                   "asked with status_request (RFC 6066 8); none came",
+                                   "staple where the server software can (Exim: tls_ocsp_file; "
+                                   "Postfix cannot); Mozilla intermediate staples"));
 }
 
 void sni(const AuditEvidence& e, const ScanOutcome& src, std::vector<Finding>& out) {
   const ScanOutcome& n = e.without_sni;
   if (!n.tried) return;
   if (!n.handshake_done) {
-    out.push_back(make("sni", Severity::Warning, "no handshake without SNI", shown(n),
-                       "serve a default certificate for clients without SNI: Postfix sends SNI "
-                       "only when smtp_tls_servername is set"));
+    out.push_back(
+        make_finding("sni", Severity::Warning, "no handshake without SNI", shown(n),
+                     "serve a default certificate for clients without SNI: Postfix sends SNI "
+                     "only when smtp_tls_servername is set"));
     return;
   }
   const auto& with = src.facts.certificate.chain;
   const auto& without = n.facts.certificate.chain;
   if (with.empty() || without.empty() || with.front().sha256 == without.front().sha256) {
-    out.push_back(make("sni", Severity::Ok, "the same certificate with and without SNI",
-                       without.empty() ? "" : without.front().subject));
+    out.push_back(make_finding("sni", Severity::Ok, "the same certificate with and without SNI",
+                               without.empty() ? "" : without.front().subject));
     return;
   }
   const bool verifies = n.facts.certificate.verified;
-  out.push_back(make("sni", verifies ? Severity::Info : Severity::Warning,
-                     verifies ? "another certificate without SNI, which verifies too"
-                              : "another certificate without SNI, which does not verify for " +
-                                    n.facts.certificate.verify_name,
-                     "with SNI: " + with.front().subject + "; without: " + without.front().subject,
-                     verifies ? ""
-                              : "make the certificate for the host name the default one: "
-                                "Postfix sends SNI only when smtp_tls_servername is set"));
+  out.push_back(
+      make_finding("sni", verifies ? Severity::Info : Severity::Warning,
+                   verifies ? "another certificate without SNI, which verifies too"
+                            : "another certificate without SNI, which does not verify for " +
+                                  n.facts.certificate.verify_name,
+                   "with SNI: " + with.front().subject + "; without: " + without.front().subject,
+                   verifies ? ""
+                            : "make the certificate for the host name the default one: "
+                              "Postfix sends SNI only when smtp_tls_servername is set"));
 }
 
 void resumption(const AuditEvidence& e, std::vector<Finding>& out) {
   const ScanOutcome& r = e.resumed;
   if (!e.base.facts.certificate.verified) {
-    out.push_back(make("resumption", Severity::Info, "session resumption: not tested",
-                       "the relay resumes only sessions whose certificate verified"));
+    out.push_back(make_finding("resumption", Severity::Info, "session resumption: not tested",
+                               "the relay resumes only sessions whose certificate verified"));
   } else if (!r.tried || !r.handshake_done) {
     out.push_back(
-        make("resumption", Severity::Info, "session resumption: could not tell", shown(r)));
+        make_finding("resumption", Severity::Info, "session resumption: could not tell", shown(r)));
   } else if (r.session_reused) {
-    out.push_back(make("resumption", Severity::Ok, "a second connection resumes the session",
-                       r.version + ", session reused"));
+    out.push_back(make_finding("resumption", Severity::Ok,
+                               "a second connection resumes the session",
+                               r.version + ", session reused"));
   } else {
-    out.push_back(make("resumption", Severity::Info, "no session resumption",
-                       "a second connection made a full handshake",
-                       "enable session tickets or a session cache (Postfix: "
-                       "smtpd_tls_session_cache_database); saves a full handshake per "
-                       "connection"));
+    out.push_back(make_finding("resumption", Severity::Info, "no session resumption",
+                               "a second connection made a full handshake",
+                               "enable session tickets or a session cache (Postfix: "
+                               "smtpd_tls_session_cache_database); saves a full handshake per "
+                               "connection"));
   }
 }
 
@@ -465,6 +478,11 @@ const std::vector<std::string>& audit_groups() {
   return groups;
 }
 
+Finding make_finding(std::string id, Severity s, std::string title, std::string evidence,
+                     std::string fix) {
+  return Finding{std::move(id), s, std::move(title), std::move(evidence), std::move(fix)};
+}
+
 std::vector<Finding> grade(const AuditEvidence& e) {
   std::vector<Finding> out;
   reachability(e, out);
@@ -483,11 +501,11 @@ std::vector<Finding> grade(const AuditEvidence& e) {
   }
   resumption(e, out);
   if (e.deadline_hit) {
-    out.push_back(make("audit-incomplete", Severity::Info, "some checks were skipped",
-                       std::to_string(e.handshakes) + " handshakes made (at most " +
-                           std::to_string(e.max_handshakes) +
-                           "); the time or the handshakes ran out",
-                       "run again with a longer --timeout"));
+    out.push_back(make_finding("audit-incomplete", Severity::Info, "some checks were skipped",
+                               std::to_string(e.handshakes) + " handshakes made (at most " +
+                                   std::to_string(e.max_handshakes) +
+                                   "); the time or the handshakes ran out",
+                               "run again with a longer --timeout"));
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const Finding& a, const Finding& b) { return a.severity > b.severity; });

@@ -28,6 +28,9 @@ struct Finding {
   std::string fix;       // what to change on the server ("" when nothing)
 };
 
+Finding make_finding(std::string id, Severity s, std::string title, std::string evidence,
+                     std::string fix = {});
+
 // One TLS 1.2 cipher-suite family offered on its own.
 struct CipherFamily {
   std::string id;       // "ecdhe-aead", "dhe-aead", "cbc", "rsa-kx", "other", "3des", "null-anon"

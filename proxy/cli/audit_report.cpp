@@ -9,8 +9,6 @@ namespace tlsrelay::proxy {
 
 namespace {
 
-constexpr std::size_t kMaxShown = 300;
-
 std::string upper(std::string_view s) {
   std::string u(s);
   for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -45,6 +43,30 @@ std::vector<std::pair<std::string, const tls::ScanOutcome*>> audit_scans(const A
   return out;
 }
 
+void print_findings(std::ostream& out, const std::vector<Finding>& findings) {
+  for (const auto& f : findings) {
+    char label[16];
+    std::snprintf(label, sizeof label, "%-9s", upper(to_string(f.severity)).c_str());
+    out << label << " " << f.id << ": " << printable(f.title, kAuditMaxShown) << "\n";
+    if (f.severity == Severity::Ok) continue;
+    if (!f.evidence.empty())
+      out << "          seen: " << printable(f.evidence, kAuditMaxShown) << "\n";
+    if (!f.fix.empty()) out << "          fix:  " << printable(f.fix, kAuditMaxShown) << "\n";
+  }
+}
+
+nlohmann::ordered_json findings_json(const std::vector<Finding>& findings) {
+  auto fs = nlohmann::ordered_json::array();
+  for (const auto& f : findings) {
+    fs.push_back({{"id", f.id},
+                  {"severity", to_string(f.severity)},
+                  {"title", printable(f.title, kAuditMaxShown)},
+                  {"evidence", printable(f.evidence, kAuditMaxShown)},
+                  {"fix", f.fix}});
+  }
+  return fs;
+}
+
 void print_audit_report(std::ostream& out, const AuditEvidence& e,
                         const std::vector<Finding>& findings, double seconds) {
   out << "tlsrelay audit " << e.host << ":" << e.port << " (" << mode_text(e.mode)
@@ -52,20 +74,13 @@ void print_audit_report(std::ostream& out, const AuditEvidence& e,
       << seconds_text(seconds) << "\n"
       << "graded against RFC 9325 (BCP 195) and Mozilla's intermediate configuration "
          "(docs/audit.md)\n\n";
-  for (const auto& f : findings) {
-    char label[16];
-    std::snprintf(label, sizeof label, "%-9s", upper(to_string(f.severity)).c_str());
-    out << label << " " << f.id << ": " << printable(f.title, kMaxShown) << "\n";
-    if (f.severity == Severity::Ok) continue;
-    if (!f.evidence.empty()) out << "          seen: " << printable(f.evidence, kMaxShown) << "\n";
-    if (!f.fix.empty()) out << "          fix:  " << printable(f.fix, kMaxShown) << "\n";
-  }
+  print_findings(out, findings);
   out << "\nHandshakes (none sent AUTH or MAIL)\n";
   for (const auto& [label, o] : audit_scans(e)) {
     out << "  " << label << ": "
         << (o->handshake_done
                 ? o->version + " " + o->cipher + (o->group.empty() ? "" : " " + o->group)
-                : "no handshake: " + printable(o->failure, kMaxShown))
+                : "no handshake: " + printable(o->failure, kAuditMaxShown))
         << "\n";
   }
   const Severity w = worst(findings);
@@ -85,14 +100,7 @@ nlohmann::ordered_json audit_json(const AuditEvidence& e, const std::vector<Find
   j["duration_s"] = seconds;
   j["worst"] = to_string(worst(findings));
   j["exit_status"] = audit_exit_status(findings);
-  auto& fs = j["findings"] = nlohmann::ordered_json::array();
-  for (const auto& f : findings) {
-    fs.push_back({{"id", f.id},
-                  {"severity", to_string(f.severity)},
-                  {"title", printable(f.title, kMaxShown)},
-                  {"evidence", printable(f.evidence, kMaxShown)},
-                  {"fix", f.fix}});
-  }
+  j["findings"] = findings_json(findings);
   auto& ss = j["scans"] = nlohmann::ordered_json::array();
   for (const auto& [label, o] : audit_scans(e)) {
     nlohmann::ordered_json s = {{"offer", label}, {"handshake", o->handshake_done}};
@@ -101,7 +109,7 @@ nlohmann::ordered_json audit_json(const AuditEvidence& e, const std::vector<Find
       s["cipher"] = o->cipher;
       s["group"] = o->group;
     } else {
-      s["failure"] = printable(o->failure, kMaxShown);
+      s["failure"] = printable(o->failure, kAuditMaxShown);
     }
     ss.push_back(std::move(s));
   }
