@@ -12,14 +12,15 @@ namespace tlsrelay::e2e {
 
 namespace {
 int counter = 0;
-}
+constexpr const char* kResolvConf = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
+}  // namespace
 
 Netns::Netns() {
   name_ = "tlsrelay-t" + std::to_string(getpid()) + "-" + std::to_string(++counter);
   etc_ = "/etc/netns/" + name_;
   std::filesystem::create_directories(etc_);
   // Short resolver time-outs keep a failing DNS test quick; only our own server is named.
-  std::ofstream(etc_ + "/resolv.conf") << "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
+  std::ofstream(etc_ + "/resolv.conf") << kResolvConf;
   std::ofstream(etc_ + "/hosts") << "127.0.0.1 localhost\n::1 localhost\n";
   RunResult r = run({"ip", "netns", "add", name_});
   if (r.exit_code != 0) FAIL("ip netns add failed: " << r.err);
@@ -30,6 +31,10 @@ Netns::~Netns() {
   run({"ip", "netns", "del", name_});
   std::error_code ec;
   std::filesystem::remove_all(etc_, ec);
+}
+
+void Netns::trust_ad() const {
+  std::ofstream(etc_ + "/resolv.conf") << kResolvConf << "options trust-ad\n";
 }
 
 void Netns::must(const std::vector<std::string>& argv) const {

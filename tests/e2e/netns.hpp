@@ -20,6 +20,9 @@ class Netns {
   const std::string& name() const { return name_; }
   // {"ip", "netns", "exec", NAME}: prefix a command to run it inside.
   std::vector<std::string> exec() const { return {"ip", "netns", "exec", name_}; }
+  // Adds `options trust-ad` to the namespace's resolv.conf: the C library then keeps the
+  // AD bit of our DNS server's answers (glibc 2.31 and later drop it otherwise).
+  void trust_ad() const;
   // Runs a command inside and fails the test if it does not exit 0.
   void must(const std::vector<std::string>& argv) const;
 

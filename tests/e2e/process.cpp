@@ -141,10 +141,18 @@ Server::Server(const std::vector<std::string>& argv, std::chrono::milliseconds l
     if (n <= 0) break;
     got.append(buf, static_cast<std::size_t>(n));
   }
-  close(out[0]);
-  // "ready PORT" (tlsrelay-testpeer) or "listening ADDR:PORT" (tlsrelay serve).
+  // "ready PORT" (tlsrelay-testpeer) or "listening ADDR:PORT" (tlsrelay serve), or
+  // "ACCEPT" (openssl s_server, listening on the port its argv names: port() is 0). s_server
+  // goes on writing to stdout, so that pipe stays open (a closed one would kill it with
+  // SIGPIPE at its next line); the others' is closed.
   const bool ready = got.rfind("ready ", 0) == 0;
   const bool listening = got.rfind("listening ", 0) == 0;
+  const bool accept = got.rfind("ACCEPT\n", 0) == 0;
+  if (accept) {
+    stdout_fd_ = out[0];
+    return;
+  }
+  close(out[0]);
   if (!ready && !listening) {
     std::string err = stderr_text();
     stop(pid_);
@@ -160,6 +168,7 @@ Server::Server(const std::vector<std::string>& argv, std::chrono::milliseconds l
 Server::~Server() {
   if (stdin_fd_ >= 0) close(stdin_fd_);
   stop(pid_);
+  if (stdout_fd_ >= 0) close(stdout_fd_);
   std::remove(err_path_.c_str());
 }
 

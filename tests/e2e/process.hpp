@@ -27,7 +27,8 @@ RunResult run(const std::vector<std::string>& argv,
 class Server {
  public:
   // Starts argv and waits (up to `limit`) for its first stdout line, "ready PORT" or
-  // "listening ADDR:PORT"; port() is that port.
+  // "listening ADDR:PORT"; port() is that port. "ACCEPT" (openssl s_server) is ready
+  // too, with port() 0: the caller named the port.
   explicit Server(const std::vector<std::string>& argv,
                   std::chrono::milliseconds limit = std::chrono::seconds(20));
   ~Server();
@@ -41,6 +42,7 @@ class Server {
  private:
   pid_t pid_ = -1;
   int stdin_fd_ = -1;
+  int stdout_fd_ = -1;  // kept open only for openssl s_server
   unsigned short port_ = 0;
   std::string err_path_;
 };
