@@ -7,14 +7,14 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
-echo "== clang-format check"
+echo "== clang-format check ($(date +%T))"
 files=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find common tls proxy config milter tests -name '*.[ch]pp')
 clang-format --dry-run -Werror $files
 
 # The benchmark tools (bench/) are no test: bench/run builds its own optimised copy.
 # Both builds are unity builds (cmake/unity_build.cmake): about half the compile time.
 unity=(-DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=16)
-echo "== build (RelWithDebInfo)"
+echo "== build (RelWithDebInfo) ($(date +%T))"
 bash scripts/build.sh build -DTLSRELAY_BENCH=OFF "${unity[@]}"
 
 # The sanitizer build compiles while the optimised tests run (they mostly wait on sockets,
@@ -29,11 +29,11 @@ nice -n 19 bash scripts/build.sh build-asan -DTLSRELAY_SANITIZE=ON -DTLSRELAY_BE
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" >"$asan_log" 2>&1 &
 asan_build=$!
 
-echo "== tests (RelWithDebInfo)"
+echo "== tests (RelWithDebInfo) ($(date +%T))"
 status=0
 ctest --test-dir build --output-on-failure -j2 || status=$?
 
-echo "== build (ASan + UBSan)"
+echo "== build (ASan + UBSan) ($(date +%T))"
 if ! wait "$asan_build"; then
   tail -n 60 "$asan_log"
   echo "the ASan + UBSan build failed"
@@ -48,7 +48,7 @@ fuzz_log=$(mktemp /tmp/tlsrelay-fuzz-build.XXXXXX)
   nice -n 19 ninja -C "${FUZZ_BUILD:-build-fuzz}") >"$fuzz_log" 2>&1 &
 fuzz_build=$!
 
-echo "== tests (ASan + UBSan)"
+echo "== tests (ASan + UBSan) ($(date +%T))"
 # The rig's runs (soak, faults by phase, delivery, the two-instance fleet; not built here),
 # explain's live rig, the package install and the browser test run in the optimised build
 # only: under the sanitizers they would take most of the CI budget and exercise the same
@@ -64,5 +64,5 @@ if ! wait "$fuzz_build"; then
 fi
 [ "$status" -eq 0 ] || { echo "the ASan + UBSan tests failed (above)"; exit "$status"; }
 
-echo "== fuzz (libFuzzer + ASan + UBSan, bounded)"
+echo "== fuzz (libFuzzer + ASan + UBSan, bounded) ($(date +%T))"
 bash scripts/fuzz.sh 10
