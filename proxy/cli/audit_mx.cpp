@@ -10,6 +10,7 @@
 #include "proxy/cli/audit_command.hpp"
 #include "proxy/cli/audit_mx_grade.hpp"
 #include "proxy/cli/audit_report.hpp"
+#include "proxy/cli/cli_args.hpp"
 #include "tls/tls_scan.hpp"
 
 namespace tlsrelay::proxy {
@@ -35,9 +36,9 @@ asio::awaitable<MxAudit> gather_mx(AuditOptions o, tls::ClientProfile relay_prof
   MxAudit a;
   MxAuditEvidence& e = a.mx;
   e.domain = o.mx_domain;
-  // DNS is asked in the order a sender asks (MX, then the policy records), blocking: the
-  // resolver's own time-outs bound it (dns_lookup.hpp).
-  e.mx = dns_lookup(e.domain, DnsType::Mx);
+  // DNS is asked in the order a sender asks (MX, then the policy records), blocking, each
+  // question cut to the time left (dns_lookup.hpp).
+  e.mx = dns_lookup(e.domain, DnsType::Mx, time_left(deadline));
   if (e.mx.status == DnsAnswer::Status::Failed || e.mx.status == DnsAnswer::Status::NxDomain ||
       null_mx(e.mx)) {
     co_return a;
@@ -51,7 +52,7 @@ asio::awaitable<MxAudit> gather_mx(AuditOptions o, tls::ClientProfile relay_prof
     e.hosts_not_checked = static_cast<int>(hosts.size()) - kAuditMaxMxHosts;
     hosts.resize(kAuditMaxMxHosts);
   }
-  e.sts_txt = dns_lookup("_mta-sts." + e.domain, DnsType::Txt);
+  e.sts_txt = dns_lookup("_mta-sts." + e.domain, DnsType::Txt, time_left(deadline));
   const auto sts = sts_records(e.sts_txt);
   if (sts.size() == 1 && sts.front().valid) {
     e.sts_fetch =
@@ -59,7 +60,7 @@ asio::awaitable<MxAudit> gather_mx(AuditOptions o, tls::ClientProfile relay_prof
                                   std::min(time_left(deadline), std::chrono::milliseconds(10000)));
     if (e.sts_fetch->ok) e.sts_policy = parse_sts_policy(e.sts_fetch->body);
   }
-  e.tlsrpt_txt = dns_lookup("_smtp._tls." + e.domain, DnsType::Txt);
+  e.tlsrpt_txt = dns_lookup("_smtp._tls." + e.domain, DnsType::Txt, time_left(deadline));
 
   tls::ScanBudget budget(kAuditMaxMxHosts, time_left(deadline));
   tls::ScanOffer relay;
@@ -68,7 +69,29 @@ asio::awaitable<MxAudit> gather_mx(AuditOptions o, tls::ClientProfile relay_prof
   for (const auto& m : hosts) {
     MxHostEvidence h;
     h.mx = m;
-    h.tlsa = dns_lookup("_25._tcp." + m.host, DnsType::Tlsa);
+    h.tlsa_name = "_25._tcp." + m.host;
+    if (is_ip_literal(m.host) || m.host.find('.') == std::string::npos) {
+      h.not_contacted = is_ip_literal(m.host) ? "the MX names an IP address, not a host"
+                                              : "the MX names a single label, not a host";
+      e.hosts.push_back(std::move(h));
+      continue;
+    }
+    // DANE applies only where the host's addresses are DNSSEC-secure (RFC 7672 2.2.2); a
+    // secure CNAME moves the TLSA base name to its target, the original name the fallback
+    // (2.2.3).
+    h.address = dns_lookup(m.host, DnsType::A, time_left(deadline));
+    if (h.address.status == DnsAnswer::Status::NoData)
+      h.address = dns_lookup(m.host, DnsType::Aaaa, time_left(deadline));
+    if (h.address.authentic && !h.address.cname.empty()) {
+      h.tlsa_name = "_25._tcp." + h.address.cname;
+      h.tlsa = dns_lookup(h.tlsa_name, DnsType::Tlsa, time_left(deadline));
+      if (h.tlsa.status == DnsAnswer::Status::NoData ||
+          h.tlsa.status == DnsAnswer::Status::NxDomain) {
+        h.tlsa_name = "_25._tcp." + m.host;
+      }
+    }
+    if (h.tlsa_name == "_25._tcp." + m.host)
+      h.tlsa = dns_lookup(h.tlsa_name, DnsType::Tlsa, time_left(deadline));
     tls::AttemptOptions attempt = o.attempt;
     attempt.target.name = "audit";
     attempt.target.host = m.host;
@@ -76,8 +99,8 @@ asio::awaitable<MxAudit> gather_mx(AuditOptions o, tls::ClientProfile relay_prof
     attempt.target.tls_mode = TlsMode::Starttls;
     attempt.detect_implicit_tls = false;
     h.scan = co_await tls::scan_handshake(std::move(attempt), relay, o.ca_file, budget);
-    if (h.tlsa.status == DnsAnswer::Status::Ok && h.tlsa.authentic)
-      h.dane = match_tlsa(h.tlsa.tlsa, h.scan.facts.certificate.chain);
+    if (dane_applies(h) && h.tlsa.status == DnsAnswer::Status::Ok && h.tlsa.authentic)
+      h.dane = match_tlsa(h.tlsa.tlsa, h.scan.facts.certificate.chain, m.host);
     e.hosts.push_back(std::move(h));
   }
   a.handshakes = budget.used();
@@ -97,6 +120,8 @@ asio::awaitable<MxAudit> gather_mx(AuditOptions o, tls::ClientProfile relay_prof
 
 std::string dane_state(const MxHostEvidence& h) {
   const DnsAnswer& t = h.tlsa;
+  if (!h.not_contacted.empty()) return "not-checked";
+  if (!dane_applies(h)) return t.status == DnsAnswer::Status::Ok ? "not-applicable" : "none";
   if (t.status == DnsAnswer::Status::Failed) return "lookup-failed";
   if (t.status != DnsAnswer::Status::Ok) return "none";
   if (!t.authentic) return "not-validated";
@@ -127,8 +152,9 @@ void print_mx_report(std::ostream& out, const MxAudit& a, const std::vector<Find
   if (!e.hosts.empty()) {
     out << "\nMX hosts (port 25)\n";
     for (const auto& h : e.hosts) {
-      out << "  " << h.mx.preference << " " << h.mx.host << ": "
-          << (h.scan.handshake_done
+      out << "  " << h.mx.preference << " " << printable(h.mx.host, kAuditMaxShown) << ": "
+          << (!h.not_contacted.empty() ? "not contacted: " + h.not_contacted
+              : h.scan.handshake_done
                   ? h.scan.version + " " + h.scan.cipher +
                         (h.scan.facts.certificate.verified ? ", verified" : ", not verified")
                   : "no TLS: " + printable(h.scan.failure, kAuditMaxShown))
@@ -169,7 +195,13 @@ nlohmann::ordered_json mx_json(const MxAudit& a, const std::vector<Finding>& fin
     for (const auto& r : h.tlsa.tlsa) tlsa.push_back(to_string(r));
     m["tlsa_dnssec"] = h.tlsa.authentic;
     m["dane"] = dane_state(h);
-    if (!h.scan.handshake_done) m["failure"] = printable(h.scan.failure, kAuditMaxShown);
+    m["tlsa_name"] = h.tlsa_name;
+    m["address_dnssec"] = h.address.authentic;
+    if (!h.not_contacted.empty()) {
+      m["failure"] = h.not_contacted;
+    } else if (!h.scan.handshake_done) {
+      m["failure"] = printable(h.scan.failure, kAuditMaxShown);
+    }
     mx.push_back(std::move(m));
   }
   nlohmann::ordered_json sts = nullptr;

@@ -30,6 +30,12 @@ void grade_mx_records(const MxAuditEvidence& e, std::vector<Finding>& out) {
     out.push_back(make_finding("mx-records", Severity::Critical, e.domain + " does not exist",
                                "NXDOMAIN for " + e.domain,
                                "check the domain's spelling and delegation"));
+  } else if (a.status == DnsAnswer::Status::Ok && a.mx.size() > 1 &&
+             std::any_of(a.mx.begin(), a.mx.end(),
+                         [](const MxRecord& m) { return m.host.empty(); })) {
+    out.push_back(make_finding("mx-records", Severity::Warning, "a Null MX beside other MX records",
+                               "RFC 7505 3: a domain with a Null MX must publish no other MX",
+                               "remove the Null MX (\"MX 0 .\") or the other MX records"));
   } else if (null_mx(a)) {
     out.push_back(make_finding("mx-records", Severity::Info,
                                e.domain + " accepts no mail (Null MX)", "MX 0 . (RFC 7505)"));
@@ -117,12 +123,14 @@ void grade_sts_policy(const MxAuditEvidence& e, std::vector<Finding>& out) {
   const std::string summary = "mode " + std::string(to_string(*p.mode)) + ", max_age " +
                               std::to_string(p.max_age.value_or(0)) + ", mx " +
                               mx_joined(p.mx, ", ");
-  const std::string type = mx_lower(f.content_type.substr(0, f.content_type.find(';')));
+  std::string type = mx_lower(f.content_type.substr(0, f.content_type.find(';')));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.pop_back();
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.erase(0, 1);
   if (type != "text/plain") {
     out.push_back(make_finding(
         "mta-sts-policy", Severity::Warning, "the MTA-STS policy is not served as text/plain",
         f.url + ": Content-Type \"" + f.content_type + "\"",
-        "serve it with Content-Type: text/plain (RFC 8461 3.2); some senders "
+        "serve it with Content-Type: text/plain (RFC 8461 3.2, 3.3); some senders "
         "refuse anything else"));
   } else if (*p.mode == StsMode::Enforce) {
     out.push_back(make_finding("mta-sts-policy", Severity::Ok, "MTA-STS enforced", summary));
@@ -144,11 +152,13 @@ void grade_sts_policy(const MxAuditEvidence& e, std::vector<Finding>& out) {
   }
   if (*p.mode == StsMode::None) return;
   std::vector<std::string> unmatched;
-  for (const auto& h : e.hosts) {
+  std::vector<MxRecord> all = mx_in_order(e.mx);
+  if (e.implicit_mx) all.push_back({0, e.domain});
+  for (const auto& h : all) {
     const bool match = std::any_of(p.mx.begin(), p.mx.end(), [&](const std::string& pat) {
-      return sts_mx_matches(pat, h.mx.host);
+      return sts_mx_matches(pat, h.host);
     });
-    if (!match) unmatched.push_back(h.mx.host);
+    if (!match) unmatched.push_back(h.host);
   }
   if (unmatched.empty()) {
     out.push_back(
@@ -202,6 +212,23 @@ bool sts_enforced(const MxAuditEvidence& e) {
 void grade_host(const MxAuditEvidence& e, const MxHostEvidence& h, std::vector<Finding>& out) {
   const std::string& host = h.mx.host;
   const tls::ScanOutcome& s = h.scan;
+  if (!h.not_contacted.empty()) {
+    out.push_back(make_finding("mx-starttls", Severity::Warning, host + ": not contacted",
+                               h.not_contacted,
+                               "name a host in the MX record (RFC 5321 5.1): senders do not "
+                               "treat an address or a single label as one"));
+    return;
+  }
+  const bool no_address =
+      s.facts.ending == tls::Ending::DnsNxdomain || s.facts.ending == tls::Ending::DnsNoAddress;
+  if (e.implicit_mx && no_address) {
+    out.push_back(make_finding("mx-starttls", Severity::Critical,
+                               "no MX records and no address: senders bounce mail to " + host,
+                               s.failure,
+                               "publish an MX record (RFC 5321 5.1), or a Null MX (RFC 7505) if "
+                               "the domain takes no mail"));
+    return;
+  }
   if (!s.tried) {
     out.push_back(make_finding("mx-starttls", Severity::Info, host + ": not checked",
                                "the audit's time ran out"));
@@ -268,9 +295,25 @@ void grade_dane(const MxAuditEvidence& e, std::vector<Finding>& out) {
     return;
   }
   for (const auto& h : e.hosts) {
+    if (!h.not_contacted.empty()) continue;
     const std::string& host = h.mx.host;
-    const std::string name = "_25._tcp." + host;
+    const std::string& name = h.tlsa_name;
     const DnsAnswer& t = h.tlsa;
+    if (!dane_applies(h)) {
+      // RFC 7672 2.2.2: a sender looks for TLSA records only when the host's address
+      // records are secure; records there are not used, a failing lookup is not asked.
+      if (t.status == DnsAnswer::Status::Ok || t.status == DnsAnswer::Status::Failed) {
+        out.push_back(make_finding(
+            "dane", Severity::Info, host + ": DANE does not apply",
+            host + "'s address records are not DNSSEC-validated (no AD bit), so senders "
+                   "do not look for TLSA records (RFC 7672 2.2.2)",
+            "sign the zone of " + host + " (DNSSEC) for its TLSA records to count"));
+      } else {
+        out.push_back(make_finding("dane", Severity::Info, host + ": no DANE TLSA records",
+                                   name + ": " + std::string(to_string(t.status))));
+      }
+      continue;
+    }
     if (t.status == DnsAnswer::Status::Failed) {
       out.push_back(make_finding(
           "dane", Severity::Warning, host + ": the TLSA lookup fails", name + ": " + t.error,
@@ -292,7 +335,8 @@ void grade_dane(const MxAuditEvidence& e, std::vector<Finding>& out) {
       out.push_back(make_finding("dane", Severity::Warning,
                                  host + ": TLSA records without DNSSEC: senders ignore them",
                                  name + ": " + mx_joined(records) + "; the answer has no AD bit",
-                                 "sign the zone (DNSSEC) or remove the TLSA records"));
+                                 "sign the zone (DNSSEC) or remove the TLSA records; if it "
+                                 "is signed, this host's resolver does not validate"));
       continue;
     }
     const DaneMatch& d = h.dane;
@@ -305,13 +349,13 @@ void grade_dane(const MxAuditEvidence& e, std::vector<Finding>& out) {
                                    name + " (DNSSEC-validated)"));
         break;
       case DaneMatch::Outcome::NotMatched:
-        out.push_back(
-            make_finding("dane", Severity::Critical,
-                         host + ": no TLSA record matches the certificate: DANE senders will "
-                                "not deliver there",
-                         name + ": " + mx_joined(records),
-                         "publish a TLSA record for the certificate the server sends (roll "
-                         "the new record in before the new certificate, RFC 7671 8.1)"));
+        out.push_back(make_finding(
+            "dane", Severity::Critical,
+            host + ": no TLSA record matches the certificate: DANE senders will "
+                   "not deliver there",
+            name + ": " + mx_joined(records) + (d.ta_problem.empty() ? "" : "; " + d.ta_problem),
+            "publish a TLSA record for the certificate the server sends (roll "
+            "the new record in before the new certificate, RFC 7671 8.1)"));
         break;
       case DaneMatch::Outcome::NoUsableRecords:
         out.push_back(
@@ -322,19 +366,23 @@ void grade_dane(const MxAuditEvidence& e, std::vector<Finding>& out) {
                          "(RFC 7672 3.1)"));
         break;
       case DaneMatch::Outcome::NotChecked:
-        out.push_back(
-            make_finding("dane", Severity::Info, host + ": TLSA records not compared",
-                         name + ": " + mx_joined(records) +
-                             (h.scan.facts.certificate.chain.empty()
-                                  ? "; no certificate was seen"
-                                  : "; only matching type 0 (full data), which is not compared"),
-                         ""));
+        out.push_back(make_finding("dane", Severity::Info, host + ": TLSA records not compared",
+                                   name + ": " + mx_joined(records) +
+                                       (h.scan.facts.certificate.chain.empty()
+                                            ? "; no certificate was seen"
+                                            : "; none matched by digest, and matching type 0 (full "
+                                              "data) is not compared"),
+                                   ""));
         break;
     }
   }
 }
 
 }  // namespace
+
+bool dane_applies(const MxHostEvidence& h) {
+  return h.address.status == DnsAnswer::Status::Ok && h.address.authentic;
+}
 
 bool null_mx(const DnsAnswer& mx) {
   return mx.status == DnsAnswer::Status::Ok && mx.mx.size() == 1 && mx.mx.front().host.empty();

@@ -21,14 +21,20 @@
 
 namespace tlsrelay::proxy {
 
-// At most this many MX hosts are checked, lowest preference first.
+// At most this many MX hosts are contacted, lowest preference first (all are matched
+// against the MTA-STS policy).
 constexpr int kAuditMaxMxHosts = 4;
 
 struct MxHostEvidence {
   MxRecord mx;
+  // Why the host was not contacted ("" when it was): an MX that names an IP address or a
+  // single label is no host name a sender would use (RFC 5321 5.1, RFC 7505 3).
+  std::string not_contacted;
+  DnsAnswer address;      // A, else AAAA: is it DNSSEC-secure (DANE applies, RFC 7672 2.2.2)?
   tls::ScanOutcome scan;  // the relay's own offer on port 25 (STARTTLS)
-  DnsAnswer tlsa;         // _25._tcp.HOST TLSA
-  DaneMatch dane;         // only when tlsa is authentic and has records
+  std::string tlsa_name;  // _25._tcp.HOST, or at the secure CNAME's target (RFC 7672 2.2.3)
+  DnsAnswer tlsa;
+  DaneMatch dane;  // only when the address and the TLSA answer are authentic, with records
 };
 
 struct MxAuditEvidence {
@@ -50,6 +56,8 @@ std::vector<MxRecord> mx_in_order(const DnsAnswer& mx);
 std::vector<StsRecord> sts_records(const DnsAnswer& txt);
 std::vector<TlsRptRecord> tlsrpt_records(const DnsAnswer& txt);
 bool null_mx(const DnsAnswer& mx);
+// Whether DANE applies to the host: its address answer was DNSSEC-validated.
+bool dane_applies(const MxHostEvidence& h);
 
 // The domain's findings, worst first: mx-records, mta-sts-record, mta-sts-policy,
 // mta-sts-mx, tls-rpt, and per MX host mx-starttls, mx-cert and dane.

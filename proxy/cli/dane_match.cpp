@@ -1,5 +1,7 @@
 #include "proxy/cli/dane_match.hpp"
 
+#include <algorithm>
+
 #include "common/text.hpp"
 
 namespace tlsrelay::proxy {
@@ -61,8 +63,36 @@ std::string to_string(const TlsaRecord& r) {
   return s;
 }
 
+namespace {
+
+bool dane_name_matches(std::string_view san, std::string_view host) {
+  if (iequals(san, host)) return true;
+  // RFC 6125 6.4.3 as Postfix applies it: "*." stands for exactly one left-most label.
+  if (san.size() < 3 || san.substr(0, 2) != "*.") return false;
+  const auto dot = host.find('.');
+  return dot != std::string_view::npos && dot > 0 && iequals(san.substr(1), host.substr(dot));
+}
+
+// Why a DANE-TA match at `depth` does not authenticate `host`, or "".
+std::string dane_ta_problem(const std::vector<tls::CertFacts>& chain, std::size_t depth,
+                            std::string_view host) {
+  const auto& leaf = chain.front();
+  const bool named = std::any_of(leaf.san.begin(), leaf.san.end(),
+                                 [&](const std::string& n) { return dane_name_matches(n, host); });
+  if (!named) return "the leaf does not name " + std::string(host);
+  for (std::size_t i = 0; i < depth; ++i) {
+    if (chain[i].issuer != chain[i + 1].subject) {
+      return "certificate " + std::to_string(i) + " (" + chain[i].subject +
+             ") is not issued by the next one sent (" + chain[i + 1].subject + ")";
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 DaneMatch match_tlsa(const std::vector<TlsaRecord>& records,
-                     const std::vector<tls::CertFacts>& chain) {
+                     const std::vector<tls::CertFacts>& chain, std::string_view host) {
   DaneMatch m;
   std::vector<const TlsaRecord*> comparable;
   bool exact_only = false;  // a usable record of matching type 0, which is not compared
@@ -95,6 +125,13 @@ DaneMatch match_tlsa(const std::vector<TlsaRecord>& records,
     for (std::size_t depth = from; depth < to && depth < chain.size(); ++depth) {
       const std::string& digest = tlsa_digest_of(chain[depth], *r);
       if (!digest.empty() && iequals(digest, r->data_hex)) {
+        if (r->usage == 2) {
+          std::string problem = dane_ta_problem(chain, depth, host);
+          if (!problem.empty()) {
+            if (m.ta_problem.empty()) m.ta_problem = to_string(*r) + ": " + problem;
+            continue;
+          }
+        }
         m.outcome = DaneMatch::Outcome::Matched;
         m.matched = to_string(*r);
         m.matched_depth = static_cast<int>(depth);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tls/attempt.hpp"
@@ -38,11 +39,18 @@ struct DaneMatch {
   std::string matched;     // the record that matched, to_string() form
   int matched_depth = -1;  // 0 = the leaf, 1 = the next certificate sent, ...
   std::vector<std::string> unusable;  // one line per unusable record: the record and why
+  // A DANE-TA digest matched but the leaf does not name the host or the chain does not
+  // lead up to the matched certificate: why, one line ("" when no such case).
+  std::string ta_problem;
 };
 
-// DANE-EE (3) matches only the leaf (depth 0); DANE-TA (2) only a certificate after the
-// leaf. Names and dates are not part of a DANE-EE match (RFC 7672 3.1.1).
+// DANE-EE (3) matches only the leaf (depth 0); names and dates are not part of it (RFC
+// 7672 3.1.1). DANE-TA (2) matches a certificate after the leaf, and then the leaf must
+// name `host` (a DNS subjectAltName, "*." for one label; RFC 7672 3.2.2-3.2.3) and each
+// certificate up to the matched one must name the next as its issuer (RFC 7671 5.2.2).
+// The issuer links are compared by name: signatures are OpenSSL's to check in the
+// handshake, not this function's.
 DaneMatch match_tlsa(const std::vector<TlsaRecord>& records,
-                     const std::vector<tls::CertFacts>& chain);
+                     const std::vector<tls::CertFacts>& chain, std::string_view host);
 
 }  // namespace tlsrelay::proxy

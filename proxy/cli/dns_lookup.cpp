@@ -1,9 +1,11 @@
 #include "proxy/cli/dns_lookup.hpp"
 
+#include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
 #include <resolv.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -59,11 +61,29 @@ bool parse_dns_answer(const unsigned char* message, int length, DnsType type, Dn
   for (int i = 0; i < count; ++i) {
     ns_rr rr;
     if (ns_parserr(&msg, ns_s_an, i, &rr) != 0) return false;
-    // A CNAME on the way is followed by the resolver; only the type asked is read.
-    if (ns_rr_type(rr) != static_cast<int>(type) || ns_rr_class(rr) != ns_c_in) continue;
     const unsigned char* rdata = ns_rr_rdata(rr);
     const std::size_t len = ns_rr_rdlen(rr);
+    if (ns_rr_class(rr) != ns_c_in) continue;
+    // A CNAME on the way is followed by the resolver: its target is kept (DANE's TLSA base
+    // name moves with a secure CNAME, RFC 7672 2.2.3); otherwise only the type asked.
+    if (ns_rr_type(rr) == ns_t_cname) {
+      char target[NS_MAXDNAME];
+      if (dn_expand(ns_msg_base(msg), ns_msg_end(msg), rdata, target, sizeof target) < 0)
+        return false;
+      out.cname = target;
+      continue;
+    }
+    if (ns_rr_type(rr) != static_cast<int>(type)) continue;
     switch (type) {
+      case DnsType::A:
+      case DnsType::Aaaa: {
+        const bool v4 = type == DnsType::A;
+        if (len != (v4 ? 4u : 16u)) return false;
+        char text[INET6_ADDRSTRLEN];
+        if (!inet_ntop(v4 ? AF_INET : AF_INET6, rdata, text, sizeof text)) return false;
+        out.addresses.emplace_back(text);
+        break;
+      }
       case DnsType::Mx: {
         if (len < 3) return false;
         char host[NS_MAXDNAME];
@@ -96,8 +116,13 @@ bool parse_dns_answer(const unsigned char* message, int length, DnsType type, Dn
   return true;
 }
 
-DnsAnswer dns_lookup(const std::string& name, DnsType type) {
+DnsAnswer dns_lookup(const std::string& name, DnsType type, std::chrono::milliseconds budget) {
   DnsAnswer out;
+  const long budget_s = static_cast<long>(budget.count() / 1000);
+  if (budget_s < 1) {
+    out.error = "not asked: the audit's time ran out";
+    return out;
+  }
   auto state = std::make_unique<struct __res_state>();
   std::memset(state.get(), 0, sizeof(struct __res_state));
   if (res_ninit(state.get()) != 0) {
@@ -108,8 +133,10 @@ DnsAnswer dns_lookup(const std::string& name, DnsType type) {
   // DO (RFC 3225) asks a validating resolver for AD in its answer; EDNS0 carries it.
   state->options |= RES_USE_EDNS0 | RES_USE_DNSSEC;
   // The audit's deadline: a dead resolver costs at most tries x retrans per server.
-  if (state->retrans > kDnsRetransSeconds) state->retrans = kDnsRetransSeconds;
-  if (state->retry > kDnsTries) state->retry = kDnsTries;
+  state->retry = std::clamp(state->retry, 1, kDnsTries);
+  const long servers = state->nscount > 0 ? state->nscount : 1;
+  const long per_try = std::max(1L, budget_s / (state->retry * servers));
+  state->retrans = static_cast<int>(std::min<long>({state->retrans, kDnsRetransSeconds, per_try}));
   std::vector<unsigned char> answer(65535);
   const int n = res_nquery(state.get(), name.c_str(), ns_c_in, static_cast<int>(type),
                            answer.data(), static_cast<int>(answer.size()));
@@ -138,7 +165,8 @@ DnsAnswer dns_lookup(const std::string& name, DnsType type) {
     out.error = "an answer that does not parse";
     return out;
   }
-  const bool any = !out.mx.empty() || !out.txt.empty() || !out.tlsa.empty();
+  const bool any =
+      !out.mx.empty() || !out.txt.empty() || !out.tlsa.empty() || !out.addresses.empty();
   out.status = any ? DnsAnswer::Status::Ok : DnsAnswer::Status::NoData;
   return out;
 }

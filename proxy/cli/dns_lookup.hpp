@@ -6,10 +6,12 @@
 // admin's statement that the path to the resolver is trusted (RFC 7672 2.1.1 asks for a
 // local validating resolver). DnsAnswer says which of the two is missing.
 //
-// Limits: blocking; at most kDnsTries tries of kDnsRetransSeconds per name server.
+// Limits: blocking; at most kDnsTries tries of kDnsRetransSeconds per name server, cut
+// to the caller's budget.
 // Thread-safety: each call has its own resolver state; safe from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,12 +42,17 @@ struct DnsAnswer {
   std::vector<MxRecord> mx;
   std::vector<std::string> txt;  // one per record, its character-strings joined
   std::vector<TlsaRecord> tlsa;
+  std::vector<std::string> addresses;  // A/AAAA, as text
+  std::string cname;  // where a CNAME chain in the answer ends, without the dot; "" if none
 };
 std::string_view to_string(DnsAnswer::Status s);
 
-enum class DnsType : std::uint16_t { Mx = 15, Txt = 16, Tlsa = 52 };
+enum class DnsType : std::uint16_t { A = 1, Mx = 15, Txt = 16, Aaaa = 28, Tlsa = 52 };
 
-DnsAnswer dns_lookup(const std::string& name, DnsType type);
+// `budget` bounds the whole question: each try's time-out is cut so that every try to every
+// name server fits in it (1 s at least); under 1 s nothing is asked (Failed, "no time left").
+DnsAnswer dns_lookup(const std::string& name, DnsType type,
+                     std::chrono::milliseconds budget = std::chrono::seconds(60));
 
 // The pure part, for tests: the records of `type` in a response message (RFC 1035 4.1).
 // Returns false when the message does not parse.

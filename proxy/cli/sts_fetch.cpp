@@ -3,11 +3,11 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -62,7 +62,6 @@ asio::awaitable<StsFetch> fetch_sts_policy(std::string domain, std::string ca_fi
     co_return out;
   }
   ctx.set_verify_mode(asio::ssl::verify_peer);
-  ctx.set_verify_callback(asio::ssl::host_name_verification(host));
 
   asio::ssl::stream<beast::tcp_stream> stream(executor, ctx);
   beast::get_lowest_layer(stream).expires_after(deadline);
@@ -88,6 +87,13 @@ asio::awaitable<StsFetch> fetch_sts_policy(std::string domain, std::string ca_fi
   }
   out.address = ep.address().to_string();
   SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
+  // OpenSSL's own name check: a mismatch is then X509_V_ERR_HOSTNAME_MISMATCH in the
+  // verify result, the most common MTA-STS mistake named as such.
+  SSL_set_hostflags(stream.native_handle(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (SSL_set1_host(stream.native_handle(), host.c_str()) != 1) {
+    out.error = "cannot set the name to verify: " + host;
+    co_return out;
+  }
   auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kStsUse);
   if (hec) {
     const long vr = SSL_get_verify_result(stream.native_handle());

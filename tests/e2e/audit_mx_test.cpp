@@ -249,3 +249,29 @@ TEST_CASE("audit --mx: no MX, a Null MX, no such domain; DANE unchecked without 
           std::string::npos);
   }
 }
+
+TEST_CASE(
+    "audit --mx: TLSA records where the host's address is unsigned do not apply; an MX "
+    "that names an address is not contacted",
+    "[mx]") {
+  Netns ns;
+  ns.trust_ad();
+  // Only the TLSA name is "signed": the MX host's A record is not (RFC 7672 2.2.2).
+  Server dns({"ip", "netns", "exec", ns.name(), testpeer_bin(), "dns", "--listen", "127.0.0.1:53",
+              "--watch-stdin", "--mx", "unsigned.test=10:mx.unsigned.test", "--mx",
+              "unsigned.test=20:127.0.0.2", "--a", "mx.unsigned.test=127.0.0.2", "--tlsa",
+              "_25._tcp.mx.unsigned.test=3:1:1:" + std::string(64, 'c'), "--ad",
+              "_25._tcp.mx.unsigned.test"});
+  Server mx(peer_argv({"--listen", "127.0.0.2:25"}, ns.exec()));
+
+  MxAudit a = audit_mx(ns, "unsigned.test");
+  INFO(a.doc.dump(2));
+  CHECK(a.severity("dane", "mx.unsigned.test") == "info");
+  CHECK(a.findings.find("dane")->second["title"].get<std::string>().find("does not apply") !=
+        std::string::npos);
+  REQUIRE(a.doc["mx"].size() == 2);
+  CHECK(a.doc["mx"][0]["dane"] == "not-applicable");
+  CHECK(a.doc["mx"][0]["address_dnssec"] == false);
+  CHECK(a.severity("mx-starttls", "127.0.0.2") == "warning");
+  CHECK(a.doc["mx"][1]["handshake"] == false);
+}

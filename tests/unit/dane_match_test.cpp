@@ -25,11 +25,19 @@ tls::CertFacts dane_cert(std::string subject, char full256, char full512, char s
 }
 
 // Leaf, intermediate, root: no digit shared, so a match names its certificate.
+// Each certificate names the next as its issuer; the leaf names mx.example.com.
 std::vector<tls::CertFacts> dane_chain() {
-  return {dane_cert("CN=mx.example.com", 'a', 'b', 'c', 'd'),
-          dane_cert("CN=Example Intermediate", '5', '6', '7', '8'),
-          dane_cert("CN=Example Root", '1', '2', '9', 'e')};
+  std::vector<tls::CertFacts> chain = {dane_cert("CN=mx.example.com", 'a', 'b', 'c', 'd'),
+                                       dane_cert("CN=Example Intermediate", '5', '6', '7', '8'),
+                                       dane_cert("CN=Example Root", '1', '2', '9', 'e')};
+  chain[0].san = {"mx.example.com"};
+  chain[0].issuer = chain[1].subject;
+  chain[1].issuer = chain[2].subject;
+  chain[2].issuer = chain[2].subject;
+  return chain;
 }
+
+constexpr std::string_view kDaneHost = "mx.example.com";
 
 TlsaRecord dane_record(int usage, int selector, int mtype, std::string data) {
   return TlsaRecord{static_cast<std::uint8_t>(usage), static_cast<std::uint8_t>(selector),
@@ -83,7 +91,7 @@ TEST_CASE("dane: which record matches which certificate of the chain", "[dane]")
       }));
   const TlsaRecord r = dane_record(usage, selector, mtype, data);
   INFO("record " << to_string(r));
-  const DaneMatch m = match_tlsa({r}, dane_chain());
+  const DaneMatch m = match_tlsa({r}, dane_chain(), kDaneHost);
   INFO("outcome " << dane_outcome_name(m.outcome) << ", depth " << m.matched_depth);
   CHECK(m.outcome == outcome);
   CHECK(m.usable == 1);
@@ -110,7 +118,7 @@ TEST_CASE("dane: records an SMTP client cannot use, each with its reason", "[dan
   }));
   const TlsaRecord r = dane_record(usage, selector, mtype, data);
   INFO("record " << to_string(r));
-  const DaneMatch m = match_tlsa({r}, dane_chain());
+  const DaneMatch m = match_tlsa({r}, dane_chain(), kDaneHost);
   CHECK(m.outcome == DaneMatch::Outcome::NoUsableRecords);
   CHECK(m.usable == 0);
   CHECK(m.matched_depth == -1);
@@ -124,7 +132,7 @@ TEST_CASE("dane: only PKIX records (usages 0 and 1) leave nothing usable, even i
           "[dane]") {
   const DaneMatch m = match_tlsa(
       {dane_record(1, 1, 1, std::string(64, 'c')), dane_record(0, 0, 1, std::string(64, '1'))},
-      dane_chain());
+      dane_chain(), kDaneHost);
   CHECK(m.outcome == DaneMatch::Outcome::NoUsableRecords);
   CHECK(m.usable == 0);
   CHECK(m.unusable.size() == 2);
@@ -138,7 +146,7 @@ TEST_CASE("dane: the first matching record is the one reported", "[dane]") {
       dane_record(2, 0, 1, std::string(64, '5')),  // the intermediate
       dane_record(3, 1, 1, std::string(64, 'c')),  // the leaf, listed later
   };
-  const DaneMatch m = match_tlsa(records, dane_chain());
+  const DaneMatch m = match_tlsa(records, dane_chain(), kDaneHost);
   CHECK(m.outcome == DaneMatch::Outcome::Matched);
   CHECK(m.usable == 3);
   CHECK(m.matched == "2 0 1 " + std::string(64, '5'));
@@ -149,7 +157,7 @@ TEST_CASE("dane: the first matching record is the one reported", "[dane]") {
 TEST_CASE("dane: usable records that match nothing: a DANE client would not deliver", "[dane]") {
   const DaneMatch m = match_tlsa(
       {dane_record(3, 1, 1, std::string(64, 'f')), dane_record(2, 0, 2, std::string(128, 'f'))},
-      dane_chain());
+      dane_chain(), kDaneHost);
   CHECK(m.outcome == DaneMatch::Outcome::NotMatched);
   CHECK(m.usable == 2);
   CHECK(m.matched.empty());
@@ -159,7 +167,7 @@ TEST_CASE("dane: usable records that match nothing: a DANE client would not deli
 TEST_CASE("dane: matching type 0 is not compared, so it is not checked", "[dane]") {
   SECTION("the only usable record has matching type 0") {
     const DaneMatch m =
-        match_tlsa({dane_record(3, 1, 0, "3082010a0282010100c0ffee")}, dane_chain());
+        match_tlsa({dane_record(3, 1, 0, "3082010a0282010100c0ffee")}, dane_chain(), kDaneHost);
     CHECK(m.outcome == DaneMatch::Outcome::NotChecked);
     CHECK(m.usable == 1);
     CHECK(m.unusable.empty());
@@ -167,7 +175,7 @@ TEST_CASE("dane: matching type 0 is not compared, so it is not checked", "[dane]
   SECTION("a digest record beside it that matches decides") {
     const DaneMatch m =
         match_tlsa({dane_record(3, 1, 0, "3082010a"), dane_record(3, 1, 1, std::string(64, 'c'))},
-                   dane_chain());
+                   dane_chain(), kDaneHost);
     CHECK(m.outcome == DaneMatch::Outcome::Matched);
     CHECK(m.usable == 2);
   }
@@ -175,21 +183,21 @@ TEST_CASE("dane: matching type 0 is not compared, so it is not checked", "[dane]
     // The type-0 record might be the one that matches.
     const DaneMatch m =
         match_tlsa({dane_record(3, 1, 0, "3082010a"), dane_record(3, 1, 1, std::string(64, 'f'))},
-                   dane_chain());
+                   dane_chain(), kDaneHost);
     CHECK(m.outcome == DaneMatch::Outcome::NotChecked);
     CHECK(m.usable == 2);
   }
 }
 
 TEST_CASE("dane: without a chain, usable records are not checked", "[dane]") {
-  const DaneMatch m = match_tlsa({dane_record(3, 1, 1, std::string(64, 'c'))}, {});
+  const DaneMatch m = match_tlsa({dane_record(3, 1, 1, std::string(64, 'c'))}, {}, kDaneHost);
   CHECK(m.outcome == DaneMatch::Outcome::NotChecked);
   CHECK(m.usable == 1);
   CHECK(m.matched_depth == -1);
 }
 
 TEST_CASE("dane: no records at all leave nothing usable", "[dane]") {
-  const DaneMatch m = match_tlsa({}, dane_chain());
+  const DaneMatch m = match_tlsa({}, dane_chain(), kDaneHost);
   CHECK(m.outcome == DaneMatch::Outcome::NoUsableRecords);
   CHECK(m.usable == 0);
   CHECK(m.unusable.empty());
@@ -198,6 +206,39 @@ TEST_CASE("dane: no records at all leave nothing usable", "[dane]") {
 TEST_CASE("dane: a certificate without the digest a record asks for matches nothing", "[dane]") {
   auto chain = dane_chain();
   chain[0].spki_sha512.clear();
-  const DaneMatch m = match_tlsa({dane_record(3, 1, 2, std::string(128, 'd'))}, chain);
+  const DaneMatch m = match_tlsa({dane_record(3, 1, 2, std::string(128, 'd'))}, chain, kDaneHost);
   CHECK(m.outcome == DaneMatch::Outcome::NotMatched);
+}
+
+TEST_CASE("dane: a DANE-TA match needs the leaf to name the host and the chain to lead up",
+          "[dane]") {
+  const TlsaRecord ta = dane_record(2, 0, 1, std::string(64, '1'));  // the root, depth 2
+  SECTION("both hold: matched at the root") {
+    const DaneMatch m = match_tlsa({ta}, dane_chain(), kDaneHost);
+    CHECK(m.outcome == DaneMatch::Outcome::Matched);
+    CHECK(m.matched_depth == 2);
+  }
+  SECTION("a wildcard name covers one label") {
+    auto chain = dane_chain();
+    chain[0].san = {"*.example.com"};
+    CHECK(match_tlsa({ta}, chain, kDaneHost).outcome == DaneMatch::Outcome::Matched);
+    CHECK(match_tlsa({ta}, chain, "a.mx.example.com").outcome == DaneMatch::Outcome::NotMatched);
+  }
+  SECTION("the leaf names another host: not matched, and why") {
+    const DaneMatch m = match_tlsa({ta}, dane_chain(), "mx.other.example");
+    CHECK(m.outcome == DaneMatch::Outcome::NotMatched);
+    CHECK(m.ta_problem.find("does not name mx.other.example") != std::string::npos);
+  }
+  SECTION("the chain is broken below the trust anchor") {
+    auto chain = dane_chain();
+    chain[1].issuer = "CN=Someone Else";
+    const DaneMatch m = match_tlsa({ta}, chain, kDaneHost);
+    CHECK(m.outcome == DaneMatch::Outcome::NotMatched);
+    CHECK(m.ta_problem.find("is not issued by the next one sent") != std::string::npos);
+  }
+  SECTION("DANE-EE ignores names") {
+    const DaneMatch m =
+        match_tlsa({dane_record(3, 1, 1, std::string(64, 'c'))}, dane_chain(), "mx.other.example");
+    CHECK(m.outcome == DaneMatch::Outcome::Matched);
+  }
 }
