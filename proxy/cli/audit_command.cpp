@@ -10,8 +10,6 @@
 #include <ctime>
 #include <optional>
 
-#include "config/config_error.hpp"
-#include "config/loader.hpp"
 #include "proxy/cli/audit_gather.hpp"
 #include "proxy/cli/audit_grade.hpp"
 #include "proxy/cli/audit_mx.hpp"
@@ -53,23 +51,8 @@ namespace {
 constexpr auto kPhaseTimeout = std::chrono::milliseconds(10000);
 
 void from_config(AuditOptions& o, const std::string& file, const std::optional<std::string>& name) {
-  config::Settings s;
-  try {
-    s = config::load_settings(file);
-  } catch (const config::ConfigError& e) {
-    throw UsageError(std::string("--config: ") + e.what());
-  }
-  const config::UpstreamSettings* u = nullptr;
-  for (const auto& candidate : s.upstreams) {
-    if (name ? candidate.name == *name : s.upstreams.size() == 1) u = &candidate;
-  }
-  if (!u) {
-    std::string names;
-    for (const auto& c : s.upstreams) names += (names.empty() ? "" : ", ") + c.name;
-    throw UsageError(name ? "--upstream " + *name + ": " + file + " has no such upstream (it has " +
-                                names + ")"
-                          : "--upstream NAME is needed: " + file + " has " + names);
-  }
+  const config::Settings s = load_config_arg(file);
+  const config::UpstreamSettings* u = &pick_upstream(s, file, name);
   if (u->tls == TlsMode::None) throw UsageError("upstream " + u->name + " has tls = \"none\"");
   o.attempt.target.name = u->name;
   o.attempt.target.host = u->host;

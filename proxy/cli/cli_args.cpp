@@ -1,5 +1,8 @@
 #include "proxy/cli/cli_args.hpp"
 
+#include "config/config_error.hpp"
+#include "config/loader.hpp"
+
 #include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
@@ -82,6 +85,30 @@ bool is_ip_literal(const std::string& host) {
   boost::system::error_code ec;
   (void)boost::asio::ip::make_address(host, ec);
   return !ec;
+}
+
+config::Settings load_config_arg(const std::string& file) {
+  try {
+    return config::load_settings(file);
+  } catch (const config::ConfigError& e) {
+    throw UsageError(std::string("--config: ") + e.what());
+  }
+}
+
+const config::UpstreamSettings& pick_upstream(const config::Settings& s, const std::string& file,
+                                              const std::optional<std::string>& name) {
+  const config::UpstreamSettings* u = nullptr;
+  for (const auto& candidate : s.upstreams) {
+    if (name ? candidate.name == *name : s.upstreams.size() == 1) u = &candidate;
+  }
+  if (!u) {
+    std::string names;
+    for (const auto& c : s.upstreams) names += (names.empty() ? "" : ", ") + c.name;
+    throw UsageError(name ? "--upstream " + *name + ": " + file + " has no such upstream (it has " +
+                                names + ")"
+                          : "--upstream NAME is needed: " + file + " has " + names);
+  }
+  return *u;
 }
 
 }  // namespace tlsrelay::proxy

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "config/settings.hpp"
+
 namespace tlsrelay::proxy {
 
 struct UsageError : std::runtime_error {
@@ -46,5 +48,12 @@ double parse_number(const std::string& option, const std::string& text, double m
 std::string this_host_name();
 // An IPv4 or IPv6 address as text ("192.0.2.1", "2001:db8::1"), not a host name.
 bool is_ip_literal(const std::string& host);
+
+// --config FILE [--upstream NAME], shared by probe and audit: the settings (a config error
+// becomes a UsageError), and the upstream NAME names, or the only one when NAME is absent.
+// A missing or unknown NAME is a UsageError that lists the file's upstreams.
+config::Settings load_config_arg(const std::string& file);
+const config::UpstreamSettings& pick_upstream(const config::Settings& s, const std::string& file,
+                                              const std::optional<std::string>& name);
 
 }  // namespace tlsrelay::proxy

@@ -110,23 +110,8 @@ void set_credentials(ProbeOptions& o, const AuthArgs& a) {
 // --config FILE [--upstream NAME] [--compat]: the upstream exactly as serve would try it.
 void from_config(ProbeOptions& o, const std::string& file, const std::optional<std::string>& name,
                  bool compat) {
-  config::Settings s;
-  try {
-    s = config::load_settings(file);
-  } catch (const config::ConfigError& e) {
-    throw UsageError(std::string("--config: ") + e.what());
-  }
-  const config::UpstreamSettings* u = nullptr;
-  for (const auto& candidate : s.upstreams) {
-    if (name ? candidate.name == *name : s.upstreams.size() == 1) u = &candidate;
-  }
-  if (!u) {
-    std::string names;
-    for (const auto& c : s.upstreams) names += (names.empty() ? "" : ", ") + c.name;
-    throw UsageError(name ? "--upstream " + *name + ": " + file + " has no such upstream (it has " +
-                                names + ")"
-                          : "--upstream NAME is needed: " + file + " has " + names);
-  }
+  const config::Settings s = load_config_arg(file);
+  const config::UpstreamSettings* u = &pick_upstream(s, file, name);
   o.attempt.target.name = u->name;
   o.attempt.target.host = u->host;
   o.attempt.target.port = u->port;
