@@ -126,6 +126,7 @@ void read_proxy(TableReader& r, ProxySettings& p) {
   set_if(r.seconds("idle_upstream_s", 0, kDay), p.idle_upstream);
   set_if(r.seconds("reuse_time_limit_s", 0, kDay), p.reuse_time_limit);
   set_if_as(r.integer("pool_size_per_upstream", 0, 10000), p.pool_size_per_upstream);
+  set_if_as(r.integer("threads", 1, 256), p.threads);
   r.finish();
 }
 

@@ -58,7 +58,10 @@ struct ProxySettings {
   // How long after it opened an upstream connection may still take a new transaction
   // (Postfix's smtp_connection_reuse_time_limit): its certificate was checked only then.
   Duration reuse_time_limit{std::chrono::seconds(300)};
-  std::uint64_t pool_size_per_upstream = 8;
+  std::uint64_t pool_size_per_upstream = 8;  // per thread: each thread keeps its own pool
+  // Threads that carry client sessions (each its own event loop); 0: one per CPU this
+  // process may run on (sched_getaffinity), decided at start.
+  std::uint64_t threads = 0;
 
   static std::vector<Cidr> default_allow_clients();  // 127.0.0.1/32, ::1/128
 };

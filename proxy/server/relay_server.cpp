@@ -2,12 +2,14 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
@@ -53,25 +55,67 @@ std::string shown(const tcp::endpoint& e) {
 
 }  // namespace
 
+std::size_t RelayServer::thread_count(const config::ProxySettings& proxy) {
+  if (proxy.threads > 0) return proxy.threads;
+  // The CPUs we may run on (taskset, systemd's CPUAffinity=, a container's cpuset), not
+  // the machine's: more threads than those only take turns.
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 0) {
+    return static_cast<std::size_t>(CPU_COUNT(&cpus));
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig> config,
                          std::string config_path)
     : io_(io),
-      config_(std::move(config)),
+      config_(config),
       config_path_(std::move(config_path)),
-      pool_(io),
       signals_(io, SIGTERM, SIGINT, SIGHUP),
       shutdown_timer_(io) {
-  telemetry_ = std::make_unique<Telemetry>(config_->settings.log.events.value_or(""),
-                                           config_->settings.policy.hold_down,
-                                           config_->settings.health.certificate_warn_days);
-  telemetry_->health().set_recurrence(config_->settings.health_recurrence);
+  telemetry_ = std::make_unique<Telemetry>(config->settings.log.events.value_or(""),
+                                           config->settings.policy.hold_down,
+                                           config->settings.health.certificate_warn_days);
+  telemetry_->health()->set_recurrence(config->settings.health_recurrence);
   checker_ = std::make_unique<RouteChecker>(io_, *telemetry_, std::random_device{}());
+  workers_.push_back(std::make_unique<Worker>(io_));
+  for (std::size_t i = 1; i < thread_count(config->settings.proxy); ++i) {
+    auto& loop = loops_.emplace_back(std::make_unique<asio::io_context>());
+    workers_.push_back(std::make_unique<Worker>(*loop));
+    // A thread with no session yet must not run out of work and return.
+    busy_.push_back(asio::make_work_guard(*loop));
+  }
   signals_.add(SIGUSR1);
-  telemetry_->metrics().config_loaded(true, SysClock::now());
+  telemetry_->metrics()->config_loaded(true, SysClock::now());
+}
+
+RelayServer::~RelayServer() {
+  // After a graceful stop the threads have only pooled connections left to close (QUIT,
+  // bounded by their deadlines); anything else — the grace period over, an exception out
+  // of the home loop — stops them now.
+  if (!(stopping_ && sessions_.empty())) cut_off();
+  busy_.clear();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+void RelayServer::cut_off() {
+  cut_off_ = true;
+  for (auto& w : workers_) w->io.stop();
+}
+
+template <class F>
+void RelayServer::each_pool(F f) {
+  for (auto& w : workers_) {
+    asio::post(w->io, [f, pool = &w->pool] { f(*pool); });
+  }
 }
 
 void RelayServer::start() {
-  for (const auto& l : config_->settings.proxy.listen) {
+  const auto config = config_.get();
+  for (const auto& l : config->settings.proxy.listen) {
     tcp::endpoint ep = to_endpoint(l);
     auto& acc = acceptors_.emplace_back(io_);
     acc.open(ep.protocol());
@@ -84,21 +128,28 @@ void RelayServer::start() {
     log_line("", LogFields("listening").add("address", bound));
     asio::co_spawn(io_, accept_loop(acc), asio::detached);
   }
-  if (const auto& where = config_->settings.http.listen) {
-    http_ = std::make_unique<HttpServer>(
-        io_,
-        status_routes(
-            [this] {
-              return StatusSources{config_->routes, config_->settings.http.address_labels};
-            },
-            *telemetry_, [this] { return pool_.size(); }),
-        HostAllowList(config_->settings.http.allowed_hosts));
+  if (const auto& where = config->settings.http.listen) {
+    http_ = std::make_unique<HttpServer>(io_,
+                                         status_routes(
+                                             [this] {
+                                               const auto now_in_force = config_.get();
+                                               return StatusSources{
+                                                   now_in_force->routes,
+                                                   now_in_force->settings.http.address_labels};
+                                             },
+                                             *telemetry_,
+                                             [this] {
+                                               std::size_t n = 0;
+                                               for (const auto& w : workers_) n += w->pool.size();
+                                               return n;
+                                             }),
+                                         HostAllowList(config->settings.http.allowed_hosts));
     const std::string bound = shown(http_->start(to_endpoint(*where)));
     std::cout << "http " << bound << std::endl;
     log_line("", LogFields("http-listening").add("address", bound));
   }
   // Bound to the privileged ports as root; give up root now (Postfix's master does the same).
-  if (const auto& user = config_->settings.proxy.user) {
+  if (const auto& user = config->settings.proxy.user) {
     const passwd* pw = getpwnam(user->c_str());
     if (!pw) throw std::runtime_error("[proxy] user \"" + *user + "\" does not exist");
     // Already that user (systemd's User=, or runuser): nothing to give up, and setgroups
@@ -111,7 +162,7 @@ void RelayServer::start() {
     }
     // Secrets are read at each use, now as this user: find out here, not at the first
     // message, when one is unreadable.
-    for (const auto& u : config_->routes->upstreams) {
+    for (const auto& u : config->routes->upstreams) {
       if (!u.auth_user) continue;
       try {
         (void)config::read_secret(u.password_file);
@@ -121,14 +172,20 @@ void RelayServer::start() {
     }
   }
   note_own_certificate();
-  checker_->start(config_->routes);
+  checker_->start(config->routes);
   wait_signals();
+  // Only now, as the user we switched to (setuid applies to every thread, but a thread
+  // started before it would have run as root for a moment).
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    workers_[i]->thread = std::thread([loop = &workers_[i]->io] { loop->run(); });
+  }
+  log_line("", LogFields("threads").add("count", workers_.size()));
 }
 
 void RelayServer::note_own_certificate() {
-  telemetry_->certificates().set_thresholds(config_->settings.health.certificate_warn_days);
-  telemetry_->own_certificate(config_->server_tls ? config_->server_tls->not_after()
-                                                  : std::nullopt);
+  const auto config = config_.get();
+  telemetry_->certificates()->set_thresholds(config->settings.health.certificate_warn_days);
+  telemetry_->own_certificate(config->server_tls ? config->server_tls->not_after() : std::nullopt);
 }
 
 void RelayServer::wait_signals() {
@@ -154,24 +211,32 @@ void RelayServer::wait_signals() {
 void RelayServer::reload() {
   try {
     auto fresh = make_relay_config(config::load_settings(config_path_));
-    if (fresh->settings.proxy.listen != config_->settings.proxy.listen) {
+    const auto old = config_.get();
+    if (fresh->settings.proxy.listen != old->settings.proxy.listen) {
       log_line("", LogFields("reload").add("warning", "listen addresses change only on restart"));
     }
-    config_ = std::move(fresh);
-    telemetry_->health().set_hold_down(config_->settings.policy.hold_down);
-    telemetry_->health().set_recurrence(config_->settings.health_recurrence);
-    if (http_) http_->set_allowed_hosts(HostAllowList(config_->settings.http.allowed_hosts));
-    pool_.clear();  // connections opened under the old config are not reused
+    if (thread_count(fresh->settings.proxy) != workers_.size()) {
+      log_line("", LogFields("reload").add("warning", "threads change only on restart"));
+    }
+    config_.set(fresh);
+    {
+      auto health = telemetry_->health();
+      health->set_hold_down(fresh->settings.policy.hold_down);
+      health->set_recurrence(fresh->settings.health_recurrence);
+    }
+    if (http_) http_->set_allowed_hosts(HostAllowList(fresh->settings.http.allowed_hosts));
+    // Connections opened under the old config are not reused.
+    each_pool([](UpstreamPool& pool) { pool.clear(); });
     note_own_certificate();
-    checker_->reload(config_->routes);
-    telemetry_->metrics().config_loaded(true, SysClock::now());
-    log_line("", LogFields("reload")
-                     .add("status", "ok")
-                     .add("upstreams", config_->routes->upstreams.size()));
+    checker_->reload(fresh->routes);
+    telemetry_->metrics()->config_loaded(true, SysClock::now());
+    log_line(
+        "",
+        LogFields("reload").add("status", "ok").add("upstreams", fresh->routes->upstreams.size()));
   } catch (const std::exception& e) {
     std::string why = e.what();
     for (auto& c : why) c = c == '\n' ? ';' : c;
-    telemetry_->metrics().config_loaded(false, SysClock::now());
+    telemetry_->metrics()->config_loaded(false, SysClock::now());
     log_line(
         "",
         LogFields("reload").add("status", "rejected").add("reason", why).add("kept", "old-config"));
@@ -187,31 +252,31 @@ void RelayServer::stop() {
     a.close(ignored);
   }
   if (http_) http_->stop();
-  pool_.shutdown();
+  each_pool([](UpstreamPool& pool) { pool.shutdown(); });
   checker_->stop();
   signals_.cancel();
-  for (auto& [ptr, weak] : sessions_) {
-    if (auto s = weak.lock()) s->request_stop();
+  for (auto& [id, weak] : sessions_) {
+    if (auto s = weak.lock()) asio::post(s->executor(), [s] { s->request_stop(); });
   }
   // Bounded: whatever is still running after the grace period is cut off.
   shutdown_timer_.expires_after(kShutdownGrace);
   shutdown_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) io_.stop();
+    if (!ec) cut_off();
   });
   if (sessions_.empty()) shutdown_timer_.cancel();
 }
 
-bool RelayServer::allowed(const asio::ip::address& a) const {
+bool RelayServer::allowed(const config::ProxySettings& proxy, const asio::ip::address& a) const {
   const config::IpAddress ip = to_config_address(a);
-  for (const auto& cidr : config_->settings.proxy.allow_clients) {
+  for (const auto& cidr : proxy.allow_clients) {
     if (cidr.contains(ip)) return true;
   }
   return false;
 }
 
 // Counts this connection in the client's sliding minute; false when it is one too many.
-bool RelayServer::within_rate(const std::string& client) {
-  const std::uint64_t limit = config_->settings.proxy.max_connection_rate_per_client;
+bool RelayServer::within_rate(const config::ProxySettings& proxy, const std::string& client) {
+  const std::uint64_t limit = proxy.max_connection_rate_per_client;
   if (limit == 0) return true;
   const auto now = std::chrono::steady_clock::now();
   const auto minute_ago = now - std::chrono::minutes(1);
@@ -232,26 +297,31 @@ bool RelayServer::within_rate(const std::string& client) {
 // outside a transaction makes room (421). Slow or silent clients (slowloris) hold nothing
 // else, and the longest waiter is one of them long before it is a working MTA, whose
 // commands come in milliseconds; a session in a transaction is never chosen.
+// The session may be on another thread: it is claimed here (no second eviction picks it)
+// and told on its own executor.
 bool RelayServer::evict_one() {
-  ServerSession* oldest = nullptr;
+  std::shared_ptr<ServerSession> oldest;
   std::chrono::steady_clock::time_point since;
-  for (const auto& [raw, weak] : sessions_) {
-    const auto s = weak.lock();
+  for (const auto& [id, weak] : sessions_) {
+    auto s = weak.lock();
     const auto waiting = s ? s->waiting_since() : std::nullopt;
     if (waiting && (!oldest || *waiting < since)) {
-      oldest = raw;
+      oldest = std::move(s);
       since = *waiting;
     }
   }
-  if (!oldest) return false;
-  if (auto s = sessions_[oldest].lock()) s->evict();
-  telemetry_->metrics().client_evicted();
+  if (!oldest || !oldest->claim_eviction()) return false;
+  asio::post(oldest->executor(), [oldest] { oldest->evict(); });
+  telemetry_->metrics()->client_evicted();
   return true;
 }
 
 asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    // Straight onto the next thread's event loop: the session lives there.
+    Worker& worker = *workers_[next_worker_];
+    auto [ec, socket] =
+        co_await acceptor.async_accept(worker.io, asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) co_return;
       log_line("", LogFields("accept-failed").add("error", ec.message()));
@@ -265,23 +335,24 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     auto peer = socket.remote_endpoint(peer_ec);
     if (peer_ec) continue;
     const std::string client = peer.address().to_string();
-    const auto& proxy = config_->settings.proxy;
+    const auto config = config_.get();
+    const auto& proxy = config->settings.proxy;
     // Never an open relay: clients outside allow_clients are refused before any dialogue.
     std::string refusal;
-    if (!allowed(peer.address())) {
+    if (!allowed(proxy, peer.address())) {
       refusal = to_wire(client_refused_reply(client));
       log_line("",
                LogFields("refused").add("client", client).add("reason", "not-in-allow_clients"));
-      telemetry_->metrics().client_refused("not-allowed");
-    } else if (!within_rate(client)) {
+      telemetry_->metrics()->client_refused("not-allowed");
+    } else if (!within_rate(proxy, client)) {
       refusal = to_wire(connection_rate_reply(proxy.hostname, client));
       log_line("", LogFields("refused").add("client", client).add("reason", "connection-rate"));
-      telemetry_->metrics().client_refused("connection-rate");
+      telemetry_->metrics()->client_refused("connection-rate");
     } else if (per_client_[client] >= proxy.max_connections_per_client ||
                (sessions_.size() >= proxy.max_connections && !evict_one())) {
       refusal = to_wire(connection_limit_reply(proxy.hostname));
       log_line("", LogFields("refused").add("client", client).add("reason", "connection-limit"));
-      telemetry_->metrics().client_refused("connection-limit");
+      telemetry_->metrics()->client_refused("connection-limit");
     }
     if (!refusal.empty()) {
       boost::system::error_code ignored;
@@ -295,27 +366,35 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     // bench/: Postfix through tlsrelay spent 46 ms per message sending, 5 ms without).
     boost::system::error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
-    char id[32];
-    std::snprintf(id, sizeof id, "%lx", ++next_id_);
-    auto session =
-        std::make_shared<ServerSession>(std::move(socket), config_, *telemetry_, pool_, id);
-    sessions_[session.get()] = session;
+    const SessionId id = ++next_id_;
+    char shown_id[32];
+    std::snprintf(shown_id, sizeof shown_id, "%lx", id);
+    auto session = std::make_shared<ServerSession>(std::move(socket), config_, *telemetry_,
+                                                   worker.pool, shown_id);
+    sessions_[id] = session;
     ++per_client_[client];
-    asio::co_spawn(io_, run_session(session, client), asio::detached);
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+    asio::co_spawn(worker.io, run_session(std::move(session), id, client), asio::detached);
   }
 }
 
-asio::awaitable<void> RelayServer::run_session(std::shared_ptr<ServerSession> session,
+asio::awaitable<void> RelayServer::run_session(std::shared_ptr<ServerSession> session, SessionId id,
                                                std::string client) {
-  telemetry_->metrics().client_session_opened();
+  telemetry_->metrics()->client_session_opened();
   try {
     co_await session->run();
   } catch (const std::exception& e) {
     // A bug must cost one session, never the slot accounting (or the daemon).
     log_line(session->id(), LogFields("session-error").add("error", e.what()));
   }
-  telemetry_->metrics().client_session_closed();
-  sessions_.erase(session.get());
+  telemetry_->metrics()->client_session_closed();
+  // Gone here, on its own thread, before home counts it out.
+  session.reset();
+  asio::post(io_, [this, id, client = std::move(client)] { session_ended(id, client); });
+}
+
+void RelayServer::session_ended(SessionId id, const std::string& client) {
+  sessions_.erase(id);
   if (--per_client_[client] == 0) per_client_.erase(client);
   if (stopping_ && sessions_.empty()) shutdown_timer_.cancel();
 }

@@ -1,9 +1,17 @@
 // The relay daemon's front door: listening sockets, the allow_clients check (never an open
 // relay), connection limits, one ServerSession per client, reload and graceful shutdown.
 //
-// Single-threaded: everything runs on the io_context passed in.
+// Threads ([proxy] threads): the io_context passed in is the home thread's. It keeps the
+// listeners, signals, the status server, route checks and the client accounting
+// (sessions, per-client counts, connection rates), so none of those needs a lock. Each
+// accepted connection goes to one thread's event loop, round robin (home included), and its
+// session lives there to the end, with that thread's pool of upstream connections; the
+// session's end is reported back home. Shared by all: Telemetry (one mutex), the config
+// slot (one mutex), the TLS contexts and their session caches (OpenSSL's locks and ours).
+// With threads = 1 all of it runs on the one io_context, as it did before threads existed.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -14,6 +22,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "proxy/server/relay_config.hpp"
 #include "proxy/server/server_session.hpp"
@@ -28,6 +38,14 @@ class RelayServer {
  public:
   RelayServer(boost::asio::io_context& io, std::shared_ptr<const RelayConfig> config,
               std::string config_path);
+  // Joins the other threads: after a graceful stop they finish closing pooled connections
+  // first (bounded by those connections' deadlines); otherwise they are stopped.
+  ~RelayServer();
+  RelayServer(const RelayServer&) = delete;
+  RelayServer& operator=(const RelayServer&) = delete;
+
+  // [proxy] threads as it applies: the setting, or one per CPU this process may use.
+  static std::size_t thread_count(const config::ProxySettings& proxy);
 
   // Binds every listen address (throws std::system_error when one cannot be bound) and
   // starts accepting; prints "listening ADDRESS" per socket on stdout, and "http ADDRESS"
@@ -40,36 +58,57 @@ class RelayServer {
   void stop();
 
   Telemetry& telemetry() { return *telemetry_; }
-  std::shared_ptr<const RelayConfig> config() const { return config_; }
 
  private:
+  // One thread's event loop and its pool. workers_[0] is home (the io_context passed in).
+  struct Worker {
+    explicit Worker(boost::asio::io_context& loop) : io(loop), pool(loop) {}
+    boost::asio::io_context& io;
+    UpstreamPool pool;   // used only on this thread
+    std::thread thread;  // none for home
+  };
+  using SessionId = unsigned long;
+
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
-  boost::asio::awaitable<void> run_session(std::shared_ptr<ServerSession> session,
+  // On the session's thread; its end is then counted at home (session_ended).
+  boost::asio::awaitable<void> run_session(std::shared_ptr<ServerSession> session, SessionId id,
                                            std::string client);
-  bool allowed(const boost::asio::ip::address& a) const;
+  void session_ended(SessionId id, const std::string& client);
+  // Calls f(pool) for each thread's pool, on that thread.
+  template <class F>
+  void each_pool(F f);
+  // Stops every thread's event loop now (the shutdown's grace is over, or an error).
+  void cut_off();
+  bool allowed(const config::ProxySettings& proxy, const boost::asio::ip::address& a) const;
   bool evict_one();
-  bool within_rate(const std::string& client);
+  bool within_rate(const config::ProxySettings& proxy, const std::string& client);
   void wait_signals();
   // Our own certificate's expiry, from the config in force (at start and each reload).
   void note_own_certificate();
 
-  boost::asio::io_context& io_;
-  std::shared_ptr<const RelayConfig> config_;
+  boost::asio::io_context& io_;  // home
+  ConfigSlot config_;
   std::string config_path_;
   std::unique_ptr<Telemetry> telemetry_;
   std::unique_ptr<HttpServer> http_;       // /metrics, /status, / when [http] listen is set
-  UpstreamPool pool_;                      // idle upstream connections for reuse
   std::unique_ptr<RouteChecker> checker_;  // [health]: routes checked without mail
+  // The other threads' event loops, then every thread (home first); declared after
+  // telemetry_ and config_, which the sessions on them use, so that they go first.
+  std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> busy_;
+  std::size_t next_worker_ = 0;
   std::list<boost::asio::ip::tcp::acceptor> acceptors_;
-  std::map<ServerSession*, std::weak_ptr<ServerSession>> sessions_;
+  std::map<SessionId, std::weak_ptr<ServerSession>> sessions_;
   std::map<std::string, std::size_t> per_client_;
   // max_connection_rate_per_client: each client's connection times in the last minute.
   static constexpr std::size_t kMaxRateClients = 10000;
   std::map<std::string, std::deque<std::chrono::steady_clock::time_point>> recent_connects_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer shutdown_timer_;
-  unsigned long next_id_ = 0;
+  SessionId next_id_ = 0;
   bool stopping_ = false;
+  bool cut_off_ = false;
 };
 
 }  // namespace tlsrelay::proxy

@@ -16,13 +16,12 @@ namespace tlsrelay::proxy {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-ServerSession::ServerSession(asio::ip::tcp::socket socket,
-                             const std::shared_ptr<const RelayConfig>& current,
+ServerSession::ServerSession(asio::ip::tcp::socket socket, const ConfigSlot& current,
                              Telemetry& telemetry, UpstreamPool& pool, std::string id)
     : client_(socket.get_executor()),
       deadline_(socket.get_executor(), client_.socket()),
       current_config_(current),
-      config_(current),
+      config_(current.get()),
       telemetry_(telemetry),
       pool_(pool),
       id_(std::move(id)),
@@ -43,8 +42,10 @@ void ServerSession::request_stop() {
 }
 
 void ServerSession::evict() {
-  if (!waiting_since_) return;
-  waiting_since_.reset();  // never chosen twice
+  // claim_eviction() took the mark while the session waited; since then it may have read a
+  // MAIL (the relay's thread chose it a moment ago): a transaction is never cut short.
+  const auto state = fsm_.state();
+  if (state != ServerFsm::State::Greeting && state != ServerFsm::State::Ready) return;
   evicted_ = true;
   error_code ignored;
   client_.socket().cancel(ignored);
@@ -118,7 +119,8 @@ asio::awaitable<ServerSession::LineRead> ServerSession::read_command_line(Comman
   const bool between_transactions =
       fsm_.state() == ServerFsm::State::Greeting || fsm_.state() == ServerFsm::State::Ready;
   if (between_transactions && !commands.line_pending()) {
-    waiting_since_ = std::chrono::steady_clock::now();
+    waiting_since_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                         std::memory_order_relaxed);
   }
   while (!commands.line_pending()) {
     if (client_.buffered().empty()) {
@@ -140,7 +142,7 @@ asio::awaitable<ServerSession::LineRead> ServerSession::read_command_line(Comman
     auto r = commands.feed(chunk);
     if (r.consumed < chunk.size()) client_.put_back(std::string_view(chunk).substr(r.consumed));
   }
-  waiting_since_.reset();
+  waiting_since_.store(kNotWaiting, std::memory_order_relaxed);
   co_return got;
 }
 
@@ -226,8 +228,8 @@ void ServerSession::log_transaction(const Reply& final_reply, std::uint64_t size
                 .count();
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", ms);
-  telemetry_.metrics().transaction(upstream_ ? upstream_->facts().upstream.name : std::string("-"),
-                                   outcome_of_reply(final_reply.code));
+  telemetry_.metrics()->transaction(upstream_ ? upstream_->facts().upstream.name : std::string("-"),
+                                    outcome_of_reply(final_reply.code));
   log_line(id_, LogFields("transaction")
                     .add("txn", transaction_id_)
                     .add("client", peer_)

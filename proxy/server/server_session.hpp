@@ -12,10 +12,12 @@
 //   server_session_data.cpp     the message: one streaming loop for DATA and BDAT
 //   server_session_replay.cpp   a lost upstream replaced mid-transaction
 //
-// Owned by its coroutine (co_spawned by the RelayServer); every read and write has a
-// deadline. Not thread-safe: all of it runs on one executor.
+// Owned by its coroutine (co_spawned by the RelayServer on one of its threads); every read
+// and write has a deadline. Not thread-safe: all of it runs on its socket's executor, apart
+// from waiting_since() and claim_eviction(), which the relay's accepting thread may call.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
@@ -42,20 +44,28 @@ namespace tlsrelay::proxy {
 class ServerSession {
  public:
   // `current` is the relay's configuration as reloads replace it (it outlives the session):
-  // each transaction starts under the one current then.
-  ServerSession(boost::asio::ip::tcp::socket socket,
-                const std::shared_ptr<const RelayConfig>& current, Telemetry& telemetry,
-                UpstreamPool& pool, std::string id);
+  // each transaction starts under the one current then. `pool` is the pool of the thread
+  // whose executor the socket has.
+  ServerSession(boost::asio::ip::tcp::socket socket, const ConfigSlot& current,
+                Telemetry& telemetry, UpstreamPool& pool, std::string id);
 
   boost::asio::awaitable<void> run();
+  boost::asio::any_io_executor executor() { return client_.socket().get_executor(); }
   // Graceful shutdown: an idle client gets 421 now, a transaction in flight finishes first.
+  // On the session's executor.
   void request_stop();
   // Since when the session has been waiting for a command line outside a transaction (it
-  // holds nothing but its slot); unset while it works or is in a transaction.
+  // holds nothing but its slot); unset while it works or is in a transaction. Any thread.
   std::optional<std::chrono::steady_clock::time_point> waiting_since() const {
-    return waiting_since_;
+    const auto ticks = waiting_since_.load(std::memory_order_relaxed);
+    if (ticks == kNotWaiting) return std::nullopt;
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(ticks));
   }
-  // The relay is full and a new client came: 421 and close, if still waiting (slowloris).
+  // Any thread: takes the session's waiting mark, so that no other eviction picks it;
+  // false when it was not waiting (any more). Then evict() on its executor.
+  bool claim_eviction() { return waiting_since_.exchange(kNotWaiting) != kNotWaiting; }
+  // The relay is full and a new client came: 421 and close, if still outside a transaction
+  // (slowloris). On the session's executor.
   void evict();
 
   const std::string& id() const { return id_; }
@@ -176,7 +186,7 @@ class ServerSession {
 
   tls::SmtpStream client_;
   tls::Deadline deadline_;
-  const std::shared_ptr<const RelayConfig>& current_config_;
+  const ConfigSlot& current_config_;
   std::shared_ptr<const RelayConfig> config_;
   Telemetry& telemetry_;
   UpstreamPool& pool_;
@@ -197,7 +207,9 @@ class ServerSession {
   bool idle_ = false;
   bool stopping_ = false;
   bool evicted_ = false;
-  std::optional<std::chrono::steady_clock::time_point> waiting_since_;
+  // waiting_since() in steady_clock ticks; kNotWaiting while not waiting.
+  static constexpr std::chrono::steady_clock::rep kNotWaiting = 0;
+  std::atomic<std::chrono::steady_clock::rep> waiting_since_{kNotWaiting};
 };
 
 }  // namespace tlsrelay::proxy

@@ -49,7 +49,7 @@ asio::awaitable<bool> ServerSession::relay_mail(const MailParams& mail) {
   replays_ = 0;
   co_await keep_upstream_only_if_reusable();
   // A reload since the last transaction: this one runs under the new configuration.
-  config_ = current_config_;
+  config_ = current_config_.get();
   // Round 2 only when a reused connection (kept from this session's last transaction, or
   // from the pool) turned out dead at MAIL: that is not the message's failure, so open a
   // fresh route transparently.
@@ -203,7 +203,7 @@ asio::awaitable<void> ServerSession::keep_upstream_only_if_reusable() {
   if (upstream_->broken()) {
     co_await abort_upstream();
   } else if (!upstream_->reusable() ||
-             upstream_->config_generation() != current_config_->generation ||
+             upstream_->config_generation() != current_config_.get()->generation ||
              std::chrono::steady_clock::now() - upstream_->opened_at() >=
                  config_->settings.proxy.reuse_time_limit) {
     pool_.retire(std::move(upstream_));  // QUIT in the background

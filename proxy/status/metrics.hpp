@@ -6,7 +6,7 @@
 // never free text, and addresses only when [http] address_labels is set (then those that
 // route health keeps: at most RouteHealth::kMaxAddresses).
 //
-// Not thread-safe: updated and rendered on the relay's single thread.
+// Not thread-safe itself: the relay's Telemetry holds it behind its mutex.
 #pragma once
 
 #include <array>

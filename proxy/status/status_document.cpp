@@ -47,14 +47,14 @@ void put_expiry(ordered_json& j, std::optional<std::int64_t> not_after, SysClock
 }
 
 // "checks" (the [health] settings in force) and "certificate" (our own [proxy] tls_cert).
-void put_health_checks(ordered_json& doc, const Routes& config, const Telemetry& telemetry,
+void put_health_checks(ordered_json& doc, const Routes& config, const TelemetryView& telemetry,
                        SysClock::time_point now) {
   ordered_json checks;
   checks["interval_s"] = std::chrono::duration<double>(config.health.interval).count();
   checks["auth"] = config.health.auth;
   doc["checks"] = std::move(checks);
   ordered_json own;
-  const auto& mine = telemetry.certificates().own();
+  const auto& mine = telemetry.certificates.own();
   put_expiry(own, mine ? std::optional<std::int64_t>(mine->not_after) : std::nullopt, now);
   doc["certificate"] = mine ? std::move(own) : ordered_json(nullptr);
 }
@@ -178,35 +178,35 @@ ordered_json route_json(const Routes& config, const std::vector<HealthView>& vie
 
 }  // namespace
 
-ordered_json status_document(const Routes& config, const Telemetry& telemetry,
+ordered_json status_document(const Routes& config, const TelemetryView& telemetry,
                              SysClock::time_point now) {
-  const RouteHealth& health = telemetry.health();
+  const RouteHealth& health = telemetry.health;
   ordered_json doc;
   doc["version"] = tls::kVersion;
   doc["now"] = iso8601_seconds(now);
-  doc["started"] = iso8601_seconds(telemetry.started());
+  doc["started"] = iso8601_seconds(telemetry.started);
 
   std::vector<HealthView> views;
   ordered_json upstreams = ordered_json::array();
   for (const UpstreamConfig& u : config.upstreams) {
     views.push_back(health.upstream(u.target.name, now));
-    upstreams.push_back(upstream_json(u, views.back(), health, telemetry.certificates(), now));
+    upstreams.push_back(upstream_json(u, views.back(), health, telemetry.certificates, now));
   }
   doc["route"] = route_json(config, views, health);
   doc["upstreams"] = std::move(upstreams);
   put_health_checks(doc, config, telemetry, now);
 
   ordered_json recent = ordered_json::array();
-  for (const auto& r : telemetry.recent()) recent.push_back(r);
+  for (const auto& r : telemetry.recent) recent.push_back(r);
   doc["recent"] = std::move(recent);
   return doc;
 }
 
-nlohmann::json timeline_document(const Telemetry& telemetry, SysClock::time_point now) {
+nlohmann::json timeline_document(const TelemetryView& telemetry, SysClock::time_point now) {
   nlohmann::json doc;
   doc["now"] = iso8601_seconds(now);
   nlohmann::json attempts = nlohmann::json::array();
-  for (const TimelineEntry& e : telemetry.timeline()) {
+  for (const TimelineEntry& e : telemetry.timeline) {
     const auto& ci = info(e.cls);
     attempts.push_back(
         {{"age_s", std::chrono::duration<double>(now - e.at).count()},

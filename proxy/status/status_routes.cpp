@@ -12,12 +12,14 @@ HttpServer::Handler status_routes(std::function<StatusSources()> config, Telemet
     const auto now = SysClock::now();
     if (path == "/status") {
       r.content_type = "application/json";
-      r.body = status_document(*config().routes, telemetry, now)
-                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      const auto routes = config().routes;
+      r.body =
+          telemetry.read([&](const TelemetryView& v) { return status_document(*routes, v, now); })
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       r.body += '\n';
     } else if (path == "/timeline") {
       r.content_type = "application/json";
-      r.body = timeline_document(telemetry, now)
+      r.body = telemetry.read([&](const TelemetryView& v) { return timeline_document(v, now); })
                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       r.body += '\n';
     } else if (path == "/metrics") {
@@ -25,13 +27,15 @@ HttpServer::Handler status_routes(std::function<StatusSources()> config, Telemet
       const auto cfg = config();
       Metrics::RenderInput in;
       for (const auto& u : cfg.routes->upstreams) in.upstreams.push_back(u.target.name);
-      in.health = &telemetry.health();
-      in.certificates = &telemetry.certificates();
       in.now = now;
       in.address_labels = cfg.address_labels;
       in.event_log_dropped = telemetry.events().dropped();
       in.pooled_upstream_connections = pooled();
-      r.body = telemetry.metrics().render(in);
+      r.body = telemetry.read([&](const TelemetryView& v) {
+        in.health = &v.health;
+        in.certificates = &v.certificates;
+        return v.metrics.render(in);
+      });
     } else if (path == "/" || path == "/index.html") {
       r.content_type = "text/html; charset=utf-8";
       r.body = kStatusPageHtml;

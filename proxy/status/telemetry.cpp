@@ -62,7 +62,8 @@ nlohmann::ordered_json Telemetry::observe(const tls::AttemptFacts& facts,
 void Telemetry::attempt(const tls::AttemptFacts& facts, const tls::Verdict& verdict,
                         const nlohmann::ordered_json& record) {
   const auto now = SysClock::now();
-  // recent() holds the record exactly as the event log got it (with any expiry warning).
+  std::lock_guard lock(mutex_);
+  // recent holds the record exactly as the event log got it (with any expiry warning).
   recent_.push_back(observe(facts, verdict, record, now));
   if (recent_.size() > kRecentRecords) recent_.pop_front();
   metrics_.attempt(facts, verdict);
@@ -75,12 +76,14 @@ void Telemetry::attempt(const tls::AttemptFacts& facts, const tls::Verdict& verd
 
 void Telemetry::check(const tls::AttemptFacts& facts, const tls::Verdict& verdict,
                       const nlohmann::ordered_json& record) {
+  std::lock_guard lock(mutex_);
   observe(facts, verdict, record, SysClock::now());
   metrics_.check(facts, verdict);
 }
 
 void Telemetry::own_certificate(std::optional<std::int64_t> not_after) {
   const auto now = SysClock::now();
+  std::lock_guard lock(mutex_);
   if (auto warn = certificates_.record_own(not_after, now)) {
     log_expiry("(proxy tls_cert)", "", *warn, *not_after, now);
   }

@@ -2,15 +2,20 @@
 // metrics and the last attempt records. Sessions report each upstream attempt and each
 // transaction's end here; /status, /metrics and the status page read it.
 //
-// Not thread-safe apart from the event log: used on the relay's single thread.
+// Thread-safe: sessions on every thread report here and the status server reads. One mutex
+// guards route health, metrics, certificate expiry, the recent records and the timeline;
+// the getters hand them out as Locked (common/locked.hpp), and read() shows them all at
+// once for a consistent document. The event log has its own (lock order: ours, then its).
 #pragma once
 
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/locked.hpp"
 #include "proxy/status/certificate_expiry.hpp"
 #include "proxy/status/event_log.hpp"
 #include "proxy/status/metrics.hpp"
@@ -26,6 +31,16 @@ struct TimelineEntry {
   SysClock::time_point at;
   std::string upstream;
   FailureClass cls = FailureClass::Ok;
+};
+
+// Everything Telemetry keeps, as read() shows it.
+struct TelemetryView {
+  const RouteHealth& health;
+  const CertificateExpiry& certificates;
+  const Metrics& metrics;
+  const std::deque<nlohmann::ordered_json>& recent;  // the last attempt records
+  const std::deque<TimelineEntry>& timeline;         // the last hour's attempts, oldest first
+  SysClock::time_point started;
 };
 
 class Telemetry : public AttemptSink {
@@ -46,17 +61,17 @@ class Telemetry : public AttemptSink {
   // Our own certificate ([proxy] tls_cert) at start and each reload; nullopt: none.
   void own_certificate(std::optional<std::int64_t> not_after);
 
-  EventLog& events() { return *events_; }
-  RouteHealth& health() { return health_; }
-  const RouteHealth& health() const override { return health_; }
-  Metrics& metrics() { return metrics_; }
-  const Metrics& metrics() const { return metrics_; }
-  CertificateExpiry& certificates() { return certificates_; }
-  const CertificateExpiry& certificates() const { return certificates_; }
-  const std::deque<nlohmann::ordered_json>& recent() const { return recent_; }
-  // The last hour's attempts, oldest first (pruned as attempts arrive).
-  const std::deque<TimelineEntry>& timeline() const { return timeline_; }
-  SysClock::time_point started() const { return started_; }
+  EventLog& events() { return *events_; }  // thread-safe itself
+  Locked<RouteHealth> health() { return {mutex_, health_}; }
+  Locked<const RouteHealth> health() const override { return {mutex_, health_}; }
+  Locked<Metrics> metrics() { return {mutex_, metrics_}; }
+  Locked<CertificateExpiry> certificates() { return {mutex_, certificates_}; }
+  // Calls `f(const TelemetryView&)` under the lock and returns what it returns.
+  template <class F>
+  auto read(F&& f) const {
+    std::lock_guard lock(mutex_);
+    return f(TelemetryView{health_, certificates_, metrics_, recent_, timeline_, started_});
+  }
 
  private:
   // Route health, the certificate's expiry and the event log: what a check and an attempt
@@ -65,6 +80,7 @@ class Telemetry : public AttemptSink {
                                  nlohmann::ordered_json record, SysClock::time_point now);
 
   std::unique_ptr<EventLog> events_;
+  mutable std::mutex mutex_;  // everything below but started_
   RouteHealth health_;
   CertificateExpiry certificates_;
   Metrics metrics_;

@@ -2,11 +2,12 @@
 // relay's telemetry (status/telemetry.hpp) implements it, so that upstream/ does not
 // depend on status/ (the dependency goes the other way: status/ reads route health).
 //
-// Used on the relay's single thread.
+// Implementations are thread-safe: sessions on every thread report and read.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include "common/locked.hpp"
 #include "proxy/upstream/route_health.hpp"
 #include "tls/attempt.hpp"
 #include "tls/classifier.hpp"
@@ -23,7 +24,8 @@ class AttemptSink {
   // the attempts above; its record carries "check": true.
   virtual void check(const tls::AttemptFacts& facts, const tls::Verdict& verdict,
                      const nlohmann::ordered_json& record) = 0;
-  virtual const RouteHealth& health() const = 0;
+  // Route health, locked while the result lives: for one expression, never across co_await.
+  virtual Locked<const RouteHealth> health() const = 0;
 };
 
 }  // namespace tlsrelay::proxy

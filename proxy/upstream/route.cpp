@@ -200,7 +200,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> config,
                                         const RouteRequest& request) {
   RouteResult result;
   const auto& policy = config->policy;
-  const std::vector<std::size_t> order = upstream_order(*config, telemetry.health());
+  const std::vector<std::size_t> order = upstream_order(*config, *telemetry.health());
   if (request.allow_pool && !order.empty()) {
     result.session = pool.take(config->upstreams[order.front()].target.name, config.get());
     if (result.session) {
@@ -217,7 +217,7 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> config,
   while (cur.at.upstream < order.size()) {
     const UpstreamConfig& u = config->upstreams[order[cur.at.upstream]];
     const bool resolves = u.target.connect_address.empty();
-    if (cur.addresses.empty() && resolves) cur.learn(held_down_last(telemetry.health(), u));
+    if (cur.addresses.empty() && resolves) cur.learn(held_down_last(*telemetry.health(), u));
     Attempted a = co_await attempt_at(*config, u, cur, deadline, telemetry, request, ++attempts);
     if (a.result.stream) {
       result.session = open_session(*config, cur, a.result);
@@ -227,8 +227,8 @@ asio::awaitable<RouteResult> open_route(std::shared_ptr<const Routes> config,
       cur.learn(a.result.facts.network.addresses);
     }
     auto recurrence =
-        telemetry.health().recurrence(a.result.facts.upstream.name, a.result.facts.network.address,
-                                      std::chrono::system_clock::now());
+        telemetry.health()->recurrence(a.result.facts.upstream.name, a.result.facts.network.address,
+                                       std::chrono::system_clock::now());
     result.failures.push_back({std::move(a.result.facts), a.verdict, recurrence});
     step = next_step(policy, a.verdict.cls, cur.at, traits(u), MessageNeeds{request.require_tls},
                      Clock::now() >= deadline);

@@ -76,7 +76,7 @@ std::vector<RouteChecker::Target> RouteChecker::targets(const Routes& routes,
     const std::string resolving = t.name + " ";
     out.push_back({i, "", resolving});
     const auto reached = resolved_to_.find(resolving);
-    for (const std::string& a : sink_.health().address_order(t.name, now, max_age)) {
+    for (const std::string& a : sink_.health()->address_order(t.name, now, max_age)) {
       if (a.empty() || (reached != resolved_to_.end() && reached->second == a)) continue;
       out.push_back({i, a, t.name + " " + a});
     }
@@ -96,8 +96,9 @@ std::optional<SysClock::time_point> RouteChecker::last_activity(const Routes& ro
     if (auto it = resolved_to_.find(t.key); it != resolved_to_.end()) address = it->second;
   }
   if (!address.empty()) {
-    const auto seen =
-        sink_.health().address(routes.upstreams[t.upstream].target.name, address, now).last_attempt;
+    const auto seen = sink_.health()
+                          ->address(routes.upstreams[t.upstream].target.name, address, now)
+                          .last_attempt;
     if (seen && (!last || *seen > *last)) last = seen;
   }
   return last;

@@ -29,10 +29,12 @@ std::unique_ptr<UpstreamSession> UpstreamPool::take(const std::string& upstream,
     Idle idle = std::move(q.back());  // the most recently used: least likely to be dead
     q.pop_back();
     if (idle.config.get() == config && !idle.session->broken() && still_usable(idle, now)) {
+      recount();
       return std::move(idle.session);
     }
     close(std::move(idle.session));
   }
+  recount();
   return nullptr;
 }
 
@@ -52,6 +54,7 @@ void UpstreamPool::give(std::unique_ptr<UpstreamSession> session,
     q.pop_front();
   }
   q.push_back({std::move(session), std::move(config), Clock::now()});
+  recount();
   arm();
 }
 
@@ -60,13 +63,14 @@ void UpstreamPool::clear() {
     for (auto& idle : q) close(std::move(idle.session));
   }
   idle_.clear();
+  recount();
   sweeper_.cancel();
 }
 
-std::size_t UpstreamPool::size() const {
+void UpstreamPool::recount() {
   std::size_t n = 0;
   for (const auto& [name, q] : idle_) n += q.size();
-  return n;
+  kept_.store(n, std::memory_order_relaxed);
 }
 
 void UpstreamPool::close(std::unique_ptr<UpstreamSession> session) {
@@ -106,6 +110,7 @@ void UpstreamPool::sweep() {
     }
     any = any || !q.empty();
   }
+  recount();
   if (any) arm();
 }
 

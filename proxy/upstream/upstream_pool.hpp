@@ -9,9 +9,12 @@
 // A connection comes back only after RSET was answered 250, so it is clean and was alive a
 // moment ago; if it died since, the session reconnects transparently
 // (server_session_upstream.cpp).
-// Single-threaded: used on the relay's io_context.
+// One pool per relay thread ([proxy] threads), used only on that thread's io_context: a
+// connection's socket belongs to one event loop, so the sessions of a thread reuse that
+// thread's connections. size() alone may be read from any thread.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -44,7 +47,8 @@ class UpstreamPool {
     closed_ = true;
     clear();
   }
-  std::size_t size() const;
+  // Idle connections kept (any thread may ask; it is a moment's count).
+  std::size_t size() const { return kept_.load(std::memory_order_relaxed); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -57,12 +61,14 @@ class UpstreamPool {
   void close(std::unique_ptr<UpstreamSession> session);
   void sweep();
   void arm();
+  void recount();  // after each change to idle_
 
   boost::asio::io_context& io_;
   std::map<std::string, std::deque<Idle>> idle_;  // newest at the back
   boost::asio::steady_timer sweeper_;
   bool armed_ = false;
   bool closed_ = false;
+  std::atomic<std::size_t> kept_{0};
 };
 
 }  // namespace tlsrelay::proxy

@@ -28,6 +28,7 @@
 #include "common/log.hpp"
 #include "common/text.hpp"
 #include "tests/e2e/fixture.hpp"
+#include "tests/e2e/relay_fixture.hpp"
 #include "tests/e2e/smtp_client.hpp"
 #include "tls/classifier.hpp"
 #include "tls/client_context.hpp"
@@ -35,87 +36,6 @@
 
 using namespace tlsrelay;
 using namespace tlsrelay::e2e;
-
-namespace {
-
-struct Upstream {
-  std::string toml;  // one [[upstream]] table
-};
-
-Upstream peer_upstream(const std::string& name, unsigned short port) {
-  return {"[[upstream]]\nname = \"" + name + "\"\nhost = \"mx.test\"\nport = " +
-          std::to_string(port) + "\nconnect = \"127.0.0.1\"\ntimeout_s = 3\n"};
-}
-
-// How often `what` occurs in `text` (overlapping occurrences included).
-std::size_t occurrences(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-// A relay with its config, event log and the given upstreams; extra goes into [proxy].
-class Relay {
- public:
-  // `wrapper` runs before the daemon's argv (an environment for it, say).
-  Relay(const std::vector<Upstream>& upstreams, const std::string& proxy_extra = "",
-        const std::string& tail = "", const std::string& tls_extra = "",
-        std::vector<std::string> wrapper = {}) {
-    config_ = dir_.path() + "/relay.toml";
-    events_ = dir_.path() + "/events.jsonl";
-    std::ofstream f(config_);
-    f << "[proxy]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n"
-      << proxy_extra << "\n[tls]\nca_file = \"" << cert("ca.pem") << "\"\n"
-      << tls_extra << "\n[log]\nevents = \"" << events_ << "\"\n\n";
-    for (const auto& u : upstreams) f << u.toml << "\n";
-    f << tail;
-    f.close();
-    wrapper.insert(wrapper.end(), {tlsrelay_bin(), "serve", "--config", config_});
-    server_ = std::make_unique<Server>(std::move(wrapper));
-  }
-  unsigned short port() const { return server_->port(); }
-  // The event log is written by a background thread: wait (bounded) for `lines` records.
-  std::string events(std::size_t lines = 1) const {
-    std::string text;
-    for (int i = 0; i < 400; ++i) {
-      text = read_file(events_);
-      if (static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) >= lines) break;
-      poll(nullptr, 0, 10);
-    }
-    return text;
-  }
-  std::string log() const { return server_->stderr_text(); }
-  pid_t pid() const { return server_->pid(); }
-  const std::string& dir() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-  std::string config_, events_;
-  std::unique_ptr<Server> server_;
-};
-
-// Waits (bounded) for the relay to log a phrase: reload results are only visible there.
-bool wait_for_log(const Relay& relay, const std::string& phrase) {
-  for (int i = 0; i < 200; ++i) {
-    if (relay.log().find(phrase) != std::string::npos) return true;
-    poll(nullptr, 0, 25);
-  }
-  return false;
-}
-
-// EHLO, MAIL, RCPT, DATA; returns the reply to the final dot.
-std::string send_message(SmtpClient& c, const std::string& body,
-                         const std::string& rcpt = "<b@example.org>") {
-  REQUIRE(SmtpClient::code(c.cmd("EHLO client.test")) == 250);
-  std::string mail = c.cmd("MAIL FROM:<a@example.org>");
-  if (SmtpClient::code(mail) != 250) return mail;
-  REQUIRE(SmtpClient::code(c.cmd("RCPT TO:" + rcpt)) == 250);
-  REQUIRE(SmtpClient::code(c.cmd("DATA")) == 354);
-  c.send(body + ".\r\n");
-  return c.reply();
-}
-
-}  // namespace
 
 TEST_CASE("a message is relayed and answered 250 only after the upstream's 250", "[relay]") {
   TempDir dir;
@@ -571,23 +491,6 @@ TEST_CASE("one client cannot take every connection: the 51st gets 421", "[relay]
 
 namespace {
 
-// Sends one message; returns the final reply (or the reply that ended it early).
-std::string relay_one(unsigned short port, const std::string& mail_params = "") {
-  SmtpClient c(port);
-  c.reply();
-  c.cmd("EHLO client.test");
-  std::string r = c.cmd("MAIL FROM:<a@example.org>" + mail_params);
-  if (SmtpClient::code(r) != 250) return r;
-  if (SmtpClient::code(c.cmd("RCPT TO:<b@example.org>")) != 250) return "rcpt refused";
-  if (SmtpClient::code(c.cmd("DATA")) != 354) return "data refused";
-  c.send("Subject: policy\r\n\r\nbody\r\n.\r\n");
-  return c.reply(std::chrono::seconds(60));
-}
-
-}  // namespace
-
-namespace {
-
 // A client that connects from `source` (any 127.0.0.0/8 address is this host) and sends
 // the start of a command line, never its end: a slowloris. -1 when it could not connect.
 int slow_client(unsigned short port, const std::string& source) {
@@ -792,18 +695,6 @@ TEST_CASE("SIGUSR1 reopens the event log after logrotate moved it", "[relay]") {
   CHECK(std::count(rotated.begin(), rotated.end(), '\n') == 1);
   CHECK(std::count(fresh.begin(), fresh.end(), '\n') == 1);
 }
-
-namespace {
-
-std::string http_get(unsigned short port, const std::string& path) {
-  auto r =
-      run({"curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(port) + path});
-  INFO("curl: " << r.err);
-  REQUIRE(r.exit_code == 0);
-  return r.out;
-}
-
-}  // namespace
 
 namespace {
 
@@ -1362,13 +1253,6 @@ TEST_CASE("a forced mechanism the server lacks is auth-unavailable, never a fall
 }
 
 // Waits (bounded) until the relay's /metrics holds this sample line.
-bool wait_for_metric(unsigned short http, const std::string& sample) {
-  for (int i = 0; i < 500; ++i) {
-    if (http_get(http, "/metrics").find(sample + "\n") != std::string::npos) return true;
-    poll(nullptr, 0, 10);
-  }
-  return false;
-}
 
 TEST_CASE(
     "upstream reuse: the next session takes the pooled connection; a dead one is "
@@ -1379,7 +1263,8 @@ TEST_CASE(
   auto peer = std::make_unique<Server>(peer_argv({"--capture", capture}));
   const unsigned short upstream_port = peer->port();
   const unsigned short http = free_port();
-  Relay relay({peer_upstream("primary", upstream_port)}, "",
+  // One thread: each thread keeps its own pool (relay_threads_test.cpp shows two).
+  Relay relay({peer_upstream("primary", upstream_port)}, "threads = 1\n",
               "[http]\nlisten = \"127.0.0.1:" + std::to_string(http) + "\"\n");
   // The connection goes to the pool after the client's QUIT (RSET first): wait for it.
   auto wait_pooled = [&] {

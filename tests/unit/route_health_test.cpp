@@ -197,18 +197,23 @@ TEST_CASE("10,000 rotating addresses: bounded entries, /status and /metrics seri
           "[route-health][bounded]") {
   const Routes config = one_upstream_config();
   Telemetry telemetry("", 30s);
-  RouteHealth& h = telemetry.health();
   Metrics metrics;
-  auto status_size = [&](SysClock::time_point now) {
-    return status_document(config, telemetry, now).dump().size();
+  auto status = [&](SysClock::time_point now) {
+    return telemetry.read([&](const TelemetryView& v) { return status_document(config, v, now); });
   };
+  auto status_size = [&](SysClock::time_point now) { return status(now).dump().size(); };
   auto address_series = [&](SysClock::time_point now) {
     Metrics::RenderInput in;
     in.upstreams = {"primary"};
-    in.health = &h;
     in.now = now;
     in.address_labels = true;
-    return metrics.render(in);
+    return telemetry.read([&](const TelemetryView& v) {
+      in.health = &v.health;
+      return metrics.render(in);
+    });
+  };
+  auto addresses_of = [&](SysClock::time_point now) {
+    return telemetry.health()->addresses_of("primary", now);
   };
   // One attempt every 10 s: 360 addresses within any hour, far more than the cap.
   constexpr std::size_t kAttempts = 10000;
@@ -218,32 +223,31 @@ TEST_CASE("10,000 rotating addresses: bounded entries, /status and /metrics seri
   SysClock::time_point now = t0;
   for (std::size_t i = 0; i < kAttempts; ++i) {
     now = t0 + i * 10s;
-    h.record(fresh_answer(i), now);
-    most_stored = std::max(most_stored, h.address_count());
+    telemetry.health()->record(fresh_answer(i), now);
+    most_stored = std::max(most_stored, telemetry.health()->address_count());
     if (i + 1 == RouteHealth::kMaxAddressesPerUpstream) {
-      REQUIRE(h.addresses_of("primary", now).size() == RouteHealth::kMaxAddressesPerUpstream);
+      REQUIRE(addresses_of(now).size() == RouteHealth::kMaxAddressesPerUpstream);
       size_at_cap = status_size(now);
     }
-    if (i % 97 == 0) most_listed = std::max(most_listed, h.addresses_of("primary", now).size());
+    if (i % 97 == 0) most_listed = std::max(most_listed, addresses_of(now).size());
   }
   CHECK(most_stored <= RouteHealth::kMaxAddressesPerUpstream);
   CHECK(most_listed <= RouteHealth::kMaxAddressesPerUpstream);
-  const auto listed = h.addresses_of("primary", now);
+  const auto listed = addresses_of(now);
   CHECK(listed.size() <= RouteHealth::kMaxAddressesPerUpstream);
   // The latest address is there; the first ones went long ago.
   CHECK(std::find(listed.begin(), listed.end(), rotating(kAttempts - 1)) != listed.end());
   CHECK(std::find(listed.begin(), listed.end(), rotating(0)) == listed.end());
 
   // /status: no larger than with exactly the cap's worth of addresses.
-  const auto doc = status_document(config, telemetry, now);
+  const auto doc = status(now);
   CHECK(doc["upstreams"][0]["addresses"].size() <= RouteHealth::kMaxAddressesPerUpstream);
   CHECK(status_size(now) <= size_at_cap);
   CHECK(doc.dump().find(rotating(0)) == std::string::npos);
 
   // /metrics: four state series per address kept, none for an address forgotten.
   const std::string text = address_series(now);
-  CHECK(lines_starting(text, "tlsrelay_route_address_health{") ==
-        4 * h.addresses_of("primary", now).size());
+  CHECK(lines_starting(text, "tlsrelay_route_address_health{") == 4 * addresses_of(now).size());
   CHECK(lines_starting(text, "tlsrelay_route_address_health{") <=
         4 * RouteHealth::kMaxAddressesPerUpstream);
   CHECK(text.find(rotating(0)) == std::string::npos);
