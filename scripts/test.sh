@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds tlsrelay twice (optimised, and with AddressSanitizer + UndefinedBehaviorSanitizer)
 # and runs every test in both: unit tests, end-to-end tests against the misbehaving test
-# peer, and (as root) the network-namespace, DNS and clock tests. Also checks formatting.
+# peer, and (as root) the network-namespace, DNS and clock tests. A third build with
+# ThreadSanitizer runs the relay's end-to-end tests ([proxy] threads). Also checks
+# formatting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,11 +44,19 @@ fi
 tail -n 1 "$asan_log"
 [ "$status" -eq 0 ] || { echo "the optimised tests failed (above)"; exit "$status"; }
 
-# The fuzz targets compile (clang, their own build) while the sanitizer tests run, likewise.
+# The fuzz targets (clang, their own build) and the ThreadSanitizer build compile side by
+# side while the sanitizer tests run, likewise. The TSan build holds only what the relay's
+# end-to-end tests need: the daemon, the test peer and those tests.
 fuzz_log=$(mktemp /tmp/tlsrelay-fuzz-build.XXXXXX)
+tsan_log=$(mktemp /tmp/tlsrelay-tsan-build.XXXXXX)
 (nice -n 19 cmake -S fuzz -B "${FUZZ_BUILD:-build-fuzz}" -G Ninja -DCMAKE_CXX_COMPILER=clang++ &&
   nice -n 19 ninja -C "${FUZZ_BUILD:-build-fuzz}") >"$fuzz_log" 2>&1 &
 fuzz_build=$!
+(cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLSRELAY_TSAN=ON \
+  -DTLSRELAY_BENCH=OFF -DTLSRELAY_RIG_TESTS=OFF -DTLSRELAY_MILTER=OFF "${unity[@]}" \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" >/dev/null &&
+  nice -n 19 ninja -C build-tsan tlsrelay tlsrelay-testpeer e2e_relay_tests) >"$tsan_log" 2>&1 &
+tsan_build=$!
 
 echo "== tests (ASan + UBSan) ($(date +%T))"
 # The rig's runs (soak, faults by phase, delivery, the two-instance fleet; not built here),
@@ -57,12 +67,32 @@ echo "== tests (ASan + UBSan) ($(date +%T))"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2 -E '^(explain-rig|deploy-.*|e2e_status_page)$' ||
   status=$?
+[ "$status" -eq 0 ] || { echo "the ASan + UBSan tests failed (above)"; exit "$status"; }
+
+echo "== tests (TSan: the relay end to end, [proxy] threads) ($(date +%T))"
+if ! wait "$tsan_build"; then
+  tail -n 60 "$tsan_log"
+  echo "the ThreadSanitizer build failed"
+  exit 1
+fi
+# Every process writes its reports to a file of its own (the daemon's stderr is the test's
+# business): any report at all fails the run, whether or not a test noticed. The browser
+# test (e2e_status_page) runs in the optimised build only.
+tsan_reports=$(mktemp -d /tmp/tlsrelay-tsan.XXXXXX)
+TSAN_OPTIONS="suppressions=$PWD/scripts/tsan.supp log_path=$tsan_reports/report second_deadlock_stack=1" \
+  build-tsan/tests/e2e/e2e_relay_tests '~[status-page]' || status=$?
+if [ -n "$(ls -A "$tsan_reports")" ]; then
+  for f in "$tsan_reports"/*; do head -n 80 "$f"; done
+  echo "ThreadSanitizer reported (above)"
+  status=1
+fi
+[ "$status" -eq 0 ] || { echo "the TSan tests failed (above)"; exit "$status"; }
+
 if ! wait "$fuzz_build"; then
   tail -n 60 "$fuzz_log"
   echo "the fuzz targets' build failed"
   exit 1
 fi
-[ "$status" -eq 0 ] || { echo "the ASan + UBSan tests failed (above)"; exit "$status"; }
 
 echo "== fuzz (libFuzzer + ASan + UBSan, bounded) ($(date +%T))"
 bash scripts/fuzz.sh 10

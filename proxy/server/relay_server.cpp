@@ -8,6 +8,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -58,13 +59,15 @@ std::string shown(const tcp::endpoint& e) {
 std::size_t RelayServer::thread_count(const config::ProxySettings& proxy) {
   if (proxy.threads > 0) return proxy.threads;
   // The CPUs we may run on (taskset, systemd's CPUAffinity=, a container's cpuset), not
-  // the machine's: more threads than those only take turns.
+  // the machine's: more threads than those only take turns. At most the key's own bound.
+  constexpr std::size_t kMostThreads = 256;
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
+  std::size_t n = std::max(1u, std::thread::hardware_concurrency());
   if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 0) {
-    return static_cast<std::size_t>(CPU_COUNT(&cpus));
+    n = static_cast<std::size_t>(CPU_COUNT(&cpus));
   }
-  return std::max(1u, std::thread::hardware_concurrency());
+  return std::min(n, kMostThreads);
 }
 
 RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig> config,
@@ -80,7 +83,8 @@ RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig
   telemetry_->health()->set_recurrence(config->settings.health_recurrence);
   checker_ = std::make_unique<RouteChecker>(io_, *telemetry_, std::random_device{}());
   workers_.push_back(std::make_unique<Worker>(io_));
-  for (std::size_t i = 1; i < thread_count(config->settings.proxy); ++i) {
+  const std::size_t threads = thread_count(config->settings.proxy);
+  for (std::size_t i = 1; i < threads; ++i) {
     auto& loop = loops_.emplace_back(std::make_unique<asio::io_context>());
     workers_.push_back(std::make_unique<Worker>(*loop));
     // A thread with no session yet must not run out of work and return.
@@ -102,7 +106,6 @@ RelayServer::~RelayServer() {
 }
 
 void RelayServer::cut_off() {
-  cut_off_ = true;
   for (auto& w : workers_) w->io.stop();
 }
 
@@ -177,7 +180,18 @@ void RelayServer::start() {
   // Only now, as the user we switched to (setuid applies to every thread, but a thread
   // started before it would have run as root for a moment).
   for (std::size_t i = 1; i < workers_.size(); ++i) {
-    workers_[i]->thread = std::thread([loop = &workers_[i]->io] { loop->run(); });
+    workers_[i]->thread = std::thread([loop = &workers_[i]->io] {
+      // As on home (serve_command): an exception out of a handler is a bug; it is logged
+      // and the loop goes on, since its sessions' clients would otherwise hang.
+      for (;;) {
+        try {
+          loop->run();
+          return;
+        } catch (const std::exception& e) {
+          log_line("", LogFields("thread-error").add("error", e.what()));
+        }
+      }
+    });
   }
   log_line("", LogFields("threads").add("count", workers_.size()));
 }
@@ -255,8 +269,10 @@ void RelayServer::stop() {
   each_pool([](UpstreamPool& pool) { pool.shutdown(); });
   checker_->stop();
   signals_.cancel();
-  for (auto& [id, weak] : sessions_) {
-    if (auto s = weak.lock()) asio::post(s->executor(), [s] { s->request_stop(); });
+  for (auto& [id, t] : sessions_) {
+    asio::dispatch(t.executor, [weak = t.session] {
+      if (auto s = weak.lock()) s->request_stop();
+    });
   }
   // Bounded: whatever is still running after the grace period is cut off.
   shutdown_timer_.expires_after(kShutdownGrace);
@@ -297,29 +313,35 @@ bool RelayServer::within_rate(const config::ProxySettings& proxy, const std::str
 // outside a transaction makes room (421). Slow or silent clients (slowloris) hold nothing
 // else, and the longest waiter is one of them long before it is a working MTA, whose
 // commands come in milliseconds; a session in a transaction is never chosen.
-// The session may be on another thread: it is claimed here (no second eviction picks it)
-// and told on its own executor.
+// The session may be on another thread: its mark is claimed here (no second eviction picks
+// it) and evict() runs on its own loop (at once when that is home's). If by then it is in a
+// transaction it declines, and this newcomer was let in one over the limit: rare, and gone
+// with the next session's end.
 bool RelayServer::evict_one() {
-  std::shared_ptr<ServerSession> oldest;
+  const Tracked* oldest = nullptr;
   std::chrono::steady_clock::time_point since;
-  for (const auto& [id, weak] : sessions_) {
-    auto s = weak.lock();
-    const auto waiting = s ? s->waiting_since() : std::nullopt;
+  for (const auto& [id, t] : sessions_) {
+    // Ended on its thread, its end not yet counted here: a free slot already.
+    if (t.session.expired()) return true;
+    const auto waiting = t.mark->waiting_since();
     if (waiting && (!oldest || *waiting < since)) {
-      oldest = std::move(s);
+      oldest = &t;
       since = *waiting;
     }
   }
-  if (!oldest || !oldest->claim_eviction()) return false;
-  asio::post(oldest->executor(), [oldest] { oldest->evict(); });
-  telemetry_->metrics()->client_evicted();
+  if (!oldest || !oldest->mark->claim()) return false;
+  asio::dispatch(oldest->executor, [weak = oldest->session] {
+    if (auto s = weak.lock()) s->evict();
+  });
   return true;
 }
 
 asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
   for (;;) {
-    // Straight onto the next thread's event loop: the session lives there.
+    // Straight onto the next thread's event loop: the session lives there. (Chosen before
+    // the wait, so that two listeners do not pick the same one.)
     Worker& worker = *workers_[next_worker_];
+    next_worker_ = (next_worker_ + 1) % workers_.size();
     auto [ec, socket] =
         co_await acceptor.async_accept(worker.io, asio::as_tuple(asio::use_awaitable));
     if (ec) {
@@ -371,9 +393,8 @@ asio::awaitable<void> RelayServer::accept_loop(tcp::acceptor& acceptor) {
     std::snprintf(shown_id, sizeof shown_id, "%lx", id);
     auto session = std::make_shared<ServerSession>(std::move(socket), config_, *telemetry_,
                                                    worker.pool, shown_id);
-    sessions_[id] = session;
+    sessions_[id] = Tracked{session, session->mark(), worker.io.get_executor()};
     ++per_client_[client];
-    next_worker_ = (next_worker_ + 1) % workers_.size();
     asio::co_spawn(worker.io, run_session(std::move(session), id, client), asio::detached);
   }
 }

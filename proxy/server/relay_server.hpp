@@ -68,6 +68,14 @@ class RelayServer {
     std::thread thread;  // none for home
   };
   using SessionId = unsigned long;
+  // A session as home keeps track of it. Home never owns one: what it tells a session is
+  // posted to the session's loop, where the weak pointer is locked (a session is destroyed
+  // on its own thread).
+  struct Tracked {
+    std::weak_ptr<ServerSession> session;
+    std::shared_ptr<SessionMark> mark;
+    boost::asio::any_io_executor executor;
+  };
 
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
   // On the session's thread; its end is then counted at home (session_ended).
@@ -99,7 +107,7 @@ class RelayServer {
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> busy_;
   std::size_t next_worker_ = 0;
   std::list<boost::asio::ip::tcp::acceptor> acceptors_;
-  std::map<SessionId, std::weak_ptr<ServerSession>> sessions_;
+  std::map<SessionId, Tracked> sessions_;
   std::map<std::string, std::size_t> per_client_;
   // max_connection_rate_per_client: each client's connection times in the last minute.
   static constexpr std::size_t kMaxRateClients = 10000;
@@ -108,7 +116,6 @@ class RelayServer {
   boost::asio::steady_timer shutdown_timer_;
   SessionId next_id_ = 0;
   bool stopping_ = false;
-  bool cut_off_ = false;
 };
 
 }  // namespace tlsrelay::proxy

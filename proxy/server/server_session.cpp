@@ -42,13 +42,21 @@ void ServerSession::request_stop() {
 }
 
 void ServerSession::evict() {
-  // claim_eviction() took the mark while the session waited; since then it may have read a
-  // MAIL (the relay's thread chose it a moment ago): a transaction is never cut short.
+  // Home claimed the mark while the session waited; since then it may have read a MAIL: a
+  // transaction is never cut short.
   const auto state = fsm_.state();
-  if (state != ServerFsm::State::Greeting && state != ServerFsm::State::Ready) return;
+  if (state != ServerFsm::State::Greeting && state != ServerFsm::State::Ready) {
+    mark_->release();
+    return;
+  }
   evicted_ = true;
-  error_code ignored;
-  client_.socket().cancel(ignored);
+  telemetry_.metrics()->client_evicted();
+  // Waiting for a line: wake it. Otherwise it is answering a command that came in the
+  // meantime; the 421 follows that reply (the loop's head).
+  if (idle_) {
+    error_code ignored;
+    client_.socket().cancel(ignored);
+  }
 }
 
 // g++ 12 mis-copies class prvalues passed into a coroutine (an SSO string copied bitwise,
@@ -119,8 +127,7 @@ asio::awaitable<ServerSession::LineRead> ServerSession::read_command_line(Comman
   const bool between_transactions =
       fsm_.state() == ServerFsm::State::Greeting || fsm_.state() == ServerFsm::State::Ready;
   if (between_transactions && !commands.line_pending()) {
-    waiting_since_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
-                         std::memory_order_relaxed);
+    mark_->waiting(std::chrono::steady_clock::now());
   }
   while (!commands.line_pending()) {
     if (client_.buffered().empty()) {
@@ -142,7 +149,7 @@ asio::awaitable<ServerSession::LineRead> ServerSession::read_command_line(Comman
     auto r = commands.feed(chunk);
     if (r.consumed < chunk.size()) client_.put_back(std::string_view(chunk).substr(r.consumed));
   }
-  waiting_since_.store(kNotWaiting, std::memory_order_relaxed);
+  mark_->working();
   co_return got;
 }
 

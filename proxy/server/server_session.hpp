@@ -13,8 +13,8 @@
 //   server_session_replay.cpp   a lost upstream replaced mid-transaction
 //
 // Owned by its coroutine (co_spawned by the RelayServer on one of its threads); every read
-// and write has a deadline. Not thread-safe: all of it runs on its socket's executor, apart
-// from waiting_since() and claim_eviction(), which the relay's accepting thread may call.
+// and write has a deadline. Not thread-safe: all of it runs on its socket's executor. What
+// the relay's home thread may see of it from there is its SessionMark (thread-safe).
 #pragma once
 
 #include <atomic>
@@ -41,6 +41,37 @@
 
 namespace tlsrelay::proxy {
 
+// Since when a session has been waiting for a command line outside a transaction (it holds
+// nothing but its slot), for the relay's eviction on its home thread; the session sets it
+// on its own thread. A claim is sticky until the session says otherwise: no second
+// eviction picks the same session while the first is on its way to it.
+class SessionMark {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Any thread: unset while the session works, is in a transaction, or is claimed.
+  std::optional<Clock::time_point> waiting_since() const {
+    const auto ticks = waiting_since_.load(std::memory_order_relaxed);
+    if (ticks == kNotWaiting || claimed_.load(std::memory_order_relaxed)) return std::nullopt;
+    return Clock::time_point(Clock::duration(ticks));
+  }
+  // Any thread: true when the session was waiting and nobody had claimed it yet.
+  bool claim() {
+    if (waiting_since_.load(std::memory_order_relaxed) == kNotWaiting) return false;
+    return !claimed_.exchange(true);
+  }
+  // The session's thread.
+  void waiting(Clock::time_point since) {
+    waiting_since_.store(since.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  void working() { waiting_since_.store(kNotWaiting, std::memory_order_relaxed); }
+  void release() { claimed_.store(false); }  // the claim came too late: the session moved on
+
+ private:
+  static constexpr Clock::rep kNotWaiting = 0;
+  std::atomic<Clock::rep> waiting_since_{kNotWaiting};
+  std::atomic<bool> claimed_{false};
+};
+
 class ServerSession {
  public:
   // `current` is the relay's configuration as reloads replace it (it outlives the session):
@@ -50,22 +81,13 @@ class ServerSession {
                 Telemetry& telemetry, UpstreamPool& pool, std::string id);
 
   boost::asio::awaitable<void> run();
-  boost::asio::any_io_executor executor() { return client_.socket().get_executor(); }
   // Graceful shutdown: an idle client gets 421 now, a transaction in flight finishes first.
   // On the session's executor.
   void request_stop();
-  // Since when the session has been waiting for a command line outside a transaction (it
-  // holds nothing but its slot); unset while it works or is in a transaction. Any thread.
-  std::optional<std::chrono::steady_clock::time_point> waiting_since() const {
-    const auto ticks = waiting_since_.load(std::memory_order_relaxed);
-    if (ticks == kNotWaiting) return std::nullopt;
-    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(ticks));
-  }
-  // Any thread: takes the session's waiting mark, so that no other eviction picks it;
-  // false when it was not waiting (any more). Then evict() on its executor.
-  bool claim_eviction() { return waiting_since_.exchange(kNotWaiting) != kNotWaiting; }
-  // The relay is full and a new client came: 421 and close, if still outside a transaction
-  // (slowloris). On the session's executor.
+  const std::shared_ptr<SessionMark>& mark() const { return mark_; }
+  // The relay is full, a new client came and home claimed this session's mark: 421 and
+  // close, if still outside a transaction (slowloris; counted as an eviction), else the
+  // claim is given back. On the session's executor.
   void evict();
 
   const std::string& id() const { return id_; }
@@ -207,9 +229,7 @@ class ServerSession {
   bool idle_ = false;
   bool stopping_ = false;
   bool evicted_ = false;
-  // waiting_since() in steady_clock ticks; kNotWaiting while not waiting.
-  static constexpr std::chrono::steady_clock::rep kNotWaiting = 0;
-  std::atomic<std::chrono::steady_clock::rep> waiting_since_{kNotWaiting};
+  std::shared_ptr<SessionMark> mark_ = std::make_shared<SessionMark>();
 };
 
 }  // namespace tlsrelay::proxy

@@ -6,7 +6,8 @@
 // starts afresh. What /metrics, /status and the status page show (docs/monitoring.md).
 //
 // Pure bookkeeping: the caller passes the time. Bounded: at most kMaxEntries routes (the
-// least recently seen go first). Not thread-safe: the relay is single-threaded.
+// least recently seen go first). Not thread-safe itself: the relay's Telemetry holds it
+// behind its mutex.
 #pragma once
 
 #include <cstdint>

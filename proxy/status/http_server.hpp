@@ -6,7 +6,8 @@
 //
 // Limits: GET and HEAD only, 8 KiB of request head, no request body, 10 s per request,
 // at most kMaxConnections at once (more are closed at accept). Runs on the io_context it is
-// given (the relay's single thread); the handler is called there.
+// given (the relay's home thread); the handler is called there and reads what other
+// threads share through their own locks (Telemetry::read).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

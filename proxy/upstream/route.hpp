@@ -7,7 +7,8 @@
 // health holds down is tried after the others, never skipped. An idle pooled connection to
 // the first upstream in that order is used before a new one.
 //
-// Runs on the calling session's executor (the relay's single thread).
+// Runs on the calling session's executor (its thread's loop); the pool is that thread's, the
+// telemetry is shared (AttemptSink implementations are thread-safe).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

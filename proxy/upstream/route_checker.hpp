@@ -11,8 +11,8 @@
 //
 // At most [health] concurrency checks run at once. reload() takes a new configuration
 // (upstreams, interval) at once; stop() cancels the checks in flight (their results are
-// dropped, nothing is recorded) and starts no new one. Runs on the relay's io_context;
-// not thread-safe.
+// dropped, nothing is recorded) and starts no new one. Runs on the relay's home io_context;
+// not thread-safe (the AttemptSink it reports to is).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -21,7 +21,8 @@
 // incidents seen within the rule's window, at most kMaxIncidents (the oldest go first), and
 // they go with the address when it is forgotten.
 //
-// Not thread-safe: the relay is single-threaded.
+// Not thread-safe itself: the relay's Telemetry holds it behind its mutex (sessions on
+// every thread read it through AttemptSink::health()).
 #pragma once
 
 #include <chrono>
