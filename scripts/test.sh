@@ -69,30 +69,48 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 UBSAN_OPTI
   status=$?
 [ "$status" -eq 0 ] || { echo "the ASan + UBSan tests failed (above)"; exit "$status"; }
 
-echo "== tests (TSan: the relay end to end, [proxy] threads) ($(date +%T))"
+echo "== tests (TSan: the relay end to end, [proxy] threads; beside the fuzz runs) ($(date +%T))"
 if ! wait "$tsan_build"; then
   tail -n 60 "$tsan_log"
   echo "the ThreadSanitizer build failed"
   exit 1
 fi
-# Every process writes its reports to a file of its own (the daemon's stderr is the test's
+# Two shards at once, while the fuzz targets run: the tests mostly wait on sockets. Every
+# process writes its reports to a file of its own (the daemon's stderr is the test's
 # business): any report at all fails the run, whether or not a test noticed. The browser
 # test (e2e_status_page) runs in the optimised build only.
 tsan_reports=$(mktemp -d /tmp/tlsrelay-tsan.XXXXXX)
-TSAN_OPTIONS="suppressions=$PWD/scripts/tsan.supp log_path=$tsan_reports/report second_deadlock_stack=1" \
-  build-tsan/tests/e2e/e2e_relay_tests '~[status-page]' || status=$?
+tsan_shards=('[smuggling],[prometheus],[policy],[route-checks],[threads]'
+  '~[status-page]~[smuggling]~[prometheus]~[policy]~[route-checks]~[threads]')
+tsan_pids=()
+for i in 0 1; do
+  TSAN_OPTIONS="suppressions=$PWD/scripts/tsan.supp log_path=$tsan_reports/report second_deadlock_stack=1" \
+    build-tsan/tests/e2e/e2e_relay_tests "${tsan_shards[$i]}" >"$tsan_reports.shard$i" 2>&1 &
+  tsan_pids+=($!)
+done
+
+if ! wait "$fuzz_build"; then
+  tail -n 60 "$fuzz_log"
+  echo "the fuzz targets' build failed"
+  status=1
+else
+  echo "== fuzz (libFuzzer + ASan + UBSan, bounded) ($(date +%T))"
+  bash scripts/fuzz.sh 10 || status=$?
+fi
+
+for i in 0 1; do
+  if wait "${tsan_pids[$i]}"; then
+    echo "TSan shard ${tsan_shards[$i]}: $(tail -n 2 "$tsan_reports.shard$i" | tr -s '\n' ' ')"
+  else
+    cat "$tsan_reports.shard$i"
+    echo "the TSan tests failed (shard ${tsan_shards[$i]}, above)"
+    status=1
+  fi
+done
 if [ -n "$(ls -A "$tsan_reports")" ]; then
   for f in "$tsan_reports"/*; do head -n 80 "$f"; done
   echo "ThreadSanitizer reported (above)"
   status=1
 fi
-[ "$status" -eq 0 ] || { echo "the TSan tests failed (above)"; exit "$status"; }
-
-if ! wait "$fuzz_build"; then
-  tail -n 60 "$fuzz_log"
-  echo "the fuzz targets' build failed"
-  exit 1
-fi
-
-echo "== fuzz (libFuzzer + ASan + UBSan, bounded) ($(date +%T))"
-bash scripts/fuzz.sh 10
+echo "== done ($(date +%T))"
+exit "$status"

@@ -5,7 +5,8 @@
 // Thread-safe: sessions on every thread report here and the status server reads. One mutex
 // guards route health, metrics, certificate expiry, the recent records and the timeline;
 // the getters hand them out as Locked (common/locked.hpp), and read() shows them all at
-// once for a consistent document. The event log has its own (lock order: ours, then its).
+// once for a consistent document. The event log has its own (lock order: ours, then its);
+// nothing is written to stderr under ours.
 #pragma once
 
 #include <chrono>
@@ -13,9 +14,11 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "common/locked.hpp"
+#include "common/log.hpp"
 #include "proxy/status/certificate_expiry.hpp"
 #include "proxy/status/event_log.hpp"
 #include "proxy/status/metrics.hpp"
@@ -76,8 +79,11 @@ class Telemetry : public AttemptSink {
  private:
   // Route health, the certificate's expiry and the event log: what a check and an attempt
   // both feed. Returns `record` as logged: it may have gained an "expiry_warning".
+  // Under the lock; an expiry warning's stderr line comes back in `warning`, to be written
+  // after it.
   nlohmann::ordered_json observe(const tls::AttemptFacts& facts, const tls::Verdict& verdict,
-                                 nlohmann::ordered_json record, SysClock::time_point now);
+                                 nlohmann::ordered_json record, SysClock::time_point now,
+                                 std::optional<LogFields>& warning);
 
   std::unique_ptr<EventLog> events_;
   mutable std::mutex mutex_;  // everything below but started_
