@@ -80,6 +80,10 @@ std::string relay_one(unsigned short port, const std::string& mail_params = "");
 // GET http://127.0.0.1:port/path with curl; the body (the test fails when curl does).
 std::string http_get(unsigned short port, const std::string& path);
 
+// A plain TCP connection to 127.0.0.1:port from `source` (any 127.0.0.0/8 address is this
+// host, so that one test can be many clients); the socket, or -1.
+int connect_from(unsigned short port, const std::string& source);
+
 // Waits (bounded) until /metrics has the sample line `sample` ("name{labels} value").
 bool wait_for_metric(unsigned short http, const std::string& sample);
 

@@ -494,21 +494,8 @@ namespace {
 // A client that connects from `source` (any 127.0.0.0/8 address is this host) and sends
 // the start of a command line, never its end: a slowloris. -1 when it could not connect.
 int slow_client(unsigned short port, const std::string& source) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  (void)::send(fd, "EHLO slow", 9, MSG_NOSIGNAL);
+  const int fd = connect_from(port, source);
+  if (fd >= 0) (void)::send(fd, "EHLO slow", 9, MSG_NOSIGNAL);
   return fd;
 }
 

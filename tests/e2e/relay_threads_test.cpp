@@ -4,8 +4,6 @@
 // eviction reaches a session on another thread; SIGHUP and SIGTERM reach every thread; each
 // thread keeps its own pool of upstream connections. The ThreadSanitizer build runs these
 // too (scripts/test.sh), which is where a missing lock shows.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -56,26 +54,6 @@ std::string message_on(SmtpClient& c, int n) {
   c.send("Subject: thread test " + std::to_string(n) + "\r\n\r\nbody " + std::to_string(n) +
          "\r\n.\r\n");
   return c.reply(std::chrono::seconds(60));
-}
-
-// A client from `source` (any 127.0.0.0/8 address is this host) that reads the greeting
-// and then says nothing; the socket, or -1.
-int silent_client(unsigned short port, const std::string& source) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 // What arrives on `fd` within 10 s, up to a line end; "" when nothing does.
@@ -230,7 +208,7 @@ TEST_CASE(
   REQUIRE(SmtpClient::code(busy.cmd("MAIL FROM:<a@example.org>")) == 250);
   std::vector<int> waiting;
   for (int i = 0; i < 7; ++i) {
-    waiting.push_back(silent_client(relay.port(), "127.0.0." + std::to_string(10 + i)));
+    waiting.push_back(connect_from(relay.port(), "127.0.0." + std::to_string(10 + i)));
     REQUIRE(waiting.back() >= 0);
     REQUIRE(read_line(waiting.back()).rfind("220 ", 0) == 0);
   }
