@@ -85,10 +85,9 @@ RelayServer::RelayServer(asio::io_context& io, std::shared_ptr<const RelayConfig
   workers_.push_back(std::make_unique<Worker>(io_));
   const std::size_t threads = thread_count(config->settings.proxy);
   for (std::size_t i = 1; i < threads; ++i) {
-    auto& loop = loops_.emplace_back(std::make_unique<asio::io_context>());
-    workers_.push_back(std::make_unique<Worker>(*loop));
+    auto& worker = *workers_.emplace_back(std::make_unique<Worker>());
     // A thread with no session yet must not run out of work and return.
-    busy_.push_back(asio::make_work_guard(*loop));
+    busy_.push_back(asio::make_work_guard(worker.io));
   }
   signals_.add(SIGUSR1);
   telemetry_->metrics()->config_loaded(true, SysClock::now());
@@ -107,6 +106,12 @@ RelayServer::~RelayServer() {
 
 void RelayServer::cut_off() {
   for (auto& w : workers_) w->io.stop();
+}
+
+std::size_t RelayServer::pooled_connections() const {
+  std::size_t n = 0;
+  for (const auto& w : workers_) n += w->pool.size();
+  return n;
 }
 
 template <class F>
@@ -132,21 +137,13 @@ void RelayServer::start() {
     asio::co_spawn(io_, accept_loop(acc), asio::detached);
   }
   if (const auto& where = config->settings.http.listen) {
-    http_ = std::make_unique<HttpServer>(io_,
-                                         status_routes(
-                                             [this] {
-                                               const auto now_in_force = config_.get();
-                                               return StatusSources{
-                                                   now_in_force->routes,
-                                                   now_in_force->settings.http.address_labels};
-                                             },
-                                             *telemetry_,
-                                             [this] {
-                                               std::size_t n = 0;
-                                               for (const auto& w : workers_) n += w->pool.size();
-                                               return n;
-                                             }),
-                                         HostAllowList(config->settings.http.allowed_hosts));
+    auto sources = [this] {
+      const auto now_in_force = config_.get();
+      return StatusSources{now_in_force->routes, now_in_force->settings.http.address_labels};
+    };
+    http_ = std::make_unique<HttpServer>(
+        io_, status_routes(sources, *telemetry_, [this] { return pooled_connections(); }),
+        HostAllowList(config->settings.http.allowed_hosts));
     const std::string bound = shown(http_->start(to_endpoint(*where)));
     std::cout << "http " << bound << std::endl;
     log_line("", LogFields("http-listening").add("address", bound));

@@ -60,9 +60,12 @@ class RelayServer {
   Telemetry& telemetry() { return *telemetry_; }
 
  private:
-  // One thread's event loop and its pool. workers_[0] is home (the io_context passed in).
+  // One thread's event loop and its pool. workers_[0] is home: the io_context passed in;
+  // the others own theirs (declared first, so that it outlives the pool's sockets).
   struct Worker {
-    explicit Worker(boost::asio::io_context& loop) : io(loop), pool(loop) {}
+    explicit Worker(boost::asio::io_context& home) : io(home), pool(io) {}
+    Worker() : owned(std::make_unique<boost::asio::io_context>()), io(*owned), pool(io) {}
+    std::unique_ptr<boost::asio::io_context> owned;  // none for home
     boost::asio::io_context& io;
     UpstreamPool pool;   // used only on this thread
     std::thread thread;  // none for home
@@ -87,6 +90,7 @@ class RelayServer {
   void each_pool(F f);
   // Stops every thread's event loop now (the shutdown's grace is over, or an error).
   void cut_off();
+  std::size_t pooled_connections() const;  // all threads' pools, for /metrics
   bool allowed(const config::ProxySettings& proxy, const boost::asio::ip::address& a) const;
   bool evict_one();
   bool within_rate(const config::ProxySettings& proxy, const std::string& client);
@@ -100,9 +104,8 @@ class RelayServer {
   std::unique_ptr<Telemetry> telemetry_;
   std::unique_ptr<HttpServer> http_;       // /metrics, /status, / when [http] listen is set
   std::unique_ptr<RouteChecker> checker_;  // [health]: routes checked without mail
-  // The other threads' event loops, then every thread (home first); declared after
-  // telemetry_ and config_, which the sessions on them use, so that they go first.
-  std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
+  // Every thread, home first; declared after telemetry_ and config_, which the sessions on
+  // them use, so that they go first.
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> busy_;
   std::size_t next_worker_ = 0;
